@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import type { CliIO } from '../io.js';
+
+/**
+ * A command module registers itself on the program. `setExit` records the exit code of the
+ * action (commander's own process.exit is disabled; only runMain decides the exit code).
+ */
+export interface CommandContext {
+  io: CliIO;
+  setExit: (code: number) => void;
+}
+export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
+
+/** Every command of servelab. Add one import + one entry per command module. */
+export const COMMANDS: RegisterCommand[] = [];

@@ -1,0 +1,14 @@
+/**
+ * The CLI's effects, injected so tests can drive commands without touching the real process.
+ * Only cli/ uses this; library code returns data or takes callbacks.
+ */
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** true when stderr is a terminal (live progress redraws in place) */
+  isTTY: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** aborted on SIGINT/SIGTERM; long commands stop dispatch and keep what was measured */
+  signal: AbortSignal;
+}
