@@ -1,0 +1,105 @@
+import type { CallError, ErrorKind } from '../loadgen/transport.js';
+
+const CONTEXT_RE = /maximum context length|context length|context_length_exceeded|too many tokens/i;
+
+/** The server's message from an OpenAI / vLLM error body (nested or flat), else the raw text. */
+export function serverMessage(bodyText: string): string {
+  const trimmed = bodyText.trim();
+  if (!trimmed) return '';
+  try {
+    const parsed = JSON.parse(trimmed) as unknown;
+    if (parsed && typeof parsed === 'object') {
+      const obj = parsed as Record<string, unknown>;
+      const inner = obj.error;
+      if (inner && typeof inner === 'object') {
+        const m = (inner as Record<string, unknown>).message;
+        if (typeof m === 'string') return m;
+      }
+      if (typeof inner === 'string') return inner;
+      if (typeof obj.message === 'string') return obj.message;
+      if (typeof obj.detail === 'string') return obj.detail;
+    }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return trimmed.length > 500 ? `${trimmed.slice(0, 500)}...` : trimmed;
+}
+
+/** Classifies an HTTP error response. Context-length errors are never retryable. */
+export function httpError(status: number, bodyText: string, where: string): CallError {
+  const msg = serverMessage(bodyText);
+  const text = `${where}: HTTP ${status}${msg ? `: ${msg}` : ''}`;
+  let kind: ErrorKind;
+  let retryable = false;
+  if (status === 429) {
+    kind = 'rate_limited';
+    retryable = true;
+  } else if (status >= 500) {
+    kind = CONTEXT_RE.test(msg) ? 'context_length' : 'server_error';
+    retryable = kind === 'server_error';
+  } else if (status === 400 || status === 413 || status === 422) {
+    kind = CONTEXT_RE.test(msg) ? 'context_length' : 'bad_request';
+  } else if (status >= 400) {
+    kind = 'bad_request';
+  } else {
+    kind = 'http';
+  }
+  return { kind, message: text, httpStatus: status, retryable };
+}
+
+/** An `{"error": ...}` object sent inside a 200 stream (vLLM does this for mid-stream failures). */
+export function inStreamError(obj: Record<string, unknown>, where: string): CallError {
+  const inner = obj.error as Record<string, unknown> | string;
+  const msg = typeof inner === 'string' ? inner : String(inner?.message ?? JSON.stringify(inner));
+  const code = typeof inner === 'object' ? Number(inner?.code) : Number.NaN;
+  if (CONTEXT_RE.test(msg))
+    return { kind: 'context_length', message: `${where}: ${msg}`, httpStatus: 400, retryable: false };
+  if (code === 429)
+    return { kind: 'rate_limited', message: `${where}: ${msg}`, httpStatus: 429, retryable: true };
+  return {
+    kind: 'server_error',
+    message: `${where}: error inside the stream: ${msg}`,
+    ...(Number.isFinite(code) ? { httpStatus: code } : {}),
+    retryable: true,
+  };
+}
+
+function errCode(err: unknown): string {
+  let e = err as { code?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (typeof e.code === 'string') return e.code;
+    e = e.cause as typeof e;
+  }
+  return '';
+}
+
+/** Classifies a network-level failure from undici / node:net. */
+export function networkError(err: unknown, hostPort: string, where: string): CallError {
+  const code = errCode(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  switch (code) {
+    case 'ECONNREFUSED':
+      return {
+        kind: 'refused',
+        message: `${where}: connection refused: nothing listens on ${hostPort}: is the server up / the SSH port forward open?`,
+        retryable: true,
+      };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return {
+        kind: 'unreachable',
+        message: `${where}: cannot reach ${hostPort} (${code}): check the host name, the network or the tunnel`,
+        retryable: true,
+      };
+    default:
+      return {
+        kind: 'reset',
+        message: `${where}: connection closed or reset (${code || detail})`,
+        retryable: true,
+      };
+  }
+}

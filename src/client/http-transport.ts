@@ -1,0 +1,368 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { Pool } from 'undici';
+import type { CallError, CallRequest, CallResult, Quirk, Transport } from '../loadgen/transport.js';
+import { httpError, inStreamError, networkError } from './errors.js';
+import { normaliseAnswer } from './normalize.js';
+import { apiPath, buildBody } from './request-body.js';
+import {
+  applyChunk,
+  newStreamState,
+  readServerFirstTokenMs,
+  readUsage,
+  type StreamState,
+  toolCallsInOrder,
+} from './stream-state.js';
+
+export interface HttpTransportOptions {
+  /**
+   * Connections per origin. Size it to the concurrency: a smaller pool queues requests inside
+   * the client where no schedule-lag record can see them. Default: unlimited.
+   */
+  connections?: number;
+  /** bearer token used when a request carries none; never logged or recorded */
+  apiKey?: string;
+  /** headers sent with every request (a request's extraHeaders win) */
+  headers?: Record<string, string>;
+  /** body fields merged into every request before the request's own extraBody */
+  extraBody?: Record<string, unknown>;
+  /** defaults for requests that set no timeouts */
+  timeouts?: { firstByteMs?: number; totalMs?: number };
+  /** the monotonic absolute clock; default performance.timeOrigin + performance.now() */
+  now?: () => number;
+}
+
+export interface HttpTransport extends Transport {
+  close(): Promise<void>;
+}
+
+const monotonicNow = (): number => performance.timeOrigin + performance.now();
+
+type Cut = 'timeout_first_byte' | 'timeout_total' | 'aborted';
+
+/**
+ * An OpenAI-compatible Transport over undici. `call` never rejects: every failure is a
+ * CallResult with status 'error' (no usable output) or 'incomplete' (the stream started and was
+ * cut). Each SSE read is stamped once with the monotonic clock and that time is given to every
+ * event parsed from it.
+ */
+export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransport {
+  const now = opts.now ?? monotonicNow;
+  const pools = new Map<string, Pool>();
+
+  function poolFor(origin: string): Pool {
+    let p = pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: opts.connections ?? null,
+        pipelining: 1,
+        // timeouts are ours (typed, per request), not undici's defaults of 300 s
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        keepAliveTimeout: 30_000,
+      });
+      pools.set(origin, p);
+    }
+    return p;
+  }
+
+  async function call(req: CallRequest): Promise<CallResult> {
+    const sentMs = now();
+    let url: URL;
+    try {
+      url = new URL(req.endpoint.baseUrl.replace(/\/+$/, '') + apiPath(req.api));
+    } catch {
+      return failed(sentMs, now(), {
+        kind: 'bad_request',
+        message: `bad base URL "${req.endpoint.baseUrl}": give one like http://127.0.0.1:8000/v1`,
+        retryable: false,
+      });
+    }
+    const where = `[POST] "${url.href}"`;
+    const hostPort = url.host;
+    const body = buildBody(
+      opts.extraBody ? { ...req, extraBody: { ...opts.extraBody, ...req.extraBody } } : req,
+    );
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: req.stream ? 'text/event-stream' : 'application/json',
+      ...opts.headers,
+      ...req.extraHeaders,
+    };
+    const key = req.apiKey ?? opts.apiKey;
+    if (key) headers.authorization = `Bearer ${key}`;
+
+    const ac = new AbortController();
+    let cut: Cut | undefined;
+    const cutWith = (why: Cut) => {
+      if (cut === undefined) {
+        cut = why;
+        ac.abort();
+      }
+    };
+    const firstByteMs = req.timeouts?.firstByteMs ?? opts.timeouts?.firstByteMs;
+    const totalMs = req.timeouts?.totalMs ?? opts.timeouts?.totalMs;
+    let fbTimer: NodeJS.Timeout | undefined =
+      firstByteMs && firstByteMs > 0
+        ? setTimeout(() => cutWith('timeout_first_byte'), firstByteMs)
+        : undefined;
+    const totalTimer =
+      totalMs && totalMs > 0 ? setTimeout(() => cutWith('timeout_total'), totalMs) : undefined;
+    const clearFirstByte = () => {
+      if (fbTimer) {
+        clearTimeout(fbTimer);
+        fbTimer = undefined;
+      }
+    };
+    const onUserAbort = () => cutWith('aborted');
+    if (req.signal) {
+      if (req.signal.aborted) cutWith('aborted');
+      else req.signal.addEventListener('abort', onUserAbort, { once: true });
+    }
+
+    const st = newStreamState();
+    let headersMs: number | undefined;
+    try {
+      const res = await poolFor(url.origin).request({
+        path: url.pathname + url.search,
+        method: 'POST',
+        headers,
+        body: JSON.stringify(body),
+        signal: ac.signal,
+      });
+      headersMs = now();
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        clearFirstByte();
+        const text = await res.body.text();
+        return failed(sentMs, now(), httpError(res.statusCode, text, where), headersMs);
+      }
+      if (!req.stream) {
+        clearFirstByte();
+        const text = await res.body.text();
+        return nonStreamed(req, text, sentMs, headersMs, now(), where);
+      }
+      let problem: CallError | undefined;
+      let tNow = 0;
+      const parser = createParser({
+        onEvent(ev: EventSourceMessage) {
+          if (problem || st.done) return;
+          const data = ev.data;
+          if (data === '[DONE]') {
+            st.done = true;
+            return;
+          }
+          let obj: unknown;
+          try {
+            obj = JSON.parse(data);
+          } catch {
+            problem = malformed(where, data);
+            return;
+          }
+          if (!obj || typeof obj !== 'object') {
+            problem = malformed(where, data);
+            return;
+          }
+          const o = obj as Record<string, unknown>;
+          if (o.error !== undefined && o.choices === undefined) {
+            if (st.firstChunkMs === undefined) st.firstChunkMs = tNow;
+            problem = inStreamError(o, where);
+            return;
+          }
+          if (!applyChunk(st, o, tNow)) problem = malformed(where, data);
+        },
+      });
+      const decoder = new TextDecoder();
+      for await (const buf of res.body) {
+        tNow = now();
+        clearFirstByte();
+        parser.feed(decoder.decode(buf as Uint8Array, { stream: true }));
+        if (problem || st.done) break;
+      }
+      if (!problem && !st.done) {
+        tNow = now();
+        parser.feed(decoder.decode());
+        parser.reset({ consume: true });
+      }
+      const endMs = now();
+      if (problem) return finishStream(req, st, sentMs, headersMs, endMs, problem);
+      if (!st.done) {
+        if (cut)
+          return finishStream(req, st, sentMs, headersMs, endMs, cutError(cut, where, firstByteMs, totalMs));
+        return finishStream(req, st, sentMs, headersMs, endMs, {
+          kind: 'no_done',
+          message: `${where}: the stream ended without "data: [DONE]" (cut by the server or a proxy)`,
+          retryable: true,
+        });
+      }
+      return finishStream(req, st, sentMs, headersMs, endMs, undefined);
+    } catch (err) {
+      const endMs = now();
+      const e = cut ? cutError(cut, where, firstByteMs, totalMs) : networkError(err, hostPort, where);
+      return finishStream(req, st, sentMs, headersMs, endMs, e);
+    } finally {
+      clearFirstByte();
+      if (totalTimer) clearTimeout(totalTimer);
+      req.signal?.removeEventListener('abort', onUserAbort);
+    }
+  }
+
+  async function close(): Promise<void> {
+    const all = [...pools.values()];
+    pools.clear();
+    await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  return { call, close };
+}
+
+function malformed(where: string, data: string): CallError {
+  const shown = data.length > 120 ? `${data.slice(0, 120)}...` : data;
+  return { kind: 'malformed', message: `${where}: malformed chunk: ${shown}`, retryable: true };
+}
+
+function cutError(cut: Cut, where: string, firstByteMs?: number, totalMs?: number): CallError {
+  if (cut === 'aborted')
+    return { kind: 'aborted', message: `${where}: aborted by the caller`, retryable: false };
+  if (cut === 'timeout_first_byte')
+    return {
+      kind: 'timeout_first_byte',
+      message: `${where}: no response within ${firstByteMs} ms (first-byte timeout)`,
+      retryable: true,
+    };
+  return {
+    kind: 'timeout_total',
+    message: `${where}: not finished within ${totalMs} ms (total timeout)`,
+    retryable: true,
+  };
+}
+
+function failed(sentMs: number, endMs: number, error: CallError, firstByteMs?: number): CallResult {
+  return {
+    status: 'error',
+    error,
+    sentMs,
+    ...(firstByteMs !== undefined ? { firstByteMs } : {}),
+    endMs,
+    chunkMs: [],
+    text: '',
+    reasoning: '',
+    toolCalls: [],
+    quirks: [],
+  };
+}
+
+function countQuirks(req: CallRequest, res: CallResult): void {
+  if (res.status !== 'ok') return;
+  const u = res.usage;
+  if (!u) {
+    res.quirks.push('usage_missing');
+    return;
+  }
+  const c = u.completionTokens;
+  // a chunk carries at least one token; the server must honour max_tokens / min_tokens
+  if (
+    c < res.chunkMs.length ||
+    (req.maxTokens !== undefined && c > req.maxTokens) ||
+    (req.minTokens !== undefined &&
+      res.finishReason !== 'abort' &&
+      c < Math.min(req.minTokens, req.maxTokens ?? Infinity))
+  )
+    res.quirks.push('token_count_mismatch');
+}
+
+function finishStream(
+  req: CallRequest,
+  st: StreamState,
+  sentMs: number,
+  headersMs: number | undefined,
+  endMs: number,
+  error: CallError | undefined,
+): CallResult {
+  const ans = normaliseAnswer({
+    content: st.contentParts.join(''),
+    contentNull: st.contentParts.length === 0,
+    reasoningField: st.reasoningParts.join(''),
+    toolCalls: toolCallsInOrder(st.tools),
+    ...(st.finishReason !== undefined ? { finishReason: st.finishReason } : {}),
+  });
+  const started = st.firstChunkMs !== undefined;
+  const res: CallResult = {
+    status: error === undefined ? 'ok' : started ? 'incomplete' : 'error',
+    ...(error ? { error } : {}),
+    sentMs,
+    ...(headersMs !== undefined ? { firstByteMs: headersMs } : {}),
+    ...(st.firstChunkMs !== undefined ? { firstChunkMs: st.firstChunkMs } : {}),
+    ...(st.firstTokenMs !== undefined ? { firstTokenMs: st.firstTokenMs } : {}),
+    ...(st.lastTokenMs !== undefined ? { lastTokenMs: st.lastTokenMs } : {}),
+    endMs,
+    chunkMs: st.chunkMs,
+    text: ans.text,
+    reasoning: ans.reasoning,
+    toolCalls: ans.toolCalls,
+    ...(ans.finishReason !== undefined ? { finishReason: ans.finishReason } : {}),
+    ...(st.usage ? { usage: st.usage } : {}),
+    quirks: ans.quirks,
+    ...(st.serverFirstTokenMs !== undefined ? { serverFirstTokenMs: st.serverFirstTokenMs } : {}),
+  };
+  // an error object in the stream before any token is a failed request, not a cut one
+  if (error && st.firstTokenMs === undefined && error.kind !== 'aborted' && error.kind !== 'reset') {
+    if (error.kind === 'server_error' || error.kind === 'context_length' || error.kind === 'rate_limited')
+      res.status = 'error';
+  }
+  countQuirks(req, res);
+  return res;
+}
+
+function nonStreamed(
+  req: CallRequest,
+  text: string,
+  sentMs: number,
+  headersMs: number,
+  endMs: number,
+  where: string,
+): CallResult {
+  let obj: Record<string, unknown>;
+  try {
+    obj = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return failed(sentMs, endMs, malformed(where, text), headersMs);
+  }
+  const choice = Array.isArray(obj?.choices)
+    ? (obj.choices[0] as Record<string, unknown> | undefined)
+    : undefined;
+  if (!choice) return failed(sentMs, endMs, malformed(where, text), headersMs);
+  const msg = choice.message as Record<string, unknown> | undefined;
+  const content = msg ? msg.content : choice.text;
+  const reasoning = msg ? (msg.reasoning_content ?? msg.reasoning) : undefined;
+  const toolCalls = msg && Array.isArray(msg.tool_calls) ? (msg.tool_calls as CallResult['toolCalls']) : [];
+  const finishReason = typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined;
+  const ans = normaliseAnswer({
+    content: typeof content === 'string' ? content : '',
+    contentNull: typeof content !== 'string',
+    reasoningField: typeof reasoning === 'string' ? reasoning : '',
+    toolCalls: toolCalls.map((t) => ({
+      id: String(t.id ?? ''),
+      type: 'function',
+      function: { name: String(t.function?.name ?? ''), arguments: String(t.function?.arguments ?? '') },
+    })),
+    ...(finishReason !== undefined ? { finishReason } : {}),
+  });
+  const usage = readUsage(obj.usage);
+  const server = readServerFirstTokenMs(obj);
+  const res: CallResult = {
+    status: 'ok',
+    sentMs,
+    firstByteMs: headersMs,
+    lastTokenMs: endMs,
+    endMs,
+    chunkMs: [],
+    text: ans.text,
+    reasoning: ans.reasoning,
+    toolCalls: ans.toolCalls,
+    ...(ans.finishReason !== undefined ? { finishReason: ans.finishReason } : {}),
+    ...(usage ? { usage } : {}),
+    quirks: ans.quirks as Quirk[],
+    ...(server !== undefined ? { serverFirstTokenMs: server } : {}),
+  };
+  countQuirks(req, res);
+  return res;
+}
