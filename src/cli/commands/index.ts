@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
+import { registerBench } from './bench.js';
+import { registerDataset } from './dataset.js';
 
 /**
  * A command module registers itself on the program. `setExit` records the exit code of the
@@ -12,4 +14,4 @@ export interface CommandContext {
 export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
 
 /** Every command of servelab. Add one import + one entry per command module. */
-export const COMMANDS: RegisterCommand[] = [];
+export const COMMANDS: RegisterCommand[] = [registerBench, registerDataset];

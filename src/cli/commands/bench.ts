@@ -1,0 +1,481 @@
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { request } from 'undici';
+import { resolveApiKey } from '../../client/api-key.js';
+import { EXIT, ServelabError } from '../../errors.js';
+import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
+import { runBench } from '../../loadgen/bench-run.js';
+import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
+import { formatProgress } from '../../loadgen/progress.js';
+import type { RequestTemplate } from '../../loadgen/requests.js';
+import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
+import type { GoodputSlo } from '../../loadgen/summary.js';
+import { formatSummaryTable } from '../../loadgen/summary-table.js';
+import { parseSweep } from '../../loadgen/sweep.js';
+import { autoWorkers } from '../../loadgen/workers.js';
+import { buildWorkload, type DatasetName } from '../../workload/source.js';
+import type { CommandContext } from './index.js';
+
+export interface BenchFlags {
+  baseUrl?: string;
+  endpoint: string;
+  backend?: string;
+  model?: string;
+  datasetName?: string;
+  datasetPath?: string;
+  randomInputLen?: string;
+  randomOutputLen?: string;
+  randomRangeRatio?: string;
+  inputDist?: string;
+  outputDist?: string;
+  prefixGroups?: string;
+  promptsPerGroup?: string;
+  prefixLen?: string;
+  sharegptOutputLen?: string;
+  suite?: string;
+  numPrompts?: string;
+  requestRate?: string;
+  burstiness?: string;
+  constantRate?: boolean;
+  maxConcurrency?: string;
+  duration?: string;
+  warmup?: string;
+  sweep?: string;
+  goodput?: string[];
+  percentiles?: string;
+  metricPercentiles?: string;
+  seed: string;
+  ignoreEos?: boolean;
+  minTokens: boolean;
+  stream: boolean;
+  temperature?: string;
+  resultDir?: string;
+  out?: string;
+  saveResult?: boolean;
+  resultFilename?: string;
+  apiKeyEnv: string;
+  apiKeyFile?: string;
+  header?: string[];
+  extraBody?: string;
+  timeout?: string;
+  firstByteTimeout?: string;
+  workers?: string;
+  grace: string;
+  progress: boolean;
+}
+
+function num(
+  v: string | undefined,
+  flag: string,
+  opts: { int?: boolean; min?: number; inf?: boolean } = {},
+): number | undefined {
+  if (v === undefined) return undefined;
+  if (opts.inf && /^inf(inity)?$/i.test(v.trim())) return Number.POSITIVE_INFINITY;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min))
+    throw new ServelabError(
+      'BAD_FLAG',
+      `${flag} "${v}" is not ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}`,
+    );
+  return n;
+}
+
+/** `--goodput ttft:500 tpot:50 e2el:2000` (vLLM's syntax; ms). */
+export function parseGoodput(parts: readonly string[]): GoodputSlo {
+  const slo: GoodputSlo = {};
+  for (const p of parts.flatMap((x) => x.split(/[\s,]+/)).filter(Boolean)) {
+    const [k, v] = p.split(':');
+    const ms = Number(v);
+    if (!(ms > 0))
+      throw new ServelabError('BAD_FLAG', `--goodput "${p}": the SLO must be a positive number of ms`, {
+        hint: 'e.g. --goodput ttft:500 tpot:50 e2el:2000',
+      });
+    if (k === 'ttft') slo.ttftMs = ms;
+    else if (k === 'tpot') slo.tpotMs = ms;
+    else if (k === 'e2el') slo.e2elMs = ms;
+    else
+      throw new ServelabError('BAD_FLAG', `--goodput "${p}": unknown metric "${k}"`, {
+        hint: 'use ttft, tpot or e2el, e.g. --goodput ttft:500 tpot:50',
+      });
+  }
+  return slo;
+}
+
+export function parsePercentiles(text: string): number[] {
+  const ps = text.split(',').map((s) => Number(s.trim()));
+  if (ps.length === 0 || ps.some((p) => !(p > 0 && p < 100) && p !== 100))
+    throw new ServelabError(
+      'BAD_FLAG',
+      `--percentiles "${text}": give percentiles in (0, 100], e.g. 50,90,95,99`,
+    );
+  return ps;
+}
+
+function parseHeaders(list: readonly string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of list) {
+    const eq = h.indexOf('=');
+    const colon = h.indexOf(':');
+    const cut = eq === -1 ? colon : colon === -1 ? eq : Math.min(eq, colon);
+    if (cut <= 0)
+      throw new ServelabError('BAD_FLAG', `--header "${h}" is not k=v`, {
+        hint: 'e.g. --header x-servelab-fault=429',
+      });
+    out[h.slice(0, cut).trim().toLowerCase()] = h.slice(cut + 1).trim();
+  }
+  return out;
+}
+
+/** vLLM takes the server root + an endpoint path; our transport takes a base ending in /v1. */
+export function splitEndpoint(
+  baseUrl: string,
+  endpoint: string,
+  backend?: string,
+): { base: string; api: 'chat' | 'completions' } {
+  let api: 'chat' | 'completions';
+  if (backend !== undefined) {
+    if (backend === 'openai-chat' || backend === 'vllm-chat') api = 'chat';
+    else if (backend === 'openai' || backend === 'vllm') api = 'completions';
+    else
+      throw new ServelabError('BAD_FLAG', `--backend "${backend}" is not supported`, {
+        hint: 'use openai-chat (chat completions) or openai (completions)',
+      });
+  } else if (/chat\/completions\/?$/.test(endpoint)) api = 'chat';
+  else if (/completions\/?$/.test(endpoint)) api = 'completions';
+  else
+    throw new ServelabError('BAD_FLAG', `--endpoint "${endpoint}" is not an OpenAI completions path`, {
+      hint: 'use /v1/chat/completions or /v1/completions',
+    });
+  let root: URL;
+  try {
+    root = new URL(baseUrl);
+    if (root.protocol !== 'http:' && root.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    throw new ServelabError('BAD_FLAG', `--base-url "${baseUrl}" is not an http(s) URL`, {
+      hint: 'e.g. --base-url http://127.0.0.1:8000',
+    });
+  }
+  const prefix = endpoint.replace(/\/(chat\/)?completions\/?$/, '') || '/v1';
+  const path = root.pathname.replace(/\/+$/, '');
+  const base = `${root.origin}${path.endsWith(prefix) ? path : path + prefix}`;
+  return { base, api };
+}
+
+async function firstModel(base: string, apiKey?: string): Promise<string> {
+  try {
+    const res = await request(`${base}/models`, {
+      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    const body = (await res.body.json()) as { data?: { id?: string }[] };
+    const id = body.data?.[0]?.id;
+    if (res.statusCode === 200 && id) return id;
+  } catch {
+    // reported below
+  }
+  throw new ServelabError('NOT_READY', `no --model given and ${base}/models did not name one`, {
+    hint: 'pass --model NAME, or check that the server is up (servelab check)',
+  });
+}
+
+export function registerBench(program: Command, ctx: CommandContext): void {
+  program
+    .command('bench')
+    .description(
+      'Serving benchmark with vLLM-bench-like flags; without --base-url, benchmarks the embedded simulator',
+    )
+    .option(
+      '--base-url <url>',
+      'server root, e.g. http://127.0.0.1:8000 (default: start the embedded simulator)',
+    )
+    .option('--endpoint <path>', 'API path', '/v1/chat/completions')
+    .option(
+      '--backend <name>',
+      'openai-chat (chat completions) or openai (completions); overrides --endpoint',
+    )
+    .option('--model <name>', 'model name (default: the first of /v1/models)')
+    .option('--dataset-name <name>', 'random | sharegpt | jsonl | prefix')
+    .option('--dataset-path <file>', 'ShareGPT JSON/JSONL or a JSONL of prompts / messages')
+    .option('--random-input-len <n>', 'random dataset: input tokens', '1024')
+    .option('--random-output-len <n>', 'output tokens (random and prefix datasets; JSONL default)', '128')
+    .option('--random-range-ratio <r>', 'lengths uniform in [len*(1-r), len*(1+r)]', '0')
+    .option(
+      '--input-dist <dist>',
+      'input length distribution: fixed:N uniform:A-B normal:M,S lognormal:M,SIGMA',
+    )
+    .option('--output-dist <dist>', 'output length distribution (same forms)')
+    .option('--prefix-groups <n>', 'prefix dataset: groups sharing a prefix', '10')
+    .option('--prompts-per-group <n>', 'prefix dataset: prompts per group')
+    .option('--prefix-len <n>', 'prefix dataset: shared prefix tokens', '1024')
+    .option('--sharegpt-output-len <n>', 'force the output length of ShareGPT items')
+    .option(
+      '--suite <name>',
+      'W3 suite: quick_test | medium_balanced | large_throughput | short_latency | long_context',
+    )
+    .option('--num-prompts <n>', 'measured requests (default: the dataset size, 1000 for random)')
+    .option('--request-rate <r>', 'requests/s (Poisson unless --burstiness / --constant-rate), or inf', 'inf')
+    .option('--burstiness <b>', 'gamma shape of inter-arrival times: 1 = Poisson, < 1 burstier', '1')
+    .option('--constant-rate', 'evenly spaced arrivals at --request-rate')
+    .option('--max-concurrency <n>', 'closed loop (with rate inf) or a cap on requests in flight')
+    .option('--duration <s>', 'measure for this many seconds instead of --num-prompts')
+    .option('--warmup <n>', 'warm-up requests before measuring (recorded, excluded)', '0')
+    .option('--sweep <list>', 'rates 1,2,4 | concurrencies c1,c8,c64 | auto[:N]')
+    .option('--goodput <slo...>', 'SLOs in ms: ttft:500 tpot:50 e2el:2000')
+    .option('--percentiles <list>', 'latency percentiles', '50,90,95,99')
+    .addOption(new Option('--metric-percentiles <list>', "vLLM's name for --percentiles").hideHelp())
+    .option('--seed <n>', 'seed of the dataset and the arrivals', '0')
+    .option('--ignore-eos', 'send ignore_eos (vLLM): generate exactly max_tokens')
+    .option('--no-min-tokens', 'do not send min_tokens (for servers that reject it)')
+    .option('--no-stream', 'non-streamed requests (no TTFT / ITL)')
+    .option('--temperature <t>', 'sampling temperature')
+    .option('--result-dir <dir>', 'parent of the run directory', 'runs')
+    .option('--out <dir>', 'exact run directory (instead of --result-dir/bench-<UTC time>)')
+    .option('--save-result', "also write vLLM's result JSON (--result-filename) in the run directory")
+    .option('--result-filename <file>', "file name of vLLM's result JSON", 'vllm-result.json')
+    .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
+    .option('--header <k=v...>', 'extra HTTP header (repeatable)')
+    .option('--extra-body <json>', 'JSON object merged into every request body')
+    .option('--timeout <s>', 'total timeout per request, seconds')
+    .option('--first-byte-timeout <s>', 'timeout to the first response byte, seconds')
+    .option('--workers <n|auto>', 'worker threads running the HTTP load (0 = this thread)', 'auto')
+    .option('--grace <s>', 'after Ctrl-C, seconds in-flight requests get before they are cut', '5')
+    .option('--no-progress', 'no progress line on stderr')
+    .action(async (flags: BenchFlags, cmd: Command) => {
+      ctx.setExit(
+        await benchAction(flags, ctx, (cmd.parent as unknown as { rawArgs?: string[] })?.rawArgs ?? []),
+      );
+    });
+}
+
+async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly string[]): Promise<number> {
+  const io = ctx.io;
+  const seed = num(f.seed, '--seed', { int: true, min: 0 })!;
+  const percentiles = parsePercentiles(f.metricPercentiles ?? f.percentiles ?? '50,90,95,99');
+  const goodput = f.goodput ? parseGoodput(f.goodput) : undefined;
+  const numPrompts = num(f.numPrompts, '--num-prompts', { int: true, min: 1 });
+  const durationS = num(f.duration, '--duration', { min: 0.001 });
+  if (numPrompts !== undefined && durationS !== undefined)
+    throw new ServelabError('BAD_FLAG', '--num-prompts and --duration both given', {
+      hint: 'measure a count of requests or a duration, not both',
+    });
+  const maxConcurrency = num(f.maxConcurrency, '--max-concurrency', { int: true, min: 1 });
+  const burstiness = num(f.burstiness, '--burstiness', { min: 0 });
+  const arrivals = arrivalsFromFlags({
+    requestRate: num(f.requestRate, '--request-rate', { inf: true }),
+    ...(burstiness !== undefined ? { burstiness } : {}),
+    ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+    ...(f.constantRate ? { constant: true } : {}),
+  });
+  const sweep = f.sweep
+    ? parseSweep(f.sweep, {
+        ...(burstiness !== undefined ? { burstiness } : {}),
+        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+      })
+    : undefined;
+  const warmup = num(f.warmup, '--warmup', { int: true, min: 0 })!;
+  const grace = num(f.grace, '--grace', { min: 0 })!;
+  let extraBody: Record<string, unknown> | undefined;
+  if (f.extraBody) {
+    try {
+      extraBody = JSON.parse(f.extraBody) as Record<string, unknown>;
+    } catch (cause) {
+      throw new ServelabError('BAD_FLAG', `--extra-body is not JSON: ${(cause as Error).message}`, {
+        hint: `e.g. --extra-body '{"chat_template_kwargs": {"enable_thinking": false}}'`,
+        cause,
+      });
+    }
+    if (!extraBody || typeof extraBody !== 'object' || Array.isArray(extraBody))
+      throw new ServelabError('BAD_FLAG', '--extra-body must be a JSON object');
+  }
+  const headers = parseHeaders(f.header);
+  const totalS = num(f.timeout, '--timeout', { min: 0.001 });
+  const fbS = num(f.firstByteTimeout, '--first-byte-timeout', { min: 0.001 });
+  const workload = buildWorkload({
+    seed,
+    ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
+    ...(f.datasetPath !== undefined ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
+    ...(f.suite !== undefined ? { suite: f.suite } : {}),
+    ...(numPrompts !== undefined ? { count: numPrompts } : {}),
+    randomInputLen: num(f.randomInputLen, '--random-input-len', { int: true, min: 1 })!,
+    randomOutputLen: num(f.randomOutputLen, '--random-output-len', { int: true, min: 1 })!,
+    randomRangeRatio: num(f.randomRangeRatio, '--random-range-ratio', { min: 0 })!,
+    ...(f.inputDist ? { inputDist: f.inputDist } : {}),
+    ...(f.outputDist ? { outputDist: f.outputDist } : {}),
+    prefixGroups: num(f.prefixGroups, '--prefix-groups', { int: true, min: 1 })!,
+    ...(f.promptsPerGroup
+      ? { promptsPerGroup: num(f.promptsPerGroup, '--prompts-per-group', { int: true, min: 1 })! }
+      : {}),
+    prefixLen: num(f.prefixLen, '--prefix-len', { int: true, min: 1 })!,
+    ...(f.sharegptOutputLen
+      ? { sharegptOutputLen: num(f.sharegptOutputLen, '--sharegpt-output-len', { int: true, min: 1 })! }
+      : {}),
+  });
+  const workersFlag = f.workers ?? 'auto';
+  const fixedWorkers =
+    workersFlag === 'auto' ? undefined : num(workersFlag, '--workers', { int: true, min: 0 });
+  const apiKey = resolveApiKey(
+    { envName: f.apiKeyEnv, ...(f.apiKeyFile ? { file: resolve(io.cwd, f.apiKeyFile) } : {}) },
+    io.env,
+  );
+
+  let stopSim: (() => Promise<void>) | undefined;
+  let baseUrl = f.baseUrl;
+  if (!baseUrl) {
+    const sim = await startEmbeddedSimulator(f.model);
+    baseUrl = sim.url;
+    stopSim = sim.stop;
+    io.stderr(`servelab bench: no --base-url; benchmarking the embedded simulator at ${baseUrl}\n`);
+  }
+  try {
+    const { base, api } = splitEndpoint(baseUrl, f.endpoint, f.backend);
+    const model = f.model ?? (await firstModel(base, apiKey));
+    const template: RequestTemplate = {
+      endpoint: { baseUrl: base, model, label: new URL(base).host },
+      api,
+      stream: f.stream,
+      minTokens: f.minTokens,
+      ignoreEos: f.ignoreEos === true,
+      ...(f.temperature !== undefined
+        ? { temperature: num(f.temperature, '--temperature', { min: 0 })! }
+        : {}),
+      ...(extraBody ? { extraBody } : {}),
+      ...(Object.keys(headers).length ? { extraHeaders: headers } : {}),
+      ...(apiKey ? { apiKey } : {}),
+      ...(totalS !== undefined || fbS !== undefined
+        ? {
+            timeouts: {
+              ...(totalS ? { totalMs: totalS * 1000 } : {}),
+              ...(fbS ? { firstByteMs: fbS * 1000 } : {}),
+            },
+          }
+        : {}),
+    };
+    const createdAt = new Date();
+    const name = benchRunName(createdAt);
+    const dir = f.out
+      ? resolve(io.cwd, f.out)
+      : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
+    const runDir = new BenchRunDir(dir, name, argv, createdAt);
+    io.stderr(`servelab bench: ${workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`);
+
+    let counters: LiveCounters = newCounters();
+    let stageStart = performance.now();
+    let stageTotal: number | undefined;
+    let stageLabel = '';
+    const printProgress = (final = false) => {
+      const text = formatProgress(counters, stageTotal, (performance.now() - stageStart) / 1000, stageLabel);
+      if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+      else io.stderr(`${text}\n`);
+    };
+    let lastPlain = 0;
+    const timer =
+      f.progress !== false
+        ? setInterval(
+            () => {
+              if (io.isTTY) printProgress();
+              else if (performance.now() - lastPlain >= 10_000) {
+                lastPlain = performance.now();
+                printProgress();
+              }
+            },
+            io.isTTY ? 500 : 1000,
+          )
+        : undefined;
+    timer?.unref?.();
+    let result: Awaited<ReturnType<typeof runBench>>;
+    try {
+      result = await runBench({
+        items: workload.items,
+        template,
+        arrivals,
+        ...(sweep ? { sweep } : {}),
+        seed,
+        ...(numPrompts !== undefined ? { numPrompts } : {}),
+        ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
+        warmup,
+        resolveWorkers: (a: ArrivalSpec) =>
+          fixedWorkers ??
+          autoWorkers(
+            concurrencyCap(a) ?? (a.kind === 'burst' ? (numPrompts ?? workload.items.length) : undefined),
+          ),
+        signal: io.signal,
+        graceMs: grace * 1000,
+        percentiles,
+        ...(goodput ? { goodput } : {}),
+        onRecord: (r) => runDir.append(r),
+        onStageStart: (stage, a) => {
+          counters = newCounters();
+          stageStart = performance.now();
+          lastPlain = performance.now();
+          stageTotal =
+            durationS !== undefined
+              ? undefined
+              : (numPrompts ?? workload.items.length) + (stage === 0 ? warmup : 0);
+          stageLabel = sweep ? `[stage ${stage}] ` : '';
+          if (sweep) io.stderr(`servelab bench: stage ${stage}: ${JSON.stringify(a)}\n`);
+          return counters;
+        },
+        onStageEnd: () => {
+          if (f.progress !== false) printProgress(true);
+        },
+      });
+    } finally {
+      if (timer) clearInterval(timer);
+      runDir.close();
+    }
+    const stages = result.stages;
+    if (stages.length === 1 && !sweep) {
+      const s = stages[0]!.summary;
+      runDir.writeJson('summary.json', { ...s, model, baseUrl: base, dataset: workload.description });
+      io.stdout(formatSummaryTable(s, percentiles));
+    } else {
+      runDir.writeJson('summary.json', {
+        v: 1,
+        model,
+        baseUrl: base,
+        dataset: workload.description,
+        sweep: f.sweep,
+        ...(result.stoppedEarly ? { stoppedEarly: result.stoppedEarly } : {}),
+        stages: stages.map((st, k) => ({ stage: k, ...st.summary })),
+      });
+      for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
+      if (result.stoppedEarly) io.stdout(`sweep: ${result.stoppedEarly}\n`);
+    }
+    if (f.saveResult) {
+      const last = stages.at(-1)?.summary;
+      if (last) {
+        const vllm = Object.fromEntries(
+          Object.entries(last).filter(([, v]) => typeof v !== 'object' || v === null),
+        );
+        runDir.writeJson(f.resultFilename ?? 'vllm-result.json', {
+          ...vllm,
+          model_id: model,
+          backend: api === 'chat' ? 'openai-chat' : 'openai',
+        });
+      }
+    }
+    io.stdout(`run directory: ${dir}\n`);
+    if (io.signal.aborted) return EXIT.interrupted;
+    const measured = stages.reduce((s, st) => s + st.summary.counts.measured, 0);
+    const ok = stages.reduce((s, st) => s + st.summary.counts.ok, 0);
+    return measured > 0 && ok === 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await stopSim?.();
+  }
+}
+
+/** Starts the embedded simulator on a free port (the HTTP front's startSimServers). */
+async function startEmbeddedSimulator(model?: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  void model;
+  void readFileSync;
+  throw new ServelabError(
+    'BAD_FLAG',
+    'no --base-url given and the embedded simulator is not available in this build',
+    {
+      hint: 'pass --base-url http://HOST:PORT of a running server',
+    },
+  );
+}
