@@ -1,0 +1,181 @@
+/**
+ * Turns an output plan into text token by token, as the engine emits tokens: each engine step
+ * takes n tokens and gets back one delta (content, reasoning, tool-call fragments by index).
+ * Tokens past the end of the plan (ignore_eos, min_tokens) are filler content.
+ */
+import { type OutputPlan, type Segment, TOOL_TRAILER, toolHeader } from './persona.js';
+import { FILLER_WORDS, mixSeed, mulberry32, type Rng } from './persona-rng.js';
+import { countTokens, splitPieces } from './tokenizer.js';
+
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
+}
+
+export interface OutputDelta {
+  content?: string;
+  reasoning?: string;
+  toolCalls?: ToolCallDelta[];
+}
+
+export interface AssembledToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+export interface AssembledOutput {
+  /** null when nothing was said in content (gpt-oss reasoning only, tool calls only) */
+  content: string | null;
+  reasoning: string | null;
+  toolCalls: AssembledToolCall[];
+}
+
+interface ToolState {
+  index: number;
+  headerTokens: number;
+  argPieces: string[];
+  trailerTokens: number;
+  call: AssembledToolCall;
+}
+
+/** `chatcmpl-tool-<32 hex>` like vLLM */
+export function toolCallId(rng: Rng): string {
+  let s = 'chatcmpl-tool-';
+  for (let i = 0; i < 4; i++)
+    s += Math.floor(rng.next() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
+  return s;
+}
+
+export class OutputCursor {
+  private seg = 0;
+  private pos = 0;
+  private textPieces: string[] | undefined;
+  private tool: ToolState | undefined;
+  private lastChar = '';
+  private readonly rng: Rng;
+  private readonly content: string[] = [];
+  private readonly reasoning: string[] = [];
+  private readonly toolCalls: AssembledToolCall[] = [];
+  private toolsDone = 0;
+  emitted = 0;
+
+  constructor(
+    private readonly plan: OutputPlan,
+    seed: number,
+  ) {
+    this.rng = mulberry32(mixSeed(seed, 0x5eed));
+  }
+
+  /** the next n tokens as one delta; undefined when they carry nothing visible */
+  take(n: number): OutputDelta | undefined {
+    let content = '';
+    let reasoning = '';
+    let tools: ToolCallDelta[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const s: Segment | undefined = this.plan.segments[this.seg];
+      this.emitted++;
+      if (s === undefined) {
+        content += this.word();
+        continue;
+      }
+      if (s.kind === 'filler') {
+        const w = this.word();
+        if (s.channel === 'content') content += w;
+        else reasoning += w;
+        this.advance(s.tokens);
+      } else if (s.kind === 'text') {
+        this.textPieces ??= splitPieces(s.text);
+        const p = this.textPieces[this.pos]!;
+        if (s.channel === 'content') content += p;
+        else reasoning += p;
+        this.lastChar = p[p.length - 1] ?? this.lastChar;
+        this.advance(this.textPieces.length);
+      } else {
+        if (!this.tool) this.tool = this.startTool(s);
+        const t = this.tool;
+        let frag: ToolCallDelta | undefined;
+        if (this.pos === t.headerTokens - 1) {
+          frag = { index: t.index, id: t.call.id, name: t.call.name };
+        } else if (this.pos >= t.headerTokens && this.pos < t.headerTokens + t.argPieces.length) {
+          const piece = t.argPieces[this.pos - t.headerTokens]!;
+          t.call.arguments += piece;
+          frag = { index: t.index, arguments: piece };
+        }
+        if (frag) tools = mergeTool(tools ?? [], frag);
+        const total = t.headerTokens + t.argPieces.length + t.trailerTokens;
+        if (this.pos + 1 >= total) this.toolsDone++;
+        this.advance(total);
+      }
+    }
+    if (content) this.content.push(content);
+    if (reasoning) this.reasoning.push(reasoning);
+    if (!content && !reasoning && !tools) return undefined;
+    const d: OutputDelta = {};
+    if (content) d.content = content;
+    if (reasoning) d.reasoning = reasoning;
+    if (tools) d.toolCalls = tools;
+    return d;
+  }
+
+  /** every tool call of the plan was emitted completely */
+  get toolCallsComplete(): boolean {
+    return (
+      this.toolsDone > 0 && this.toolsDone === this.plan.segments.filter((s) => s.kind === 'tool').length
+    );
+  }
+
+  result(): AssembledOutput {
+    return {
+      content: this.content.length > 0 ? this.content.join('') : null,
+      reasoning: this.reasoning.length > 0 ? this.reasoning.join('') : null,
+      toolCalls: this.toolCalls,
+    };
+  }
+
+  private word(): string {
+    const w = FILLER_WORDS[Math.floor(this.rng.next() * FILLER_WORDS.length)]!;
+    const sep = this.lastChar === '' || this.lastChar === ' ' || this.lastChar === '\n' ? '' : ' ';
+    this.lastChar = 'x';
+    return sep + w;
+  }
+
+  private advance(segTokens: number): void {
+    this.pos++;
+    if (this.pos >= segTokens) {
+      this.seg++;
+      this.pos = 0;
+      this.textPieces = undefined;
+      if (this.tool) this.lastChar = '\n';
+      this.tool = undefined;
+    }
+  }
+
+  private startTool(s: Extract<Segment, { kind: 'tool' }>): ToolState {
+    const call: AssembledToolCall = { id: toolCallId(this.rng), name: s.name, arguments: '' };
+    this.toolCalls.push(call);
+    return {
+      index: this.toolCalls.length - 1,
+      headerTokens: countTokens(toolHeader(s.name)),
+      argPieces: splitPieces(s.arguments),
+      trailerTokens: countTokens(TOOL_TRAILER),
+      call,
+    };
+  }
+}
+
+function mergeTool(list: ToolCallDelta[], frag: ToolCallDelta): ToolCallDelta[] {
+  const prev = list.find((d) => d.index === frag.index);
+  if (!prev) {
+    list.push(frag);
+    return list;
+  }
+  if (frag.id) prev.id = frag.id;
+  if (frag.name) prev.name = frag.name;
+  if (frag.arguments !== undefined) prev.arguments = (prev.arguments ?? '') + frag.arguments;
+  return list;
+}

@@ -1,0 +1,239 @@
+/**
+ * The simulated vLLM's HTTP front over node:http: vLLM's routes and wire format, streaming one
+ * SSE chunk per engine step, transport-level faults (stream cut, malformed chunk, missing
+ * [DONE]) and client disconnects aborting the engine request.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ChoiceFinish, ResponseMeta, ServiceSink, SimService } from '../service.js';
+import type { ApiError } from '../service-errors.js';
+import { apiError } from '../service-errors.js';
+import { fullBody, roleChunk, streamChunk, usageChunk } from './chunks.js';
+import { type MetricsNames, renderMetrics } from './metrics-page.js';
+
+export interface HttpFrontOptions {
+  service: SimService;
+  host?: string;
+  /** 0 picks a free port */
+  port?: number;
+  versionString?: string;
+  metricsNames?: MetricsNames;
+}
+
+export interface HttpFront {
+  server: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+function sendJson(res: ServerResponse, status: number, obj: unknown): void {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendError(res: ServerResponse, err: ApiError): void {
+  sendJson(res, err.status, err.body);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (b: Buffer) => {
+      n += b.length;
+      if (n > MAX_BODY_BYTES) {
+        reject(new Error('request body too large'));
+        req.destroy();
+      } else parts.push(b);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function streamingSink(
+  res: ServerResponse,
+  getFault: () => ReturnType<SimService['chat']>['fault'],
+): ServiceSink {
+  let meta: ResponseMeta;
+  let chunks = 0;
+  const write = (obj: unknown): boolean => {
+    if (res.destroyed) return false;
+    const fault = getFault();
+    if (fault?.kind === 'malformed_chunk' && chunks === fault.afterChunks) {
+      res.write('data: {"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "unterminated\n\n');
+    }
+    res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    chunks++;
+    if (fault?.kind === 'stream_cut' && chunks >= fault.afterChunks) {
+      res.destroy();
+      return false;
+    }
+    return true;
+  };
+  return {
+    start(m) {
+      meta = m;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      if (m.kind === 'chat') for (let i = 0; i < m.choices; i++) write(roleChunk(m, i));
+      else res.flushHeaders();
+    },
+    delta(choice, d) {
+      write(streamChunk(meta, choice, d));
+    },
+    finish(choice, f: ChoiceFinish) {
+      write(streamChunk(meta, choice, f.lastDelta, f));
+    },
+    done(usage, timing) {
+      if (meta.includeUsage && !write(usageChunk(meta, usage, timing))) return;
+      if (res.destroyed) return;
+      if (getFault()?.kind !== 'missing_done') res.write('data: [DONE]\n\n');
+      res.end();
+    },
+    error(err) {
+      if (!res.headersSent) sendError(res, err);
+      else res.destroy();
+    },
+  };
+}
+
+function wholeSink(
+  res: ServerResponse,
+  getFault: () => ReturnType<SimService['chat']>['fault'],
+): ServiceSink {
+  let meta: ResponseMeta;
+  const finishes: ChoiceFinish[] = [];
+  return {
+    start(m) {
+      meta = m;
+    },
+    finish(choice, f) {
+      finishes[choice] = f;
+    },
+    done(usage, timing) {
+      const fault = getFault();
+      if (fault?.kind === 'stream_cut') {
+        res.destroy();
+        return;
+      }
+      const body = JSON.stringify(fullBody(meta, finishes, usage, timing));
+      if (fault?.kind === 'malformed_chunk') {
+        const cut = body.slice(0, Math.max(1, Math.floor(body.length / 2)));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(cut) });
+        res.end(cut);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+    error(err) {
+      sendError(res, err);
+    },
+  };
+}
+
+async function handleGeneration(
+  svc: SimService,
+  kind: 'chat' | 'completion',
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(await readBody(req));
+  } catch (e) {
+    sendError(res, apiError(400, `Invalid JSON body: ${(e as Error).message}`));
+    return;
+  }
+  let handle: ReturnType<SimService['chat']> | undefined;
+  const getFault = () => handle?.fault;
+  const stream = body !== null && typeof body === 'object' && body.stream === true;
+  const sink = stream ? streamingSink(res, getFault) : wholeSink(res, getFault);
+  // the fault is known only once the handle is returned, but start() may write the role chunk
+  // first; a stream_cut/malformed fault counts chunks from there, which is what we want
+  handle = kind === 'chat' ? svc.chat(body, req.headers, sink) : svc.completion(body, req.headers, sink);
+  const h = handle;
+  res.on('close', () => {
+    if (!res.writableFinished) h.abort();
+  });
+}
+
+export function createHttpFront(opts: HttpFrontOptions): Server {
+  const svc = opts.service;
+  const version = opts.versionString ?? '0.11.0';
+  const names = opts.metricsNames ?? 'v1';
+  const createdSec = Math.floor(Date.now() / 1000);
+  const server = createServer({ keepAlive: true }, (req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    if (method === 'GET' && url === '/health') {
+      res.writeHead(200, { 'content-length': 0 });
+      res.end();
+    } else if (method === 'GET' && url === '/version') {
+      sendJson(res, 200, { version });
+    } else if (method === 'GET' && url === '/v1/models') {
+      const cfg = svc.engine.config;
+      sendJson(res, 200, {
+        object: 'list',
+        data: [
+          {
+            id: svc.modelName,
+            object: 'model',
+            created: createdSec,
+            owned_by: 'vllm',
+            root: cfg.model,
+            parent: null,
+            max_model_len: cfg.maxModelLen,
+            permission: [],
+          },
+        ],
+      });
+    } else if (method === 'GET' && url === '/metrics') {
+      const text = renderMetrics(svc, names);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(text);
+    } else if (method === 'POST' && url === '/v1/chat/completions') {
+      void handleGeneration(svc, 'chat', req, res);
+    } else if (method === 'POST' && url === '/v1/completions') {
+      void handleGeneration(svc, 'completion', req, res);
+    } else if (method === 'POST' && url === '/reset_prefix_cache') {
+      req.resume();
+      const ok = svc.engine.resetPrefixCache();
+      res.writeHead(ok ? 200 : 500, { 'content-length': 0 });
+      res.end();
+    } else {
+      req.resume();
+      sendJson(res, 404, { detail: 'Not Found' });
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+export async function listenHttpFront(opts: HttpFrontOptions): Promise<HttpFront> {
+  const server = createHttpFront(opts);
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    server,
+    port,
+    url: `http://${urlHost}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * /metrics in Prometheus text format with vLLM V1 names (or the older names with `v0`), labels
+ * `model_name` and `engine="0"`, counters as `_total` with `_created`, histograms with vLLM's
+ * buckets. Plus the sim-only family `servelab_sim_extra_fields_total{field=...}`.
+ */
+
+import type { SimService } from '../service.js';
+import type { Histogram } from '../service-metrics.js';
+
+export type MetricsNames = 'v0' | 'v1';
+
+function num(v: number): string {
+  if (Number.isInteger(v)) return `${v}.0`;
+  return String(v);
+}
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labels(base: string, extra?: Record<string, string>): string {
+  if (!extra) return `{${base}}`;
+  const more = Object.entries(extra)
+    .map(([k, v]) => `${k}="${esc(v)}"`)
+    .join(',');
+  return `{${base},${more}}`;
+}
+
+class Page {
+  private readonly lines: string[] = [];
+  constructor(
+    private readonly base: string,
+    private readonly createdSec: number,
+  ) {}
+
+  gauge(name: string, help: string, value: number, extra?: Record<string, string>): void {
+    this.lines.push(
+      `# HELP ${name} ${help}`,
+      `# TYPE ${name} gauge`,
+      `${name}${labels(this.base, extra)} ${num(value)}`,
+    );
+  }
+
+  counter(name: string, help: string, samples: { value: number; extra?: Record<string, string> }[]): void {
+    const full = `${name}_total`;
+    this.lines.push(`# HELP ${full} ${help}`, `# TYPE ${full} counter`);
+    for (const s of samples) {
+      this.lines.push(`${full}${labels(this.base, s.extra)} ${num(s.value)}`);
+      this.lines.push(`${name}_created${labels(this.base, s.extra)} ${this.createdSec}`);
+    }
+  }
+
+  histogram(name: string, help: string, h: Histogram): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+    let cum = 0;
+    for (let i = 0; i < h.buckets.length; i++) {
+      cum += h.counts[i]!;
+      this.lines.push(`${name}_bucket${labels(this.base, { le: num(h.buckets[i]!) })} ${num(cum)}`);
+    }
+    cum += h.counts[h.buckets.length]!;
+    this.lines.push(`${name}_bucket${labels(this.base, { le: '+Inf' })} ${num(cum)}`);
+    this.lines.push(`${name}_count${labels(this.base)} ${num(h.count)}`);
+    this.lines.push(`${name}_sum${labels(this.base)} ${num(h.sum)}`);
+    this.lines.push(`${name}_created${labels(this.base)} ${this.createdSec}`);
+  }
+
+  raw(...l: string[]): void {
+    this.lines.push(...l);
+  }
+
+  text(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+export function renderMetrics(svc: SimService, names: MetricsNames): string {
+  const cfg = svc.engine.config;
+  const snap = svc.engine.snapshot();
+  const c = snap.counters;
+  const m = svc.metrics;
+  const base = `engine="0",model_name="${esc(svc.modelName)}"`;
+  const p = new Page(base, m.createdSec);
+  const v0 = names === 'v0';
+
+  p.gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', snap.running);
+  p.gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', snap.waiting);
+  p.gauge(
+    v0 ? 'vllm:gpu_cache_usage_perc' : 'vllm:kv_cache_usage_perc',
+    'KV-cache usage. 1 means 100 percent usage.',
+    snap.kvUsageFrac,
+  );
+  p.gauge('vllm:cache_config_info', 'Information of the LLMEngine CacheConfig', 1, {
+    block_size: String(cfg.blockSize),
+    cache_dtype: cfg.kvCacheDtype,
+    calculate_kv_scales: 'False',
+    cpu_offload_gb: '0',
+    enable_prefix_caching: cfg.enablePrefixCaching ? 'True' : 'False',
+    gpu_memory_utilization: String(cfg.gpuMemoryUtilization),
+    is_attention_free: 'False',
+    num_cpu_blocks: 'None',
+    num_gpu_blocks: String(cfg.numGpuBlocks),
+    num_gpu_blocks_override: 'None',
+    prefix_caching_hash_algo: 'sha256',
+    sliding_window: 'None',
+    swap_space: '4',
+    swap_space_bytes: String(4 * 1024 ** 3),
+  });
+  p.gauge('vllm:lora_requests_info', 'Running stats on lora requests.', 0, {
+    max_lora: '0',
+    running_lora_adapters: '',
+    waiting_lora_adapters: '',
+  });
+  p.counter('vllm:num_preemptions', 'Cumulative number of preemption from the engine.', [
+    { value: c.preemptions },
+  ]);
+  p.counter('vllm:prompt_tokens', 'Number of prefill tokens processed.', [{ value: c.promptTokens }]);
+  p.counter('vllm:generation_tokens', 'Number of generation tokens processed.', [
+    { value: c.generationTokens },
+  ]);
+  p.counter(
+    'vllm:request_success',
+    'Count of successfully processed requests.',
+    (['stop', 'length', 'abort'] as const).map((r) => ({
+      value: c.finished[r],
+      extra: { finished_reason: r },
+    })),
+  );
+  p.counter(
+    v0 ? 'vllm:gpu_prefix_cache_queries' : 'vllm:prefix_cache_queries',
+    'Prefix cache queries, in terms of number of queried tokens.',
+    [{ value: c.prefixQueries }],
+  );
+  p.counter(
+    v0 ? 'vllm:gpu_prefix_cache_hits' : 'vllm:prefix_cache_hits',
+    'Prefix cache hits, in terms of number of cached tokens.',
+    [{ value: c.prefixHits }],
+  );
+  p.counter('vllm:prompt_tokens_cached', 'Number of cached prompt tokens (local prefix cache hits).', [
+    { value: c.cachedPromptTokens },
+  ]);
+  p.histogram(
+    'vllm:iteration_tokens_total',
+    'Histogram of number of tokens per engine_step.',
+    m.iterationTokens,
+  );
+  p.histogram('vllm:request_prompt_tokens', 'Number of prefill tokens processed.', m.promptTokens);
+  p.histogram('vllm:request_generation_tokens', 'Number of generation tokens processed.', m.generationTokens);
+  p.histogram(
+    'vllm:request_params_max_tokens',
+    'Histogram of the max_tokens request parameter.',
+    m.maxTokensParam,
+  );
+  p.histogram('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', m.ttft);
+  p.histogram(
+    v0 ? 'vllm:time_per_output_token_seconds' : 'vllm:inter_token_latency_seconds',
+    v0 ? 'Histogram of time per output token in seconds.' : 'Histogram of inter-token latency in seconds.',
+    m.itl,
+  );
+  p.histogram(
+    'vllm:request_time_per_output_token_seconds',
+    'Histogram of time_per_output_token_seconds per request.',
+    m.tpot,
+  );
+  p.histogram('vllm:e2e_request_latency_seconds', 'Histogram of e2e request latency in seconds.', m.e2e);
+  p.histogram(
+    'vllm:request_queue_time_seconds',
+    'Histogram of time spent in WAITING phase for request.',
+    m.queue,
+  );
+  p.histogram(
+    'vllm:request_inference_time_seconds',
+    'Histogram of time spent in RUNNING phase for request.',
+    m.inference,
+  );
+  p.histogram(
+    'vllm:request_prefill_time_seconds',
+    'Histogram of time spent in PREFILL phase for request.',
+    m.prefill,
+  );
+  p.histogram(
+    'vllm:request_decode_time_seconds',
+    'Histogram of time spent in DECODE phase for request.',
+    m.decode,
+  );
+
+  const extra = [...m.extraFields.entries()];
+  p.raw(
+    '# HELP servelab_sim_extra_fields_total Sim only: extra top-level request fields received (vLLM ignores them).',
+    '# TYPE servelab_sim_extra_fields_total counter',
+  );
+  for (const [field, n] of extra)
+    p.raw(`servelab_sim_extra_fields_total${labels(base, { field })} ${num(n)}`);
+  p.raw(
+    '# HELP servelab_sim_faults_injected_total Sim only: faults injected, by kind.',
+    '# TYPE servelab_sim_faults_injected_total counter',
+  );
+  for (const [kind, n] of m.faults)
+    p.raw(`servelab_sim_faults_injected_total${labels(base, { kind })} ${num(n)}`);
+  return p.text();
+}
