@@ -1,0 +1,340 @@
+import type { CellSummary } from './cell-summary.js';
+import type { ServerInfo } from './run-types.js';
+import { type MeanCI, meanCI, type WelchResult, welchTTest } from './student-t.js';
+import type { WindowKind } from './windows.js';
+
+export type CompareMetric = 'tasksPerMin' | 'okTasksPerMin' | 'stepsPerS';
+export const COMPARE_METRICS: CompareMetric[] = ['tasksPerMin', 'okTasksPerMin', 'stepsPerS'];
+
+export interface CellStat extends MeanCI {
+  values: number[];
+  /** cells of this arm and concurrency whose window had no rate (no KV window, zero length) */
+  missing: number;
+}
+
+export interface CompareRow {
+  concurrency: number;
+  window: WindowKind;
+  metric: CompareMetric;
+  byArm: Record<string, CellStat>;
+  winner: string | null;
+  /** how sure the winner is: Welch's test against the runner-up, or why there is none */
+  winnerTest: WelchResult | null;
+  winnerNote: string;
+  ratioToBaseline: Record<string, number | null>;
+  vsBaseline: Record<string, WelchResult | null>;
+}
+
+export type Severity = 'high' | 'medium' | 'info';
+
+export interface Confound {
+  severity: Severity;
+  code:
+    | 'server-version'
+    | 'server-flags'
+    | 'task-set'
+    | 'failed-tasks'
+    | 'interrupted'
+    | 'field-ignored'
+    | 'field-unobservable'
+    | 'client-bottleneck'
+    | 'one-repetition'
+    | 'window-disagreement'
+    | 'no-kv-window'
+    | 'retried-context-length'
+    | 'step-count-mismatch'
+    | 'missing-cell';
+  message: string;
+}
+
+export interface Comparison {
+  v: 1;
+  arms: string[];
+  baseline: string;
+  concurrencies: number[];
+  windows: WindowKind[];
+  repetitions: Record<string, number>;
+  rows: CompareRow[];
+  confounds: Confound[];
+  definitions: Record<string, string>;
+}
+
+export const COMPARE_DEFINITIONS: Record<string, string> = {
+  mean: 'mean over repetitions of the cell',
+  ci95: '95 % confidence interval of the mean, Student t with n - 1 degrees of freedom; none with one repetition',
+  winner:
+    'the arm with the highest mean in the row; "significant" means Welch\'s two-sided t-test against the runner-up gives p < 0.05',
+  ratio: 'arm mean / baseline mean in the same row',
+  steps: 'orchestrator LLM calls only (not expert or user calls, not driver turn changes)',
+};
+
+const versionOf = (s: ServerInfo) => (s.version === undefined ? null : String(s.version));
+const flagsOf = (s: ServerInfo): string[] =>
+  Array.isArray(s.flags)
+    ? s.flags.map(String)
+    : typeof s.flags === 'string'
+      ? s.flags.split(/\s+/).filter(Boolean)
+      : [];
+
+function uniq<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+/** Arms x concurrency, per window kind and metric, with confidence and confound warnings. */
+export function compareCells(cells: readonly CellSummary[], opts: { baseline?: string } = {}): Comparison {
+  const arms = uniq(cells.map((c) => c.arm));
+  const baseline =
+    opts.baseline && arms.includes(opts.baseline)
+      ? opts.baseline
+      : arms.includes('baseline')
+        ? 'baseline'
+        : (arms[0] ?? '');
+  const concurrencies = uniq(cells.map((c) => c.concurrency ?? 0)).sort((a, b) => a - b);
+  const windows = uniq(cells.flatMap((c) => c.windows.map((w) => w.kind)));
+  const group = (arm: string, conc: number) =>
+    cells.filter((c) => c.arm === arm && (c.concurrency ?? 0) === conc);
+  const repetitions: Record<string, number> = {};
+  for (const arm of arms) for (const c of concurrencies) repetitions[`${arm}/c${c}`] = group(arm, c).length;
+
+  const rows: CompareRow[] = [];
+  for (const conc of concurrencies)
+    for (const window of windows)
+      for (const metric of COMPARE_METRICS) {
+        const byArm: Record<string, CellStat> = {};
+        for (const arm of arms) {
+          const g = group(arm, conc);
+          const vals: number[] = [];
+          let missing = 0;
+          for (const c of g) {
+            const v = c.windows.find((w) => w.kind === window)?.[metric];
+            if (typeof v === 'number' && Number.isFinite(v)) vals.push(v);
+            else missing++;
+          }
+          byArm[arm] = { ...meanCI(vals), values: vals, missing };
+        }
+        const ranked = arms.filter((a) => byArm[a]!.n > 0).sort((a, b) => byArm[b]!.mean - byArm[a]!.mean);
+        const winner = ranked[0] ?? null;
+        let winnerTest: WelchResult | null = null;
+        let winnerNote: string;
+        if (!winner) winnerNote = 'no arm has a rate in this window';
+        else if (ranked.length < 2) winnerNote = 'only one arm has a rate in this window';
+        else {
+          const a = byArm[winner]!;
+          const b = byArm[ranked[1]!]!;
+          if (a.n < 2 || b.n < 2) winnerNote = 'one repetition: no confidence can be given';
+          else {
+            winnerTest = welchTTest(a.values, b.values);
+            winnerNote = winnerTest.significant
+              ? `significant vs ${ranked[1]} (Welch's t-test, p = ${winnerTest.p.toPrecision(2)})`
+              : `not significant vs ${ranked[1]} (Welch's t-test, p = ${winnerTest.p.toPrecision(2)})`;
+          }
+        }
+        const base = byArm[baseline];
+        const ratioToBaseline: Record<string, number | null> = {};
+        const vsBaseline: Record<string, WelchResult | null> = {};
+        for (const arm of arms) {
+          const s = byArm[arm]!;
+          ratioToBaseline[arm] = base && base.n > 0 && s.n > 0 && base.mean !== 0 ? s.mean / base.mean : null;
+          vsBaseline[arm] =
+            arm !== baseline && base && base.n >= 2 && s.n >= 2 ? welchTTest(s.values, base.values) : null;
+        }
+        rows.push({
+          concurrency: conc,
+          window,
+          metric,
+          byArm,
+          winner,
+          winnerTest,
+          winnerNote,
+          ratioToBaseline,
+          vsBaseline,
+        });
+      }
+
+  return {
+    v: 1,
+    arms,
+    baseline,
+    concurrencies,
+    windows,
+    repetitions,
+    rows,
+    confounds: findConfounds(cells, arms, concurrencies, rows),
+    definitions: COMPARE_DEFINITIONS,
+  };
+}
+
+export function findConfounds(
+  cells: readonly CellSummary[],
+  arms: string[],
+  concurrencies: number[],
+  rows: CompareRow[] = [],
+): Confound[] {
+  const out: Confound[] = [];
+  const byArm = (arm: string) => cells.filter((c) => c.arm === arm);
+
+  // server versions and flags
+  const versions = new Map<string, string>();
+  const flags = new Map<string, Set<string>>();
+  for (const arm of arms) {
+    const servers = byArm(arm).flatMap((c) => c.context.servers);
+    const vs = uniq(servers.map(versionOf))
+      .filter((v): v is string => v !== null)
+      .sort();
+    if (servers.length === 0 || servers.some((s) => versionOf(s) === null))
+      out.push({
+        severity: 'medium',
+        code: 'server-version',
+        message: `arm "${arm}": server version not recorded for every server; versions cannot be compared`,
+      });
+    versions.set(arm, vs.join(', '));
+    flags.set(arm, new Set(servers.flatMap(flagsOf)));
+  }
+  const distinctVersions = uniq([...versions.values()].filter((v) => v !== ''));
+  if (distinctVersions.length > 1)
+    out.push({
+      severity: 'high',
+      code: 'server-version',
+      message: `arms ran DIFFERENT server versions: ${[...versions].map(([a, v]) => `${a}: ${v || '?'}`).join('; ')}. Part of every difference may be the version, not the system.`,
+    });
+  const allFlags = uniq([...flags.values()].flatMap((s) => [...s]));
+  const differing = allFlags.filter((f) => [...flags.values()].some((s) => !s.has(f)));
+  if (arms.length > 1 && differing.length)
+    out.push({
+      severity: 'medium',
+      code: 'server-flags',
+      message: `server flags differ between arms: ${arms
+        .map(
+          (a) =>
+            `${a}: ${[...flags.get(a)!].filter((f) => differing.includes(f)).join(' ') || '(none of them)'}`,
+        )
+        .join('; ')}. Check that only the system under test differs.`,
+    });
+
+  // task sets and seeds, failed tasks, per concurrency
+  for (const conc of concurrencies) {
+    const here = cells.filter((c) => (c.concurrency ?? 0) === conc);
+    const sets = uniq(
+      here.map((c) => JSON.stringify({ taskSet: c.context.taskSet, seed: c.context.seed, rep: c.rep })),
+    );
+    const perRep = new Map<string, Set<string>>();
+    for (const c of here) {
+      const key = String(c.rep);
+      const set = perRep.get(key) ?? new Set<string>();
+      set.add(JSON.stringify({ taskSet: c.context.taskSet, seed: c.context.seed }));
+      perRep.set(key, set);
+    }
+    if (sets.length > 1 && [...perRep.values()].some((s) => s.size > 1))
+      out.push({
+        severity: 'high',
+        code: 'task-set',
+        message: `C=${conc}: arms ran different task sets or seeds: ${here
+          .map(
+            (c) =>
+              `${c.id}: ${c.context.taskSet?.name ?? '?'} (${c.context.taskSet?.count ?? '?'} tasks, seed ${c.context.seed ?? c.context.taskSet?.seed ?? '?'})`,
+          )
+          .join('; ')}`,
+      });
+    const failed = arms.map((a) => {
+      const g = here.filter((c) => c.arm === a);
+      return [a, g.reduce((s, c) => s + c.counts.tasksFailed + c.counts.tasksIncomplete, 0)] as const;
+    });
+    if (uniq(failed.map(([, n]) => n)).length > 1)
+      out.push({
+        severity: 'high',
+        code: 'failed-tasks',
+        message: `C=${conc}: unequal failed-task counts: ${failed.map(([a, n]) => `${a} ${n}`).join(', ')}. tasks/min counts failed tasks; ok tasks/min does not: compare both.`,
+      });
+    for (const arm of arms)
+      if (!here.some((c) => c.arm === arm))
+        out.push({ severity: 'high', code: 'missing-cell', message: `C=${conc}: arm "${arm}" has no cell` });
+  }
+
+  for (const c of cells) {
+    if (c.partial)
+      out.push({
+        severity: 'high',
+        code: 'interrupted',
+        message: `cell ${c.id} is partial/interrupted: ${c.partialReasons.join('; ')}`,
+      });
+    if (c.kv.status !== 'ok')
+      out.push({
+        severity: 'medium',
+        code: 'no-kv-window',
+        message: `cell ${c.id}: no active window (${c.kv.status}); compare it on the client-side window or the makespan`,
+      });
+    for (const w of c.warnings) {
+      if (/bottleneck|client/i.test(w))
+        out.push({
+          severity: 'high',
+          code: 'client-bottleneck',
+          message: `cell ${c.id}: the client may have been the bottleneck: ${w}`,
+        });
+      if (/context-length error/.test(w))
+        out.push({ severity: 'high', code: 'retried-context-length', message: `cell ${c.id}: ${w}` });
+      if (/orchestrator calls for those tasks/.test(w))
+        out.push({ severity: 'medium', code: 'step-count-mismatch', message: `cell ${c.id}: ${w}` });
+    }
+  }
+
+  // program-identity fields
+  for (const arm of arms) {
+    const g = byArm(arm);
+    const sent = uniq(g.flatMap((c) => c.context.programFields));
+    if (sent.length === 0) continue;
+    const ignored = uniq([
+      ...g.flatMap((c) => c.context.extraFieldsIgnored),
+      ...g.flatMap((c) =>
+        c.context.servers.flatMap((s) => (Array.isArray(s.ignoresFields) ? s.ignoresFields : [])),
+      ),
+    ]).filter((f) => sent.includes(f));
+    const notes = uniq(
+      g
+        .flatMap((c) => c.context.notes)
+        .filter((n) => /ignor|never acted|not acted|inactive|not parsed|could not parse|unparsed/i.test(n)),
+    );
+    if (ignored.length || notes.length) {
+      out.push({
+        severity: 'high',
+        code: 'field-ignored',
+        message: `arm "${arm}": program-identity field(s) ${ignored.length ? ignored.join(', ') : sent.join(', ')} were sent but the server never acted on them${
+          ignored.length ? ' (it counted them as unknown extra fields)' : ''
+        }${notes.length ? `; notes: ${notes.join(' | ')}` : ''}. If this arm's system is meant to use them, its feature was inactive.`,
+      });
+    } else if (!g.some((c) => c.context.servers.some((s) => Array.isArray(s.actsOnFields))))
+      out.push({
+        severity: 'info',
+        code: 'field-unobservable',
+        message: `arm "${arm}": sent ${sent.join(', ')}; whether its server acted on them is not observable from this run`,
+      });
+  }
+
+  // repetitions
+  const reps = uniq(
+    arms.flatMap((a) =>
+      concurrencies.map((c) => cells.filter((x) => x.arm === a && (x.concurrency ?? 0) === c).length),
+    ),
+  );
+  if (reps.some((n) => n === 1))
+    out.push({
+      severity: 'high',
+      code: 'one-repetition',
+      message:
+        'one repetition in at least one cell: no confidence interval can be given and no difference can be called significant; live agents take different paths on different arms, so part of every difference is noise',
+    });
+
+  // windows disagreeing on the winner
+  for (const conc of concurrencies) {
+    const winners = new Map<string, string>();
+    for (const r of rows)
+      if (r.concurrency === conc && r.metric === 'tasksPerMin' && r.winner) winners.set(r.window, r.winner);
+    if (uniq([...winners.values()]).length > 1)
+      out.push({
+        severity: 'medium',
+        code: 'window-disagreement',
+        message: `C=${conc}: the winner on tasks/min depends on the window: ${[...winners].map(([w, a]) => `${w}: ${a}`).join(', ')}. The KV active window is biased (TTL pinning inflates KV usage, program pausing caps it).`,
+      });
+  }
+  const rank: Record<Severity, number> = { high: 0, medium: 1, info: 2 };
+  return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
+}

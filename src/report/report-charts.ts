@@ -1,0 +1,121 @@
+import { COMPARE_METRICS } from '../analysis/compare.js';
+import {
+  type CdfPoint,
+  type Chart,
+  cdfChart,
+  type KvPoint,
+  kvChart,
+  type LatencyPoint,
+  latencyChart,
+  type ParetoPoint,
+  paretoChart,
+  type ThroughputPoint,
+  throughputChart,
+} from './charts.js';
+import type { ReportData } from './report-data.js';
+
+const METRIC_LABEL = {
+  tasksPerMin: 'tasks/min',
+  okTasksPerMin: 'ok tasks/min',
+  stepsPerS: 'steps/s',
+} as const;
+
+/** The charts a report shows, in order. */
+export function reportCharts(data: ReportData): Chart[] {
+  const charts: Chart[] = [];
+  const cmp = data.comparison;
+  if (cmp && data.cells.length > 0) {
+    for (const metric of COMPARE_METRICS) {
+      if (metric === 'okTasksPerMin') continue;
+      const points: ThroughputPoint[] = [];
+      for (const r of cmp.rows) {
+        if (r.metric !== metric) continue;
+        for (const arm of cmp.arms) {
+          const s = r.byArm[arm]!;
+          if (s.n === 0) continue;
+          points.push({
+            window: r.window,
+            arm,
+            concurrency: r.concurrency,
+            mean: s.mean,
+            lo: Number.isFinite(s.lo) ? s.lo : null,
+            hi: Number.isFinite(s.hi) ? s.hi : null,
+            n: s.n,
+          });
+        }
+      }
+      if (points.length)
+        charts.push(
+          throughputChart(
+            `throughput-${metric}`,
+            `Throughput: ${METRIC_LABEL[metric]}`,
+            METRIC_LABEL[metric],
+            points,
+          ),
+        );
+    }
+  }
+  const cdf: CdfPoint[] = [];
+  for (const c of data.cells)
+    for (const p of c.completionCdf)
+      cdf.push({
+        arm: c.summary.arm,
+        cell: c.summary.id,
+        concurrency: c.summary.concurrency ?? 0,
+        tS: p.tS,
+        p: p.p,
+      });
+  if (cdf.length) charts.push(cdfChart('completion-cdf', cdf));
+  for (const c of data.cells) {
+    const s = c.summary;
+    const o = s.outside.firstDispatchMs;
+    const win =
+      s.kv.startMs !== null && s.kv.endMs !== null && o !== null
+        ? { startS: (s.kv.startMs - o) / 1000, endS: (s.kv.endMs - o) / 1000 }
+        : null;
+    const pts: KvPoint[] = c.kv;
+    if (pts.length === 0) continue;
+    charts.push(
+      kvChart(
+        `kv-${s.id.replace(/[^\w-]/g, '-')}`,
+        `KV usage: ${s.arm}, C=${s.concurrency ?? '?'}, rep ${s.rep ?? '?'} (port ${s.kv.port ?? '?'})`,
+        pts,
+        win,
+        s.kv.threshold,
+      ),
+    );
+  }
+  const lat: LatencyPoint[] = [];
+  let usesTarget = true;
+  for (const b of data.bench) if (b.stages.some((s) => s.target === null)) usesTarget = false;
+  for (const b of data.bench)
+    for (const s of b.stages) {
+      const x = usesTarget ? s.target! : (s.requestsPerS ?? s.stage);
+      for (const [metric, st] of [
+        ['TTFT', s.ttftMs],
+        ['TPOT', s.tpotMs],
+        ['E2E', s.e2eMs],
+      ] as const)
+        for (const p of ['p50', 'p90', 'p99'] as const) {
+          const v = st[p];
+          if (v !== null) lat.push({ run: b.name, x, metric, percentile: p, valueMs: v });
+        }
+    }
+  if (lat.length)
+    charts.push(
+      latencyChart('bench-latency', usesTarget ? 'target rate / concurrency' : 'achieved requests/s', lat),
+    );
+  const agg = data.aggregate;
+  if (agg?.pareto) {
+    const on = new Set(agg.pareto.frontier);
+    const pts: ParetoPoint[] = [];
+    agg.rows.forEach((r, i) => {
+      const x = r.metrics[agg.pareto!.x.metric];
+      const y = r.metrics[agg.pareto!.y.metric];
+      if (typeof x === 'number' && Number.isFinite(x) && typeof y === 'number' && Number.isFinite(y))
+        pts.push({ run: r.run, x, y, optimal: on.has(i) });
+    });
+    if (pts.length) charts.push(paretoChart('pareto', agg.pareto.x.metric, agg.pareto.y.metric, pts));
+  }
+  return charts;
+}

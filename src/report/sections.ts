@@ -1,0 +1,142 @@
+import { AGGREGATE_DEFINITIONS } from '../analysis/aggregate.js';
+import { BENCH_DEFINITIONS } from '../analysis/bench-latency.js';
+import { CELL_DEFINITIONS } from '../analysis/cell-summary.js';
+import { COMPARE_DEFINITIONS, type Severity } from '../analysis/compare.js';
+import { COUNTING_RULE } from '../analysis/windows.js';
+import type { ReportData } from './report-data.js';
+import type { Table } from './table.js';
+import {
+  aggregateTable,
+  benchTable,
+  cellsOverviewTable,
+  comparisonTable,
+  failuresTable,
+  paramTable,
+  paretoTable,
+  tailTable,
+  timeTable,
+  usersTable,
+  windowsTable,
+} from './tables.js';
+
+/** One warning line for the top of a report. */
+export interface ReportWarning {
+  severity: Severity;
+  text: string;
+}
+
+/** Every warning, the loudest first: comparison confounds, then per-cell and bench warnings. */
+export function reportWarnings(data: ReportData): ReportWarning[] {
+  const out: ReportWarning[] = [];
+  const seen = new Set<string>();
+  const add = (severity: Severity, text: string) => {
+    if (seen.has(text)) return;
+    seen.add(text);
+    out.push({ severity, text });
+  };
+  for (const c of data.comparison?.confounds ?? []) add(c.severity, `${c.code}: ${c.message}`);
+  for (const c of data.cells) {
+    if (c.summary.partial && !data.comparison)
+      add('high', `cell ${c.summary.id} is PARTIAL: ${c.summary.partialReasons.join('; ')}`);
+    for (const w of c.summary.warnings) add('medium', `cell ${c.summary.id}: ${w}`);
+  }
+  for (const b of data.bench) {
+    if (b.partial) add('high', `bench ${b.name} is PARTIAL: ${b.partialReasons.join('; ')}`);
+    for (const w of b.warnings) add('medium', `bench ${b.name}: ${w}`);
+  }
+  for (const n of data.notes) add('medium', n);
+  const rank: Record<Severity, number> = { high: 0, medium: 1, info: 2 };
+  return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
+}
+
+export interface ReportSection {
+  title: string;
+  intro?: string;
+  tables: { caption: string; table: Table }[];
+}
+
+/** The tables of a report, grouped in sections (shared by the HTML and Markdown renderers). */
+export function reportSections(data: ReportData): ReportSection[] {
+  const out: ReportSection[] = [];
+  const cmp = data.comparison;
+  if (cmp && cmp.arms.length > 0) {
+    out.push({
+      title: 'Comparison',
+      intro: `Baseline arm: ${cmp.baseline}. ${COUNTING_RULE}`,
+      tables: [
+        ...cmp.windows.map((w) => ({
+          caption: `The users' table, ${w} window: tasks/min (steps/s)`,
+          table: usersTable(cmp, w),
+        })),
+        ...cmp.windows.flatMap((w) =>
+          (['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const).map((m) => ({
+            caption: `${w} window, ${m}: mean [95 % CI] per arm, winner, ratio to ${cmp.baseline}`,
+            table: comparisonTable(cmp, w, m),
+          })),
+        ),
+      ],
+    });
+  }
+  if (data.cells.length) {
+    const sums = data.cells.map((c) => c.summary);
+    const fails = failuresTable(sums);
+    out.push({
+      title: 'Cells',
+      intro: COUNTING_RULE,
+      tables: [
+        { caption: 'Every cell (task time = completion time of ok tasks)', table: cellsOverviewTable(sums) },
+        {
+          caption: "Where time goes per orchestrator step (mean per step, share of the program's time)",
+          table: timeTable(sums),
+        },
+        ...(fails.rows.length ? [{ caption: 'Failed and incomplete tasks by reason', table: fails }] : []),
+      ],
+    });
+    for (const s of sums) {
+      const tables = [{ caption: `Windows of ${s.id}`, table: windowsTable(s) }];
+      if (s.outside.tailTasks.length)
+        tables.push({
+          caption: `Tail of ${s.id}: ${s.outside.tailTaskCount} task(s) ended after the active window (longest shown)`,
+          table: tailTable(s),
+        });
+      out.push({
+        title: `Cell ${s.id}`,
+        intro: `status ${s.cellStatus}${s.partial ? ` (PARTIAL: ${s.partialReasons.join('; ')})` : ''}; KV port ${s.kv.port ?? '-'} (${s.kv.portSource}), ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}; ramp-up ${s.outside.rampUpS ?? '-'} s, tail ${s.outside.tailS ?? '-'} s.`,
+        tables,
+      });
+    }
+  }
+  for (const b of data.bench)
+    out.push({
+      title: `Bench ${b.name}`,
+      tables: [{ caption: 'Per stage (ok requests in latency figures)', table: benchTable(b) }],
+    });
+  const agg = data.aggregate;
+  if (agg) {
+    const tables = [
+      { caption: 'experiment_results (one row per run)', table: aggregateTable(agg.rows, agg.pareto) },
+    ];
+    if (agg.pareto) tables.push({ caption: 'Pareto-optimal runs', table: paretoTable(agg.rows, agg.pareto) });
+    if (agg.param)
+      tables.push({
+        caption: `${agg.param.param} against ${agg.param.metric}`,
+        table: paramTable(agg.param),
+      });
+    out.push({ title: 'Sweep aggregate', tables });
+  }
+  return out;
+}
+
+/** Every definition of a number the report shows. */
+export function reportDefinitions(data: ReportData): [string, string][] {
+  const defs: [string, string][] = [];
+  if (data.cells.length) {
+    defs.push(['counting rule', COUNTING_RULE]);
+    defs.push(...Object.entries(CELL_DEFINITIONS));
+  }
+  if (data.comparison) defs.push(...Object.entries(COMPARE_DEFINITIONS));
+  if (data.bench.length) defs.push(...Object.entries(BENCH_DEFINITIONS));
+  if (data.aggregate) defs.push(...Object.entries(AGGREGATE_DEFINITIONS));
+  defs.push(['percentiles', "linear interpolation between closest ranks (numpy default, as vLLM's bench)"]);
+  return defs;
+}

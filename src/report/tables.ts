@@ -1,0 +1,369 @@
+import type { AggregateRow, ParamComparison, ParetoResult } from '../analysis/aggregate.js';
+import { AGGREGATE_METRICS } from '../analysis/aggregate.js';
+import type { BenchAnalysis } from '../analysis/bench-latency.js';
+import type { CellSummary } from '../analysis/cell-summary.js';
+import type { CellStat, CompareMetric, Comparison } from '../analysis/compare.js';
+import type { WindowKind } from '../analysis/windows.js';
+import { fmt, fmtPct, type Table } from './table.js';
+
+const rel = (ms: number | null, origin: number | null) =>
+  ms === null || origin === null ? null : (ms - origin) / 1000;
+
+export function windowsTable(s: CellSummary): Table {
+  const o = s.outside.firstDispatchMs;
+  return {
+    headers: [
+      'window',
+      'definition',
+      'start s',
+      'length s',
+      'tasks ended (ok)',
+      'tasks/min',
+      'ok tasks/min',
+      'steps',
+      'steps/s',
+      'expert calls',
+      'user calls',
+      'note',
+    ],
+    numeric: [false, false, true, true, true, true, true, true, true, true, true, false],
+    rows: s.windows.map((w) => [
+      w.kind,
+      w.label,
+      fmt(rel(w.startMs, o)),
+      fmt(w.durationS),
+      `${w.tasksEnded} (${w.tasksOk})`,
+      fmt(w.tasksPerMin),
+      fmt(w.okTasksPerMin),
+      String(w.steps),
+      fmt(w.stepsPerS),
+      String(w.expertCalls),
+      String(w.userCalls),
+      w.note ?? '',
+    ]),
+  };
+}
+
+const win = (s: CellSummary, k: WindowKind) => s.windows.find((w) => w.kind === k);
+
+export function cellsOverviewTable(cells: readonly CellSummary[]): Table {
+  return {
+    headers: [
+      'cell',
+      'status',
+      'tasks ok/failed/incomplete',
+      'steps (orch.)',
+      'expert calls',
+      'user calls',
+      'active tasks/min',
+      'active steps/s',
+      'client tasks/min',
+      'makespan tasks/min',
+      'task time p50 s',
+      'p90',
+      'p95',
+      'p99',
+      'ramp-up s',
+      'tail s',
+    ],
+    numeric: [
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ],
+    rows: cells.map((s) => [
+      s.id,
+      s.partial ? `${s.cellStatus} (PARTIAL)` : s.cellStatus,
+      `${s.counts.tasksOk}/${s.counts.tasksFailed}/${s.counts.tasksIncomplete}`,
+      String(s.counts.orchestratorSteps),
+      String(s.counts.expertCalls),
+      String(s.counts.userCalls),
+      fmt(win(s, 'active')?.tasksPerMin),
+      fmt(win(s, 'active')?.stepsPerS),
+      fmt(win(s, 'client')?.tasksPerMin),
+      fmt(win(s, 'makespan')?.tasksPerMin),
+      fmt(s.completionTimeS.ok.p50),
+      fmt(s.completionTimeS.ok.p90),
+      fmt(s.completionTimeS.ok.p95),
+      fmt(s.completionTimeS.ok.p99),
+      fmt(s.outside.rampUpS),
+      fmt(s.outside.tailS),
+    ]),
+  };
+}
+
+export function timeTable(cells: readonly CellSummary[]): Table {
+  const part = (t: { perStepS: number | null; share: number | null }) =>
+    `${fmt(t.perStepS)} s (${fmtPct(t.share)})`;
+  return {
+    headers: [
+      'cell',
+      'orch. queue+prefill (TTFT)',
+      'orch. decode',
+      'orch. call, not streamed',
+      'tools',
+      'expert calls',
+      'user turns',
+      'expert LLM call mean s',
+      'user LLM call mean s',
+    ],
+    rows: cells.map((s) => [
+      s.id,
+      part(s.time.orchestratorTtft),
+      part(s.time.orchestratorDecode),
+      part(s.time.orchestratorUnsplit),
+      part(s.time.tool),
+      part(s.time.expert),
+      part(s.time.user),
+      fmt(s.time.expertCallLatencyS.meanS),
+      fmt(s.time.userCallLatencyS.meanS),
+    ]),
+  };
+}
+
+export function failuresTable(cells: readonly CellSummary[]): Table {
+  const rows: string[][] = [];
+  for (const s of cells)
+    for (const [reason, n] of Object.entries(s.failuresByReason)) rows.push([s.id, reason, String(n)]);
+  return { headers: ['cell', 'status: reason', 'tasks'], numeric: [false, false, true], rows };
+}
+
+export function tailTable(s: CellSummary): Table {
+  return {
+    headers: ['task', 'status', 'ended s after window', 'task duration s', 'started after window'],
+    numeric: [false, false, true, true, false],
+    rows: s.outside.tailTasks.map((t) => [
+      t.taskId,
+      t.status,
+      fmt(t.afterWindowS),
+      fmt(t.durationS),
+      t.startedAfterWindow ? 'yes' : 'no',
+    ]),
+  };
+}
+
+const METRIC_LABEL: Record<CompareMetric, string> = {
+  tasksPerMin: 'tasks/min',
+  okTasksPerMin: 'ok tasks/min',
+  stepsPerS: 'steps/s',
+};
+
+function statText(s: CellStat | undefined): string {
+  if (!s || s.n === 0) return s?.missing ? 'no rate' : '-';
+  if (s.n === 1) return `${fmt(s.mean)} (n=1)`;
+  return `${fmt(s.mean)} [${fmt(s.lo)}, ${fmt(s.hi)}] n=${s.n}`;
+}
+
+/** The users' published shape: rows = concurrency, columns = arms, "tasks/min (steps/s)". */
+export function usersTable(cmp: Comparison, window: WindowKind): Table {
+  const rowsFor = (c: number, m: CompareMetric) =>
+    cmp.rows.find((r) => r.concurrency === c && r.window === window && r.metric === m);
+  return {
+    headers: ['C', ...cmp.arms, 'winner (tasks/min)'],
+    numeric: [true, ...cmp.arms.map(() => true), false],
+    rows: cmp.concurrencies.map((c) => {
+      const t = rowsFor(c, 'tasksPerMin');
+      const st = rowsFor(c, 'stepsPerS');
+      return [
+        String(c),
+        ...cmp.arms.map((a) => {
+          const x = t?.byArm[a];
+          const y = st?.byArm[a];
+          if (!x || x.n === 0) return 'no rate';
+          return `${fmt(x.mean)} (${fmt(y?.mean)})${x.n === 1 ? '' : ` n=${x.n}`}`;
+        }),
+        t?.winner ? `${t.winner}: ${t.winnerNote}` : (t?.winnerNote ?? '-'),
+      ];
+    }),
+  };
+}
+
+/** One metric in one window, with confidence intervals and ratios to the baseline. */
+export function comparisonTable(cmp: Comparison, window: WindowKind, metric: CompareMetric): Table {
+  const others = cmp.arms.filter((a) => a !== cmp.baseline);
+  return {
+    headers: [
+      'C',
+      ...cmp.arms.map((a) => `${a} ${METRIC_LABEL[metric]}${a === cmp.baseline ? ' (baseline)' : ''}`),
+      'winner',
+      ...others.map((a) => `${a} / ${cmp.baseline}`),
+    ],
+    numeric: [true, ...cmp.arms.map(() => true), false, ...others.map(() => true)],
+    rows: cmp.concurrencies.map((c) => {
+      const r = cmp.rows.find((x) => x.concurrency === c && x.window === window && x.metric === metric);
+      return [
+        String(c),
+        ...cmp.arms.map((a) => statText(r?.byArm[a])),
+        r?.winner ? `${r.winner} (${r.winnerNote})` : (r?.winnerNote ?? '-'),
+        ...others.map((a) => {
+          const ratio = r?.ratioToBaseline[a];
+          const t = r?.vsBaseline[a];
+          return `${fmt(ratio)}${t ? ` (p=${fmt(t.p, 2)}${t.significant ? ', significant' : ''})` : ''}`;
+        }),
+      ];
+    }),
+  };
+}
+
+/** Long format for spreadsheets: one line per concurrency x window x metric x arm. */
+export function comparisonLongTable(cmp: Comparison): Table {
+  const rows: string[][] = [];
+  for (const r of cmp.rows)
+    for (const arm of cmp.arms) {
+      const s = r.byArm[arm]!;
+      const t = r.vsBaseline[arm];
+      rows.push([
+        String(r.concurrency),
+        r.window,
+        r.metric,
+        arm,
+        String(s.n),
+        s.n ? String(s.mean) : '',
+        Number.isFinite(s.lo) ? String(s.lo) : '',
+        Number.isFinite(s.hi) ? String(s.hi) : '',
+        r.ratioToBaseline[arm] === null ? '' : String(r.ratioToBaseline[arm]),
+        r.winner === arm ? 'yes' : '',
+        t ? String(t.p) : '',
+        s.values.join(' '),
+      ]);
+    }
+  return {
+    headers: [
+      'concurrency',
+      'window',
+      'metric',
+      'arm',
+      'n',
+      'mean',
+      'ci95_lo',
+      'ci95_hi',
+      'ratio_to_baseline',
+      'winner',
+      'welch_p_vs_baseline',
+      'values',
+    ],
+    rows,
+  };
+}
+
+export function benchTable(a: BenchAnalysis): Table {
+  return {
+    headers: [
+      'stage',
+      'target',
+      'requests',
+      'ok',
+      'errors',
+      'incomplete',
+      'req/s',
+      'out tok/s',
+      'TTFT p50 ms',
+      'p90',
+      'p95',
+      'p99',
+      'TPOT p50 ms',
+      'p99',
+      'ITL p50 ms',
+      'p99',
+      'E2E p50 ms',
+      'p99',
+      'sched. lag p99 ms',
+    ],
+    numeric: [true, false, ...Array(17).fill(true)],
+    rows: a.stages.map((s) => [
+      String(s.stage),
+      s.targetLabel,
+      String(s.requests),
+      String(s.ok),
+      String(s.errors),
+      String(s.incomplete),
+      fmt(s.requestsPerS),
+      fmt(s.outputTokensPerS),
+      fmt(s.ttftMs.p50),
+      fmt(s.ttftMs.p90),
+      fmt(s.ttftMs.p95),
+      fmt(s.ttftMs.p99),
+      fmt(s.tpotMs.p50),
+      fmt(s.tpotMs.p99),
+      fmt(s.itlMs.p50),
+      fmt(s.itlMs.p99),
+      fmt(s.e2eMs.p50),
+      fmt(s.e2eMs.p99),
+      fmt(s.scheduleLagMs.p99),
+    ]),
+  };
+}
+
+/** experiment_results.csv: one row per run, parameters then metrics (raw numbers, not rounded). */
+export function aggregateTable(rows: readonly AggregateRow[], pareto: ParetoResult | null = null): Table {
+  const params = [...new Set(rows.flatMap((r) => Object.keys(r.params)))].sort();
+  const onFrontier = new Set(pareto?.frontier ?? []);
+  return {
+    headers: [
+      'run',
+      'stage',
+      'partial',
+      ...params,
+      ...AGGREGATE_METRICS,
+      ...(pareto ? ['pareto_optimal'] : []),
+      'source',
+    ],
+    rows: rows.map((r, i) => [
+      r.run,
+      r.stage === null ? '' : String(r.stage),
+      r.partial ? 'yes' : 'no',
+      ...params.map((p) => (r.params[p] === undefined || r.params[p] === null ? '' : String(r.params[p]))),
+      ...AGGREGATE_METRICS.map((m) =>
+        r.metrics[m] === null || r.metrics[m] === undefined ? '' : String(r.metrics[m]),
+      ),
+      ...(pareto ? [onFrontier.has(i) ? 'yes' : 'no'] : []),
+      r.source,
+    ]),
+  };
+}
+
+export function paramTable(p: ParamComparison): Table {
+  return {
+    headers: [p.param, 'runs', `mean ${p.metric}`, 'min', 'max', 'best'],
+    numeric: [false, true, true, true, true, false],
+    rows: p.groups.map((g) => [
+      g.value,
+      String(g.n),
+      fmt(g.mean),
+      fmt(g.min),
+      fmt(g.max),
+      g.value === p.best ? `best (${p.direction})` : '',
+    ]),
+  };
+}
+
+export function paretoTable(rows: readonly AggregateRow[], p: ParetoResult): Table {
+  const params = [...new Set(rows.flatMap((r) => Object.keys(r.params)))].sort();
+  const varying = params.filter((k) => new Set(rows.map((r) => String(r.params[k]))).size > 1);
+  return {
+    headers: ['run', `${p.x.metric} (${p.x.direction})`, `${p.y.metric} (${p.y.direction})`, ...varying],
+    numeric: [false, true, true, ...varying.map(() => false)],
+    rows: p.frontier.map((i) => {
+      const r = rows[i]!;
+      return [
+        r.run,
+        fmt(r.metrics[p.x.metric]),
+        fmt(r.metrics[p.y.metric]),
+        ...varying.map((k) => String(r.params[k] ?? '')),
+      ];
+    }),
+  };
+}
