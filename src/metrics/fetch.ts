@@ -1,0 +1,108 @@
+/**
+ * HTTP GET of small text bodies (/metrics, /health, /version) with a hard timeout. A failure is
+ * data (`ok: false` with a kind), never an exception: the sampler and `check` go on.
+ */
+import { request } from 'undici';
+import { ServelabError } from '../errors.js';
+import type { ServerKind } from './registry.js';
+import { type CanonicalSnapshot, canonicalize, parseOrThrow, serverOrigin } from './snapshot.js';
+
+export type FetchFailureKind = 'refused' | 'timeout' | 'unreachable' | 'http' | 'reset';
+
+export type FetchTextResult =
+  | { ok: true; status: number; text: string }
+  | { ok: false; kind: FetchFailureKind; message: string; status?: number; text?: string };
+
+export type FetchText = (
+  url: string,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+) => Promise<FetchTextResult>;
+
+function errCode(err: unknown): string {
+  let e = err as { code?: unknown; cause?: unknown } | undefined;
+  for (let d = 0; e && d < 4; d++) {
+    if (typeof e.code === 'string') return e.code;
+    e = e.cause as typeof e;
+  }
+  return '';
+}
+
+/** The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the body. */
+export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal }) => {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const onAbort = () => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const res = await request(url, {
+      method: 'GET',
+      signal: ac.signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, text };
+    return { ok: false, kind: 'http', status: res.statusCode, message: `HTTP ${res.statusCode}`, text };
+  } catch (err) {
+    const code = errCode(err);
+    if (code === 'ECONNREFUSED') return { ok: false, kind: 'refused', message: 'connection refused' };
+    if (ac.signal.aborted || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
+      return { ok: false, kind: 'timeout', message: `no answer within ${timeoutMs} ms` };
+    if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')
+      return { ok: false, kind: 'reset', message: 'connection closed by the server' };
+    return {
+      ok: false,
+      kind: 'unreachable',
+      message: `${code || 'error'}: ${(err as Error)?.message ?? err}`,
+    };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+};
+
+export interface FetchMetricsOptions {
+  timeoutMs?: number;
+  /** force the kind instead of detecting it from metric names */
+  kind?: ServerKind;
+  /** the server's version, when known: orders name fallbacks */
+  version?: string;
+  signal?: AbortSignal;
+  fetchText?: FetchText;
+  /** wall clock, ms since the epoch */
+  nowUnixMs?: () => number;
+}
+
+/**
+ * Reads `<origin>/metrics` of a server (any URL of it: `http://h:p`, `http://h:p/v1`) and returns
+ * its canonical snapshot. Throws ServelabError (NOT_READY) when the page cannot be read and
+ * BAD_FILE when it is not Prometheus text.
+ */
+export async function fetchMetrics(
+  baseUrl: string,
+  opts: FetchMetricsOptions = {},
+): Promise<CanonicalSnapshot> {
+  const url = `${serverOrigin(baseUrl)}/metrics`;
+  const fetchText = opts.fetchText ?? fetchTextUndici;
+  const now = opts.nowUnixMs ?? Date.now;
+  const r = await fetchText(url, {
+    timeoutMs: opts.timeoutMs ?? 5000,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const fetchedAtUnixMs = now();
+  if (!r.ok)
+    throw new ServelabError('NOT_READY', `[GET] "${url}": ${r.message}`, {
+      hint:
+        r.kind === 'refused'
+          ? 'nothing listens on that port (yet): is the server up, the SSH forward open?'
+          : 'the server answers no /metrics page there',
+      exitCode: 1,
+    });
+  const page = parseOrThrow(r.text, url);
+  return canonicalize(page, {
+    url,
+    fetchedAtUnixMs,
+    ...(opts.kind ? { kind: opts.kind } : {}),
+    ...(opts.version ? { version: opts.version } : {}),
+  });
+}
