@@ -1,0 +1,193 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PersonaName } from '../persona.js';
+import { type SimServers, startSimServers } from './index.js';
+import { toyEngine } from './testing/toy-engine.js';
+
+let sim: SimServers;
+const MODEL = 'toy-model';
+
+function client(i: number): OpenAI {
+  return new OpenAI({ baseURL: `${sim.endpoints[i]!.url}/v1`, apiKey: 'x', maxRetries: 0 });
+}
+
+beforeAll(async () => {
+  const personas: PersonaName[] = ['plain', 'orchestrator', 'gpt-oss', 'qwen3'];
+  sim = await startSimServers({
+    servers: personas.map((persona) => ({ model: MODEL, persona, port: 0 })),
+    createEngine: (o, clock) => toyEngine(clock, { model: o.model, maxModelLen: 2048, stepMs: 1 }),
+    seed: 7,
+  });
+});
+afterAll(() => sim.close());
+
+describe('HTTP front with the openai client', () => {
+  it('streams: role chunk first, content deltas, finish_reason, usage chunk with cached tokens and [DONE]', async () => {
+    const long = 'alpha beta gamma delta '.repeat(40);
+    const c = client(0);
+    for (const round of [0, 1]) {
+      const stream = await c.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: long }],
+        max_tokens: 12,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+      for await (const ch of stream) chunks.push(ch);
+      expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant', content: '' });
+      const last = chunks[chunks.length - 1]!;
+      expect(last.choices).toEqual([]);
+      expect(last.usage?.completion_tokens).toBeGreaterThan(0);
+      const fin = chunks.find((x) => x.choices[0]?.finish_reason);
+      expect(['stop', 'length']).toContain(fin?.choices[0]?.finish_reason);
+      const cached = last.usage?.prompt_tokens_details?.cached_tokens ?? 0;
+      if (round === 1) expect(cached).toBeGreaterThan(100);
+      const timing = (last as unknown as { servelab: { first_token_ms: number; arrival_ms: number } })
+        .servelab;
+      expect(timing.first_token_ms).toBeGreaterThanOrEqual(timing.arrival_ms);
+      expect(Math.abs(timing.arrival_ms - (performance.timeOrigin + performance.now()))).toBeLessThan(5000);
+    }
+  });
+
+  it('non-streamed: ignore_eos gives exactly max_tokens, finish length, usage', async () => {
+    const r = await client(0).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello there' }] }],
+      max_tokens: 9,
+      ignore_eos: true,
+    } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    expect(r.usage?.completion_tokens).toBe(9);
+    expect(r.choices[0]!.finish_reason).toBe('length');
+    expect(r.choices[0]!.message.content?.split(' ').length).toBe(9);
+  });
+
+  it('orchestrator streams call_expert tool calls the client assembles, then answers in text', async () => {
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [
+      {
+        type: 'function',
+        function: {
+          name: 'call_expert',
+          parameters: {
+            type: 'object',
+            properties: {
+              expert: { type: 'string', enum: ['expert-1', 'expert-2', 'expert-3'] },
+              query: { type: 'string' },
+            },
+            required: ['expert', 'query'],
+          },
+        },
+      },
+    ];
+    const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
+      { role: 'user', content: 'book me a flight' },
+    ];
+    let toolSteps = 0;
+    for (let i = 0; i < 10; i++) {
+      const stream = client(1).chat.completions.stream({
+        model: MODEL,
+        messages,
+        tools,
+        program_id: 'p1',
+      } as never);
+      const done = await stream.finalChatCompletion();
+      const choice = done.choices[0]!;
+      if (choice.finish_reason !== 'tool_calls') {
+        expect(choice.message.content?.length).toBeGreaterThan(0);
+        break;
+      }
+      const tc = choice.message.tool_calls![0] as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+      expect(tc.id).toMatch(/^chatcmpl-tool-[0-9a-f]{32}$/);
+      expect(tc.function.name).toBe('call_expert');
+      const args = JSON.parse(tc.function.arguments);
+      expect(['expert-1', 'expert-2', 'expert-3']).toContain(args.expert);
+      toolSteps++;
+      messages.push({ role: 'assistant', content: null, tool_calls: [tc] });
+      messages.push({ role: 'tool', tool_call_id: tc.id, content: 'expert says hi' });
+    }
+    expect(toolSteps).toBeGreaterThanOrEqual(1);
+    expect(toolSteps).toBeLessThan(10);
+  });
+
+  it('gpt-oss puts text in reasoning_content; qwen3 thinks in content and is cut by length', async () => {
+    const r = await client(2).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'q' }],
+    });
+    const msg = r.choices[0]!.message as unknown as { reasoning_content: string; reasoning: string };
+    expect(msg.reasoning_content.length).toBeGreaterThan(0);
+    expect(msg.reasoning).toBe(msg.reasoning_content);
+    const q = await client(3).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'q' }],
+      max_tokens: 5,
+    });
+    expect(q.choices[0]!.finish_reason).toBe('length');
+    expect(q.choices[0]!.message.content).toMatch(/^<think>\n/);
+    const nt = await client(3).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'q /no_think' }],
+      max_tokens: 5,
+    });
+    expect(nt.choices[0]!.message.content).not.toContain('<think>');
+  });
+
+  it('a directive makes the sim produce exactly that', async () => {
+    const r = await client(0).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'x' }],
+      servelab_directive: { output_tokens: 40, tool_calls: [{ name: 'lookup', arguments: { id: 3 } }] },
+    } as never);
+    const ch = (r as OpenAI.Chat.ChatCompletion).choices[0]!;
+    expect(ch.finish_reason).toBe('tool_calls');
+    const tc = ch.message.tool_calls![0] as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+    expect(JSON.parse(tc.function.arguments)).toEqual({ id: 3 });
+    expect((r as OpenAI.Chat.ChatCompletion).usage?.completion_tokens).toBe(40);
+  });
+
+  it('404 for an unknown model and 400 over the context length, as typed openai errors', async () => {
+    const c = client(0);
+    await expect(
+      c.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toSatisfy(
+      (e: unknown) => e instanceof OpenAI.NotFoundError && /The model `nope` does not exist/.test(e.message),
+    );
+    const big = 'word '.repeat(3000);
+    await expect(
+      c.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: big }] }),
+    ).rejects.toSatisfy(
+      (e: unknown) =>
+        e instanceof OpenAI.BadRequestError &&
+        /maximum context length is 2048 tokens. However, you requested/.test(e.message),
+    );
+  });
+
+  it('completions API: prompt string or list, choices[].text', async () => {
+    const c = client(0);
+    const r = await c.completions.create({ model: MODEL, prompt: ['one two', 'three four'], max_tokens: 4 });
+    expect(r.choices.length).toBe(2);
+    expect(r.choices[1]!.text.length).toBeGreaterThan(0);
+    const s = await c.completions.create({ model: MODEL, prompt: 'hello', max_tokens: 3, stream: true });
+    let text = '';
+    for await (const ch of s) text += ch.choices[0]?.text ?? '';
+    expect(text.split(' ').length).toBeLessThanOrEqual(3);
+  });
+
+  it('serves /health, /version, /v1/models, /reset_prefix_cache', async () => {
+    const u = sim.endpoints[0]!.url;
+    const h = await fetch(`${u}/health`);
+    expect(h.status).toBe(200);
+    expect(await h.text()).toBe('');
+    expect(await (await fetch(`${u}/version`)).json()).toEqual({ version: '0.11.0' });
+    const models = (await (await fetch(`${u}/v1/models`)).json()) as {
+      data: { id: string; max_model_len: number }[];
+    };
+    expect(models.data[0]).toMatchObject({
+      id: MODEL,
+      max_model_len: 2048,
+      object: 'model',
+      owned_by: 'vllm',
+    });
+    expect((await fetch(`${u}/reset_prefix_cache`, { method: 'POST' })).status).toBe(200);
+  });
+});
