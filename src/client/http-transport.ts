@@ -6,6 +6,7 @@ import { normaliseAnswer } from './normalize.js';
 import { apiPath, buildBody } from './request-body.js';
 import {
   applyChunk,
+  applyFastContent,
   newStreamState,
   readServerFirstTokenMs,
   readUsage,
@@ -150,6 +151,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
             st.done = true;
             return;
           }
+          if (applyFastContent(st, data, tNow)) return;
           let obj: unknown;
           try {
             obj = JSON.parse(data);

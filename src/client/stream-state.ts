@@ -123,3 +123,51 @@ function mergeToolCall(tools: Map<number, ToolCall>, frag: Obj): void {
 export function toolCallsInOrder(tools: Map<number, ToolCall>): ToolCall[] {
   return [...tools.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
 }
+
+const DELTA_CONTENT = '"delta":{"content":"';
+
+/**
+ * The hot path of every streamed token: a chunk whose only choice has a delta of just
+ * `content` (a string), `finish_reason: null` and no usage is read without JSON.parse, which
+ * is most of a client's CPU per event. Returns false for anything else (the caller parses it):
+ * role / reasoning / tool-call deltas, several choices, finish reasons, usage, errors, or a
+ * chunk that does not look like one whole JSON object.
+ */
+export function applyFastContent(st: StreamState, data: string, tMs: number): boolean {
+  const n = data.length;
+  if (n < 40 || data.charCodeAt(0) !== 123 || data.charCodeAt(n - 1) !== 125) return false;
+  const k = data.indexOf(DELTA_CONTENT);
+  if (k < 0) return false;
+  const s = k + DELTA_CONTENT.length;
+  let e = data.indexOf('"', s);
+  let escaped = false;
+  while (e > 0 && data.charCodeAt(e - 1) === 92) {
+    // a quote preceded by backslashes: escaped when their count is odd
+    let b = e - 1;
+    while (b >= s && data.charCodeAt(b) === 92) b--;
+    if ((e - 1 - b) % 2 === 0) break;
+    escaped = true;
+    e = data.indexOf('"', e + 1);
+  }
+  if (e < 0 || data.charCodeAt(e + 1) !== 125) return false;
+  const rest = e + 2;
+  if (data.indexOf('"finish_reason":null', rest) < 0) return false;
+  if (data.indexOf('"delta"', rest) >= 0 || data.indexOf('"usage":{') >= 0 || data.indexOf('"servelab"') >= 0)
+    return false;
+  let content: string;
+  if (escaped || (data.indexOf('\\', s) !== -1 && data.indexOf('\\', s) < e)) {
+    try {
+      content = JSON.parse(data.slice(s - 1, e + 1)) as string;
+    } catch {
+      return false;
+    }
+  } else content = data.slice(s, e);
+  if (st.firstChunkMs === undefined) st.firstChunkMs = tMs;
+  if (content.length > 0) {
+    st.contentParts.push(content);
+    if (st.firstTokenMs === undefined) st.firstTokenMs = tMs;
+    st.lastTokenMs = tMs;
+    st.chunkMs.push(tMs);
+  }
+  return true;
+}

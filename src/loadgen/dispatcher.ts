@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkloadItem } from '../workload/item.js';
 import { type ArrivalSpec, concurrencyCap } from './arrivals.js';
@@ -73,6 +74,8 @@ export async function dispatch(plan: DispatchPlan, deps: DispatchDeps): Promise<
   const counters = deps.counters ?? newCounters();
   const startMs = deps.startMs ?? now();
   const cut = new AbortController();
+  // every in-flight request listens to it
+  setMaxListeners(0, cut.signal);
   let interrupted = false;
   let graceTimer: NodeJS.Timeout | undefined;
   const stop = new AbortController();
