@@ -16,6 +16,14 @@ export {
   type Sample,
 } from './parse.js';
 export {
+  DCGM_METRICS,
+  type PrometheusReadOptions,
+  type PrometheusReadResult,
+  queryRange,
+  readFromPrometheus,
+  writeTimeseriesCsv,
+} from './prometheus-source.js';
+export {
   aliasesOf,
   compareVersions,
   detectKind,

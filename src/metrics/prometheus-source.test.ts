@@ -1,0 +1,158 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRange, readFromPrometheus, writeTimeseriesCsv } from './prometheus-source.js';
+import { type PageServer, startPageServer } from './testing/page-server.js';
+import { vllmPage } from './testing/pages.js';
+import { TIMESERIES_HEADER } from './timeseries.js';
+
+/** The Debian package's binary (scripts/ci-deps.sh installs it); SERVELAB_PROMETHEUS_BIN overrides. */
+function prometheusBin(): string | undefined {
+  if (process.env.SERVELAB_PROMETHEUS_BIN) return process.env.SERVELAB_PROMETHEUS_BIN;
+  for (const dir of (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin'])) {
+    const p = join(dir, 'prometheus');
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const bin = prometheusBin();
+const allowMissing = process.env.SERVELAB_ALLOW_MISSING_DEPS === '1';
+
+describe.skipIf(!bin && allowMissing)('Prometheus source against a real Prometheus', () => {
+  let vllm: PageServer;
+  let dcgm: PageServer;
+  let prom: ChildProcess | undefined;
+  let promUrl = '';
+  let dir = '';
+  let log = '';
+
+  beforeAll(async () => {
+    if (!bin) throw new Error('prometheus not found: run scripts/ci-deps.sh (apt-get install prometheus)');
+    vllm = await startPageServer({ page: () => vllmPage() });
+    dcgm = await startPageServer({
+      page: () =>
+        '# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).\n# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n' +
+        'DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-1",device="nvidia0",Hostname="node1"} 87\n' +
+        '# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).\n# TYPE DCGM_FI_DEV_FB_USED gauge\n' +
+        'DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-1",device="nvidia0",Hostname="node1"} 30512\n',
+    });
+    dir = mkdtempSync(join(tmpdir(), 'servelab-prom-'));
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  evaluation_interval: 1s',
+        'scrape_configs:',
+        '  - job_name: vllm',
+        `    static_configs: [{targets: ["127.0.0.1:${vllm.port}"]}]`,
+        '  - job_name: dcgm',
+        `    static_configs: [{targets: ["127.0.0.1:${dcgm.port}"]}]`,
+        '',
+      ].join('\n'),
+    );
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    prom = spawn(
+      bin,
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    prom.stderr?.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
+    // the first scrape lands ~5-6 s after start: wait for data, bounded
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const now = Date.now() / 1000;
+      const got = await queryRange({
+        prometheusUrl: promUrl,
+        query: 'DCGM_FI_DEV_GPU_UTIL',
+        startUnixS: now - 60,
+        endUnixS: now,
+        stepS: 1,
+        timeoutMs: 1000,
+      }).catch(() => []);
+      const kv = await queryRange({
+        prometheusUrl: promUrl,
+        query: 'vllm:kv_cache_usage_perc',
+        startUnixS: now - 60,
+        endUnixS: now,
+        stepS: 1,
+        timeoutMs: 1000,
+      }).catch(() => []);
+      if (got.length > 0 && kv.length > 0) break;
+      if (Date.now() > deadline)
+        throw new Error(`Prometheus had no data after 20 s; its log:\n${log.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    if (prom && prom.exitCode === null) {
+      const exited = new Promise((r) => prom?.once('exit', r));
+      prom.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (prom.exitCode === null) prom.kill('SIGKILL');
+    }
+    await vllm?.close();
+    await dcgm?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads KV usage (two engines combined), a counter and DCGM GPU series back, and writes the CSV', async () => {
+    const now = Math.ceil(Date.now() / 1000);
+    const r = await readFromPrometheus({
+      prometheusUrl: promUrl,
+      startUnixS: now - 30,
+      endUnixS: now,
+      stepS: 1,
+      metrics: ['vllm:kv_cache_usage_perc', 'vllm:num_preemptions_total', 'vllm:gpu_cache_usage_perc'],
+    });
+    expect(r.namesFound).toEqual({
+      'vllm:kv_cache_usage_perc': 'vllm:kv_cache_usage_perc',
+      'vllm:num_preemptions_total': 'vllm:num_preemptions_total',
+      // the V0 name falls back to the V1 name this server has
+      'vllm:gpu_cache_usage_perc': 'vllm:kv_cache_usage_perc',
+    });
+    expect(r.dcgmFound).toEqual(['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED']);
+    const kv = r.samples.filter((s) => s.metric === 'vllm:kv_cache_usage_perc' && s.port === vllm.port);
+    expect(kv.length).toBeGreaterThan(0);
+    expect(kv.every((s) => s.value === 0.5)).toBe(true); // mean of engines 0.25 and 0.75
+    expect(r.samples.find((s) => s.metric === 'vllm:num_preemptions_total')!.value).toBe(6);
+    const util = r.samples.filter((s) => s.metric === 'DCGM_FI_DEV_GPU_UTIL[gpu=0 host=node1]');
+    expect(util.length).toBeGreaterThan(0);
+    expect(util[0]!.value).toBe(87);
+    expect(util[0]!.port).toBe(dcgm.port);
+    const out = join(dir, 'kv.csv');
+    writeTimeseriesCsv(out, r.samples);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(TIMESERIES_HEADER);
+    expect(lines).toHaveLength(r.samples.length + 1);
+  });
+
+  it('reports Prometheus errors with its message', async () => {
+    await expect(
+      queryRange({ prometheusUrl: promUrl, query: 'rate(', startUnixS: 1, endUnixS: 2, stepS: 1 }),
+    ).rejects.toThrow(/parse error/);
+  });
+});
