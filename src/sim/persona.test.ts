@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { planFromDirective, planOutput, planTokens } from './persona.js';
+import { OutputCursor } from './persona-output.js';
+
+const tools = [
+  {
+    type: 'function',
+    function: {
+      name: 'call_expert',
+      parameters: {
+        type: 'object',
+        properties: { expert: { type: 'string', enum: ['expert-1', 'expert-2', 'expert-3'] } },
+      },
+    },
+  },
+];
+
+describe('personas', () => {
+  it('are deterministic per request and seed', () => {
+    const input = { messages: [{ role: 'user', content: 'hi' }], enableThinking: true, seed: 1 };
+    expect(planOutput('plain', input)).toEqual(planOutput('plain', input));
+    expect(planTokens(planOutput('plain', input))).toBeGreaterThan(0);
+  });
+
+  it('orchestrator calls tools a seeded number of times per user turn, then answers', () => {
+    const messages: { role: string; content: string | null }[] = [{ role: 'user', content: 'task 42' }];
+    let calls = 0;
+    for (let i = 0; i < 20; i++) {
+      const plan = planOutput('orchestrator', { messages, tools, enableThinking: true, seed: 3 });
+      if (plan.segments[0]!.kind !== 'tool') break;
+      calls++;
+      messages.push({ role: 'assistant', content: null }, { role: 'tool', content: 'ok' });
+    }
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(calls).toBeLessThanOrEqual(6);
+  });
+
+  it('the cursor streams a tool call name first, then argument fragments that assemble to JSON', () => {
+    const plan = planFromDirective({
+      tool_calls: [{ name: 'call_expert', arguments: { expert: 'expert-2', q: 'a b' } }],
+    });
+    const cur = new OutputCursor(plan, 1);
+    const frags: string[] = [];
+    let sawName = false;
+    for (let i = 0; i < planTokens(plan); i++) {
+      const d = cur.take(1);
+      for (const t of d?.toolCalls ?? []) {
+        if (t.name) {
+          expect(frags).toHaveLength(0);
+          sawName = true;
+        }
+        if (t.arguments) frags.push(t.arguments);
+      }
+    }
+    expect(sawName).toBe(true);
+    expect(JSON.parse(frags.join(''))).toEqual({ expert: 'expert-2', q: 'a b' });
+    expect(cur.toolCallsComplete).toBe(true);
+    expect(cur.result().content).toBeNull();
+  });
+
+  it('qwen3 thinks unless told not to; gpt-oss reasons', () => {
+    const m = [{ role: 'user', content: 'x' }];
+    const think = planOutput('qwen3', { messages: m, enableThinking: true, seed: 0 });
+    expect(think.segments[0]).toEqual({ kind: 'text', channel: 'content', text: '<think>\n' });
+    const no = planOutput('qwen3', { messages: m, enableThinking: false, seed: 0 });
+    expect(no.segments).toHaveLength(1);
+    expect(planOutput('gpt-oss', { messages: m, enableThinking: true, seed: 0 }).segments[0]).toMatchObject({
+      channel: 'reasoning',
+    });
+  });
+});
