@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { request } from 'undici';
@@ -14,6 +13,7 @@ import type { GoodputSlo } from '../../loadgen/summary.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
 import { autoWorkers } from '../../loadgen/workers.js';
+import { startSimServers } from '../../sim/server/index.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import type { CommandContext } from './index.js';
 
@@ -324,8 +324,9 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   let stopSim: (() => Promise<void>) | undefined;
   let baseUrl = f.baseUrl;
   if (!baseUrl) {
-    const sim = await startEmbeddedSimulator(f.model);
+    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`));
     baseUrl = sim.url;
+    f.model = sim.model;
     stopSim = sim.stop;
     io.stderr(`servelab bench: no --base-url; benchmarking the embedded simulator at ${baseUrl}\n`);
   }
@@ -467,15 +468,15 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   }
 }
 
-/** Starts the embedded simulator on a free port (the HTTP front's startSimServers). */
-async function startEmbeddedSimulator(model?: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  void model;
-  void readFileSync;
-  throw new ServelabError(
-    'BAD_FLAG',
-    'no --base-url given and the embedded simulator is not available in this build',
-    {
-      hint: 'pass --base-url http://HOST:PORT of a running server',
-    },
-  );
+/** The model the embedded simulator serves when --model is not given. */
+export const EMBEDDED_SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+
+/** Starts the embedded simulator (one replica, real time) on a free port of 127.0.0.1. */
+async function startEmbeddedSimulator(
+  model: string | undefined,
+  log: (line: string) => void,
+): Promise<{ url: string; model: string; stop: () => Promise<void> }> {
+  const sim = await startSimServers({ servers: [{ model: model ?? EMBEDDED_SIM_MODEL, port: 0 }], log });
+  const ep = sim.endpoints[0]!;
+  return { url: ep.url, model: ep.model, stop: () => sim.close() };
 }
