@@ -22,6 +22,12 @@ export interface EngineRequestSpec {
   maxTokens: number;
   /** the "EOS" point: output length the model would produce (<= maxTokens) -> finish 'stop' */
   targetOutputTokens: number;
+  /**
+   * optional ids of the tokens this request will generate (e.g. the tokenized answer text), so
+   * that a later request re-sending the conversation hits the cached output blocks; missing ids
+   * are synthetic (sim/block-hash.ts syntheticOutputTokenId)
+   */
+  outputTokenIds?: ArrayLike<number>;
 }
 
 export interface EngineRequestInfo {

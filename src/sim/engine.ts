@@ -1,0 +1,425 @@
+/**
+ * The simulated vLLM engine: scheduler + block pool + step-time model driven by a Clock.
+ * One code path for both clocks: a step is scheduled at its start, its end is a clock event,
+ * and the next step starts right at the end of the previous one while there is work.
+ * With a VirtualClock, runs of uniform decode steps are fast-forwarded (see `fastForward`).
+ */
+import { ServelabError } from '../errors.js';
+import { type GpuProfile, getGpu } from '../knowledge/gpus.js';
+import { getModel, type KvDtype, type ModelProfile, type WeightDtype } from '../knowledge/models.js';
+import { type Capacity, computeCapacity, defaultBatchLimits } from './capacity.js';
+import { isVirtualClock, type VirtualClock } from './clock.js';
+import type {
+  Clock,
+  Engine,
+  EngineFinishReason,
+  EngineRequestInfo,
+  EngineRequestListener,
+  EngineRequestSpec,
+  EngineSnapshot,
+  ResolvedEngineConfig,
+  StepInfo,
+} from './engine-api.js';
+import { ReqState, SimRequest } from './request.js';
+import { Scheduler } from './scheduler.js';
+import { makeStepTime, type StepTimeFn } from './step-time.js';
+
+export interface EngineOptions {
+  /** model name, HF id or alias (src/knowledge/models.ts) */
+  model: string;
+  /** GPU name or alias (src/knowledge/gpus.ts) */
+  gpu: string;
+  tp?: number;
+  gpuMemoryUtilization?: number;
+  /** default: the model's max context (must fit in the KV cache, as vLLM requires) */
+  maxModelLen?: number;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  blockSize?: number;
+  enablePrefixCaching?: boolean;
+  kvCacheDtype?: KvDtype;
+  weightDtype?: WeightDtype;
+  /** force the number of KV blocks (tests); skips the memory math */
+  numGpuBlocksOverride?: number;
+  /** multiply every modelled step time */
+  stepTimeScale?: number;
+  /** fixed step time in ms instead of the roofline (0: "faster than any client") */
+  stepTimeMs?: number;
+  /** custom step-time function (tests, calibration); wins over the options above */
+  stepTimeFn?: StepTimeFn;
+  /** fast-forward uniform decode steps on a VirtualClock (default true) */
+  fastForward?: boolean;
+}
+
+export interface SimEngine extends Engine {
+  readonly model: ModelProfile;
+  readonly gpuProfile: GpuProfile;
+  /** undefined when numGpuBlocksOverride was given */
+  readonly capacity: Capacity | undefined;
+  /** the lines vLLM logs at startup ("GPU KV cache size: ...", "Maximum concurrency ...") */
+  readonly startupLines: readonly string[];
+  /** steps executed (fast-forwarded steps included) */
+  readonly stepCount: number;
+  /** steps covered by fast-forward */
+  readonly fastForwardedSteps: number;
+}
+
+function positiveInt(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
+    throw new ServelabError('BAD_CONFIG', `${name} must be a positive integer, got ${v}`);
+  }
+}
+
+export function resolveEngineConfig(opts: EngineOptions): {
+  config: ResolvedEngineConfig;
+  model: ModelProfile;
+  gpu: GpuProfile;
+  capacity: Capacity | undefined;
+} {
+  const model = getModel(opts.model);
+  const gpu = getGpu(opts.gpu);
+  const tp = opts.tp ?? 1;
+  positiveInt('tp', tp);
+  positiveInt('maxModelLen', opts.maxModelLen);
+  positiveInt('maxNumSeqs', opts.maxNumSeqs);
+  positiveInt('maxNumBatchedTokens', opts.maxNumBatchedTokens);
+  positiveInt('blockSize', opts.blockSize);
+  positiveInt('numGpuBlocksOverride', opts.numGpuBlocksOverride);
+  const util = opts.gpuMemoryUtilization ?? 0.9;
+  if (!(util > 0 && util <= 1)) {
+    throw new ServelabError('BAD_CONFIG', `gpuMemoryUtilization must be in (0, 1], got ${util}`);
+  }
+  const defaults = defaultBatchLimits(gpu);
+  const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? defaults.maxNumBatchedTokens;
+  const maxNumSeqs = opts.maxNumSeqs ?? defaults.maxNumSeqs;
+  const blockSize = opts.blockSize ?? 16;
+  const weightDtype = opts.weightDtype ?? model.defaultWeightDtype;
+  const kvCacheDtype = opts.kvCacheDtype ?? 'bf16';
+  const maxModelLen = opts.maxModelLen ?? model.maxContext;
+  let capacity: Capacity | undefined;
+  let numGpuBlocks: number;
+  if (opts.numGpuBlocksOverride !== undefined) {
+    numGpuBlocks = opts.numGpuBlocksOverride;
+  } else {
+    capacity = computeCapacity({
+      model,
+      gpu,
+      tp,
+      gpuMemoryUtilization: util,
+      maxNumBatchedTokens,
+      blockSize,
+      weightDtype,
+      kvCacheDtype,
+      maxModelLen,
+    });
+    numGpuBlocks = capacity.numGpuBlocks;
+  }
+  const kvCapacityTokens = numGpuBlocks * blockSize;
+  if (maxModelLen > (numGpuBlocks - 1) * blockSize) {
+    throw new ServelabError(
+      'BAD_CONFIG',
+      `The model's max seq len (${maxModelLen}) is larger than the maximum number of tokens that can be stored in KV cache (${(numGpuBlocks - 1) * blockSize}).`,
+      {
+        hint: 'Try increasing gpu_memory_utilization or decreasing max_model_len when initializing the engine.',
+      },
+    );
+  }
+  return {
+    model,
+    gpu,
+    capacity,
+    config: {
+      model: model.name,
+      gpu: gpu.name,
+      tp,
+      blockSize,
+      numGpuBlocks,
+      kvCapacityTokens,
+      maxModelLen,
+      maxNumSeqs,
+      maxNumBatchedTokens,
+      gpuMemoryUtilization: util,
+      enablePrefixCaching: opts.enablePrefixCaching ?? true,
+      kvCacheDtype,
+      weightDtype,
+    },
+  };
+}
+
+/** Build an engine on a clock (RealClock for the HTTP front, VirtualClock in-process). */
+export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
+  const r = resolveEngineConfig(opts);
+  const stepTime =
+    opts.stepTimeFn ??
+    makeStepTime({
+      model: r.model,
+      gpu: r.gpu,
+      tp: r.config.tp,
+      weightDtype: r.config.weightDtype as WeightDtype,
+      kvCacheDtype: r.config.kvCacheDtype as KvDtype,
+      ...(opts.stepTimeScale !== undefined ? { scale: opts.stepTimeScale } : {}),
+      ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
+    });
+  return new EngineImpl(r.config, r.model, r.gpu, r.capacity, stepTime, clock, opts.fastForward ?? true);
+}
+
+class EngineImpl implements SimEngine {
+  readonly config: ResolvedEngineConfig;
+  readonly model: ModelProfile;
+  readonly gpuProfile: GpuProfile;
+  readonly capacity: Capacity | undefined;
+  readonly startupLines: readonly string[];
+  onStep?: (info: StepInfo) => void;
+  stepCount = 0;
+  fastForwardedSteps = 0;
+  private readonly sched: Scheduler;
+  private readonly byId = new Map<string, SimRequest>();
+  private readonly clock: Clock;
+  private readonly vclock: VirtualClock | undefined;
+  private readonly stepTime: StepTimeFn;
+  /** idle: no step in flight or queued; kicked: a step start is queued; stepping: a step end is queued */
+  private phase: 0 | 1 | 2 = 0;
+  private stepStartMs = 0;
+  private readonly ffEnabled: boolean;
+
+  constructor(
+    config: ResolvedEngineConfig,
+    model: ModelProfile,
+    gpu: GpuProfile,
+    capacity: Capacity | undefined,
+    stepTime: StepTimeFn,
+    clock: Clock,
+    fastForward: boolean,
+  ) {
+    this.config = config;
+    this.model = model;
+    this.gpuProfile = gpu;
+    this.capacity = capacity;
+    this.stepTime = stepTime;
+    this.clock = clock;
+    this.vclock = isVirtualClock(clock) ? clock : undefined;
+    this.ffEnabled = fastForward && this.vclock !== undefined;
+    const maxConc = config.kvCapacityTokens / config.maxModelLen;
+    this.startupLines = capacity
+      ? capacity.lines
+      : [
+          `GPU KV cache size: ${config.kvCapacityTokens.toLocaleString('en-US')} tokens`,
+          `Maximum concurrency for ${config.maxModelLen.toLocaleString('en-US')} tokens per request: ${maxConc.toFixed(2)}x`,
+        ];
+    this.sched = new Scheduler({
+      numGpuBlocks: config.numGpuBlocks,
+      blockSize: config.blockSize,
+      maxNumSeqs: config.maxNumSeqs,
+      maxNumBatchedTokens: config.maxNumBatchedTokens,
+      maxModelLen: config.maxModelLen,
+      enablePrefixCaching: config.enablePrefixCaching,
+    });
+  }
+
+  /**
+   * Queue a request. The caller validates lengths (the HTTP front answers 400); a prompt that
+   * leaves no room for one output token under max_model_len, or a duplicate live id, throws.
+   */
+  submit(spec: EngineRequestSpec, listener: EngineRequestListener): void {
+    if (spec.promptTokenIds.length >= this.config.maxModelLen) {
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `request ${spec.id}: prompt of ${spec.promptTokenIds.length} tokens leaves no room under max_model_len ${this.config.maxModelLen}`,
+      );
+    }
+    if (spec.promptTokenIds.length === 0) {
+      throw new ServelabError('BAD_CONFIG', `request ${spec.id}: empty prompt`);
+    }
+    if (this.byId.has(spec.id)) {
+      throw new ServelabError('BAD_CONFIG', `request id ${spec.id} is already in the engine`);
+    }
+    const req = new SimRequest(spec, listener, this.clock.nowMs(), this.config.maxModelLen);
+    this.byId.set(spec.id, req);
+    this.sched.addWaiting(req);
+    if (this.phase === 0) {
+      this.phase = 1;
+      this.clock.schedule(this.clock.nowMs(), this.startStep);
+    }
+  }
+
+  abort(id: string): void {
+    const req = this.byId.get(id);
+    if (!req) return;
+    if (!this.sched.remove(req)) return;
+    this.byId.delete(id);
+    this.sched.counters.finished.abort++;
+    req.listener.onFinish('abort', this.info(req, this.clock.nowMs()));
+  }
+
+  snapshot(): EngineSnapshot {
+    const c = this.sched.counters;
+    return {
+      nowMs: this.clock.nowMs(),
+      running: this.sched.running.length,
+      waiting: this.sched.numWaiting,
+      kvUsageFrac: this.sched.pool.usageFrac,
+      counters: { ...c, finished: { ...c.finished } },
+    };
+  }
+
+  resetPrefixCache(): boolean {
+    return this.sched.pool.reset();
+  }
+
+  private info(r: SimRequest, nowMs: number): EngineRequestInfo {
+    return {
+      promptTokens: r.promptLen,
+      outputTokens: r.outputs,
+      cachedTokens: r.cachedTokens,
+      preemptions: r.preemptions,
+      arrivalMs: r.arrivalMs,
+      ...(r.firstScheduledMs !== undefined ? { firstScheduledMs: r.firstScheduledMs } : {}),
+      ...(r.firstTokenMs !== undefined ? { firstTokenMs: r.firstTokenMs } : {}),
+      finishMs: nowMs,
+    };
+  }
+
+  private readonly startStep = (): void => {
+    const now = this.clock.nowMs();
+    const b = this.sched.schedule(now);
+    if (b.reqs.length === 0) {
+      this.phase = 0;
+      return;
+    }
+    this.phase = 2;
+    this.stepStartMs = now;
+    const t = this.stepTime(b.tokens, b.sampling, b.reqs.length, b.sumKv, b.sumAttn2);
+    this.clock.schedule(now + t, this.endStep);
+  };
+
+  private readonly endStep = (): void => {
+    const now = this.clock.nowMs();
+    const s = this.sched;
+    const b = s.batch;
+    this.stepCount++;
+    if (this.onStep) {
+      this.onStep({
+        startMs: this.stepStartMs,
+        endMs: now,
+        numTokens: b.tokens,
+        numRunning: b.reqs.length,
+        numPreempted: b.preempted,
+      });
+    }
+    s.finishStep();
+    const emitted = s.emitted;
+    const finished = s.finished;
+    // token events first, then finishes (a listener may submit from onFinish)
+    for (let i = 0; i < emitted.length; i++) {
+      const r = emitted[i]!;
+      if (r.outputs === 1) {
+        r.firstTokenMs = now;
+        r.listener.onFirstToken?.(now);
+      }
+      r.listener.onTokens?.(1, now);
+    }
+    for (let i = 0; i < finished.length; i++) {
+      const r = finished[i]!;
+      this.byId.delete(r.id);
+      r.listener.onFinish(s.finishReasons[i] as EngineFinishReason, this.info(r, now));
+    }
+    if (this.ffEnabled) {
+      const endMs = this.fastForward(now);
+      if (endMs > now) {
+        this.clock.schedule(endMs, this.startStep);
+        this.phase = 1;
+        return;
+      }
+    }
+    this.startStep();
+  };
+
+  /**
+   * Virtual time only: when every running request is decoding (one token per step), no
+   * listener streams tokens, nothing can be admitted (waiting empty or max_num_seqs reached),
+   * apply k uniform decode steps at once, where k stops before any request finishes, before the
+   * clock's next event / runUntil limit, and where the blocks the k steps need are free (so no
+   * allocation can fail and nothing is preempted). Step times are summed exactly as k single
+   * steps would (same integer aggregates, same additions). Returns the time the next step
+   * starts (== nowMs when nothing was fast-forwarded).
+   */
+  private fastForward(nowMs: number): number {
+    const s = this.sched;
+    const running = s.running;
+    const B = running.length;
+    if (B === 0 || B > this.config.maxNumBatchedTokens) return nowMs;
+    if (s.numWaiting > 0 && B < this.config.maxNumSeqs) return nowMs;
+    let kMax = Number.POSITIVE_INFINITY;
+    let sumC = 0;
+    for (let i = 0; i < B; i++) {
+      const r = running[i]!;
+      if (r.streams || r.total - r.computed !== 1) return nowMs;
+      const left = Math.min(r.maxOut, r.target) - r.outputs;
+      const lenLeft = this.config.maxModelLen - r.total;
+      const fin = Math.min(left, lenLeft);
+      if (fin - 1 < kMax) kMax = fin - 1;
+      sumC += r.computed;
+    }
+    if (kMax < 2) return nowMs;
+    const horizon = this.vclock!.horizonMs();
+    // time: step j computes contexts c_r + j; aggregates as schedule() computes them
+    let t = nowMs;
+    let k = 0;
+    while (k < kMax) {
+      const c = sumC + k * B;
+      const dt = this.stepTime(B, B, B, c + B, 2 * c + B);
+      const end = t + dt;
+      if (!(end < horizon)) break;
+      t = end;
+      k++;
+    }
+    if (k < 2) return nowMs;
+    // blocks: every request must get its new blocks without failure
+    const bs = this.config.blockSize;
+    for (;;) {
+      let need = 0;
+      for (let i = 0; i < B; i++) {
+        const r = running[i]!;
+        const n = Math.ceil((r.computed + k) / bs) - r.blocks.length;
+        if (n > 0) need += n;
+      }
+      if (need <= s.pool.numFree) break;
+      k >>= 1;
+      if (k < 2) return nowMs;
+    }
+    // recompute the end time for the (possibly reduced) k
+    t = nowMs;
+    for (let j = 0; j < k; j++) {
+      const c = sumC + j * B;
+      const dt = this.stepTime(B, B, B, c + B, 2 * c + B);
+      if (this.onStep) {
+        this.onStep({ startMs: t, endMs: t + dt, numTokens: B, numRunning: B, numPreempted: 0 });
+      }
+      t += dt;
+    }
+    const pool = s.pool;
+    const caching = pool.prefixCaching;
+    for (let i = 0; i < B; i++) {
+      const r = running[i]!;
+      const n = Math.ceil((r.computed + k) / bs) - r.blocks.length;
+      if (n > 0) pool.allocate(n, r.blocks);
+      r.computed += k;
+      r.outputs += k;
+      r.total += k;
+      if (caching) {
+        const full = Math.floor(r.computed / bs);
+        while (r.cachedBlocks < full) {
+          const idx = r.cachedBlocks;
+          pool.cache(r.blocks[idx]!, r.hashAt(idx, bs));
+          r.cachedBlocks = idx + 1;
+        }
+      }
+    }
+    s.counters.generationTokens += k * B;
+    this.stepCount += k;
+    this.fastForwardedSteps += k;
+    return t;
+  }
+}
+
+export { ReqState };

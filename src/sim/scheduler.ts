@@ -1,0 +1,285 @@
+/**
+ * vLLM V1 scheduling (FCFS, chunked prefill, prefix caching, preemption by recompute):
+ * 1. running requests first, in admission order: n = min(tokens left to compute, budget);
+ *    allocate; on failure preempt the NEWEST running request (free its blocks, reset to 0
+ *    computed tokens, push to the FRONT of waiting) and retry; if the victim is the request
+ *    itself, stop scheduling running requests;
+ * 2. waiting requests only if nothing was preempted this step, while budget > 0 and
+ *    running < max_num_seqs: prefix hit = longest run of cached full blocks, capped below the
+ *    whole sequence; on allocation failure stop (head-of-line blocking).
+ * 3. step end (`finishStep`): computed += n; newly full blocks are hashed and cached; a request
+ *    whose known tokens are all computed samples one token; stop checks as vLLM's check_stop
+ *    (max_model_len / max_tokens -> 'length' first, then EOS -> 'stop').
+ * Prefix-cache queries and hits are counted in tokens at (each) successful admission.
+ */
+import { BlockPool } from './block-pool.js';
+import type { EngineCounters } from './engine-api.js';
+import { ReqState, type SimRequest } from './request.js';
+
+export interface SchedulerConfig {
+  numGpuBlocks: number;
+  blockSize: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  maxModelLen: number;
+  enablePrefixCaching: boolean;
+}
+
+/** what one schedule() call produced; arrays are reused between steps */
+export interface StepBatch {
+  reqs: SimRequest[];
+  tokens: number;
+  sampling: number;
+  sumKv: number;
+  sumAttn2: number;
+  preempted: number;
+}
+
+export function newCounters(): EngineCounters {
+  return {
+    promptTokens: 0,
+    generationTokens: 0,
+    preemptions: 0,
+    prefixQueries: 0,
+    prefixHits: 0,
+    cachedPromptTokens: 0,
+    finished: { stop: 0, length: 0, abort: 0 },
+  };
+}
+
+export class Scheduler {
+  readonly cfg: SchedulerConfig;
+  readonly pool: BlockPool;
+  /** waiting deque: waiting[wHead..] ; preempted requests are put back in front */
+  private waitingBuf: SimRequest[] = [];
+  private wHead = 0;
+  running: SimRequest[] = [];
+  readonly counters: EngineCounters = newCounters();
+  readonly batch: StepBatch = { reqs: [], tokens: 0, sampling: 0, sumKv: 0, sumAttn2: 0, preempted: 0 };
+  /** requests finished during the last finishStep, with their reasons (reused) */
+  readonly finished: SimRequest[] = [];
+  readonly finishReasons: ('stop' | 'length')[] = [];
+  /** requests that emitted a token in the last finishStep (reused) */
+  readonly emitted: SimRequest[] = [];
+
+  constructor(cfg: SchedulerConfig) {
+    this.cfg = cfg;
+    this.pool = new BlockPool(cfg.numGpuBlocks, cfg.enablePrefixCaching);
+  }
+
+  get numWaiting(): number {
+    return this.waitingBuf.length - this.wHead;
+  }
+
+  waitingAt(i: number): SimRequest {
+    return this.waitingBuf[this.wHead + i]!;
+  }
+
+  addWaiting(r: SimRequest): void {
+    r.state = ReqState.Waiting;
+    this.waitingBuf.push(r);
+  }
+
+  private pushFront(r: SimRequest): void {
+    r.state = ReqState.Waiting;
+    if (this.wHead > 0) this.waitingBuf[--this.wHead] = r;
+    else this.waitingBuf.unshift(r);
+  }
+
+  private popFront(): void {
+    this.waitingBuf[this.wHead++] = undefined as unknown as SimRequest;
+    if (this.wHead > 1024 && this.wHead * 2 > this.waitingBuf.length) {
+      this.waitingBuf = this.waitingBuf.slice(this.wHead);
+      this.wHead = 0;
+    }
+  }
+
+  private blocksFor(tokens: number): number {
+    return Math.ceil(tokens / this.cfg.blockSize);
+  }
+
+  private preempt(victim: SimRequest): void {
+    this.pool.freeBlocks(victim.blocks);
+    victim.blocks.length = 0;
+    victim.cachedBlocks = 0;
+    victim.computed = 0;
+    victim.preemptions++;
+    this.counters.preemptions++;
+    this.pushFront(victim);
+  }
+
+  /** remove a request wherever it is (abort); frees its blocks; true if it was known */
+  remove(r: SimRequest): boolean {
+    if (r.state === ReqState.Running) {
+      const i = this.running.indexOf(r);
+      if (i >= 0) this.running.splice(i, 1);
+    } else if (r.state === ReqState.Waiting) {
+      const i = this.waitingBuf.indexOf(r, this.wHead);
+      if (i >= 0) this.waitingBuf.splice(i, 1);
+    } else {
+      return false;
+    }
+    this.pool.freeBlocks(r.blocks);
+    r.blocks.length = 0;
+    r.state = ReqState.Finished;
+    return true;
+  }
+
+  /** pick this step's batch at time nowMs */
+  schedule(nowMs: number): StepBatch {
+    const b = this.batch;
+    const reqs = b.reqs;
+    reqs.length = 0;
+    let tokens = 0;
+    let sampling = 0;
+    let sumKv = 0;
+    let sumAttn2 = 0;
+    let preempted = 0;
+    let budget = this.cfg.maxNumBatchedTokens;
+    const pool = this.pool;
+    const bs = this.cfg.blockSize;
+    const running = this.running;
+
+    // 1. running
+    let i = 0;
+    outer: while (i < running.length && budget > 0) {
+      const r = running[i]!;
+      const n = Math.min(r.total - r.computed, budget);
+      const need = Math.ceil((r.computed + n) / bs) - r.blocks.length;
+      if (need > 0) {
+        while (need > pool.numFree) {
+          const victim = running.pop()!;
+          this.preempt(victim);
+          preempted++;
+          if (victim === r) break outer;
+        }
+        pool.allocate(need, r.blocks);
+      }
+      r.stepTokens = n;
+      reqs.push(r);
+      budget -= n;
+      tokens += n;
+      const c = r.computed;
+      sumKv += c + n;
+      sumAttn2 += 2 * n * c + n * n;
+      if (c + n >= r.total) sampling++;
+      i++;
+    }
+
+    // 2. waiting
+    if (preempted === 0) {
+      while (this.numWaiting > 0 && budget > 0 && running.length < this.cfg.maxNumSeqs) {
+        const r = this.waitingBuf[this.wHead]!;
+        let hitBlocks = 0;
+        let evictable = 0;
+        if (pool.prefixCaching) {
+          const maxHit = Math.floor((r.total - 1) / bs);
+          while (hitBlocks < maxHit) {
+            const blk = pool.lookup(r.hashAt(hitBlocks, bs));
+            if (blk < 0) break;
+            if (pool.isFree(blk)) evictable++;
+            hitBlocks++;
+          }
+        }
+        const hitTokens = hitBlocks * bs;
+        const n = Math.min(r.total - hitTokens, budget);
+        const need = this.blocksFor(hitTokens + n) - hitBlocks;
+        if (need + evictable > pool.numFree) break;
+        for (let k = 0; k < hitBlocks; k++) {
+          const blk = pool.lookup(r.hashes[k]!);
+          pool.touch(blk);
+          r.blocks.push(blk);
+        }
+        pool.allocate(need, r.blocks);
+        r.cachedBlocks = hitBlocks;
+        r.computed = hitTokens;
+        r.cachedTokens = hitTokens;
+        this.counters.prefixQueries += r.total;
+        this.counters.prefixHits += hitTokens;
+        this.popFront();
+        r.state = ReqState.Running;
+        if (r.firstScheduledMs === undefined) r.firstScheduledMs = nowMs;
+        running.push(r);
+        r.stepTokens = n;
+        reqs.push(r);
+        budget -= n;
+        tokens += n;
+        sumKv += hitTokens + n;
+        sumAttn2 += 2 * n * hitTokens + n * n;
+        if (hitTokens + n >= r.total) sampling++;
+      }
+    }
+    b.tokens = tokens;
+    b.sampling = sampling;
+    b.sumKv = sumKv;
+    b.sumAttn2 = sumAttn2;
+    b.preempted = preempted;
+    return b;
+  }
+
+  /**
+   * Apply the batch at step end: advance computed tokens, cache newly full blocks, sample one
+   * token per request whose known tokens are all computed, stop checks. Fills `emitted` and
+   * `finished` (+ `finishReasons`); finished requests leave `running` and free their blocks.
+   */
+  finishStep(): void {
+    const reqs = this.batch.reqs;
+    const emitted = this.emitted;
+    const finished = this.finished;
+    const reasons = this.finishReasons;
+    emitted.length = 0;
+    finished.length = 0;
+    reasons.length = 0;
+    const pool = this.pool;
+    const bs = this.cfg.blockSize;
+    const caching = pool.prefixCaching;
+    const maxModelLen = this.cfg.maxModelLen;
+    const counters = this.counters;
+    for (let i = 0; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      if (r.state !== ReqState.Running) continue; // aborted or preempted meanwhile
+      const n = r.stepTokens;
+      r.computed += n;
+      if (caching) {
+        const full = Math.floor(r.computed / bs);
+        while (r.cachedBlocks < full) {
+          const k = r.cachedBlocks;
+          pool.cache(r.blocks[k]!, r.hashAt(k, bs));
+          r.cachedBlocks = k + 1;
+        }
+      }
+      if (r.computed < r.total) continue; // partial prefill
+      r.outputs++;
+      r.total++;
+      counters.generationTokens++;
+      if (r.outputs === 1) {
+        // as vLLM's iteration stats: a request's prompt (cached part included) counts once
+        counters.promptTokens += r.promptLen;
+        counters.cachedPromptTokens += r.cachedTokens;
+      }
+      emitted.push(r);
+      if (r.total >= maxModelLen || r.outputs >= r.maxOut) {
+        finished.push(r);
+        reasons.push('length');
+      } else if (r.outputs >= r.target) {
+        finished.push(r);
+        reasons.push('stop');
+      }
+    }
+    if (finished.length > 0) {
+      for (let i = 0; i < finished.length; i++) {
+        const r = finished[i]!;
+        r.state = ReqState.Finished;
+        pool.freeBlocks(r.blocks);
+        counters.finished[reasons[i]!]++;
+      }
+      const running = this.running;
+      let w = 0;
+      for (let i = 0; i < running.length; i++) {
+        const r = running[i]!;
+        if (r.state === ReqState.Running) running[w++] = r;
+      }
+      running.length = w;
+    }
+  }
+}
