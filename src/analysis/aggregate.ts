@@ -1,4 +1,4 @@
-import { analyzeBench, type BenchStage } from './bench-latency.js';
+import { analyzeBench, argvParams, type BenchStage } from './bench-latency.js';
 import { isKvUsageMetric } from './kv-window.js';
 import type { BenchRunInput } from './run-types.js';
 
@@ -75,7 +75,7 @@ function flatten(obj: unknown, prefix: string, out: Record<string, string | numb
 export function runParams(run: BenchRunInput): Record<string, string | number | boolean | null> {
   const out: Record<string, string | number | boolean | null> = {};
   flatten(run.summary?.config, '', out);
-  flatten(run.run.args, '', out);
+  Object.assign(out, argvParams(run.run.args));
   flatten(run.run.config, '', out);
   return out;
 }

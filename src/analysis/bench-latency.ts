@@ -1,6 +1,7 @@
 import type { RequestRecord } from '../loadgen/records.js';
+import { summarize } from '../loadgen/summary.js';
 import type { BenchRunInput } from './run-types.js';
-import { describe } from './stats.js';
+import type { Distribution } from './stats.js';
 
 export interface LatencyStats {
   count: number;
@@ -51,13 +52,13 @@ export const BENCH_DEFINITIONS: Record<string, string> = {
   itlMs: 'every gap between consecutive content chunks, pooled over ok requests',
   e2eMs: 'request sent -> last content chunk (ok requests only)',
   scheduleLagMs: 'sent - scheduled: time a request waited in the client before it was sent',
-  requestsPerS: 'ok requests / stage duration (first send -> last end)',
+  requestsPerS:
+    'ok requests / stage duration (first scheduled send -> last end), as `servelab bench` computes it',
   outputTokensPerS: 'output tokens of ok requests / stage duration',
   successRate: 'ok requests / all non-warm-up requests of the stage',
 };
 
-function stats(values: number[]): LatencyStats {
-  const d = describe(values);
+function stats(d: Distribution): LatencyStats {
   const f = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? null : x);
   return {
     count: d.count,
@@ -70,7 +71,11 @@ function stats(values: number[]): LatencyStats {
   };
 }
 
-/** Latency statistics per stage (rate / concurrency step) of a bench run. Warm-up requests excluded. */
+/**
+ * Latency statistics per stage (rate / concurrency step) of a bench run, computed by the bench's
+ * own pure summary (src/loadgen/summary.ts) so `bench` and `analyze` never disagree. Warm-up
+ * requests excluded; errored and incomplete requests counted apart, never in percentiles.
+ */
 export function benchStages(
   requests: readonly RequestRecord[],
   targets: Map<number, { target: number | null; label: string }> = new Map(),
@@ -85,62 +90,30 @@ export function benchStages(
   }
   const out: BenchStage[] = [];
   for (const [stage, rs] of [...byStage].sort((a, b) => a[0] - b[0])) {
-    const ttft: number[] = [];
-    const tpot: number[] = [];
-    const itl: number[] = [];
-    const e2e: number[] = [];
-    const lag: number[] = [];
+    const sum = summarize(rs, { percentiles: [50, 90, 95, 99] });
     const errorsByKind: Record<string, number> = {};
-    let ok = 0;
-    let errors = 0;
-    let incomplete = 0;
-    let outTokens = 0;
-    let first = Number.POSITIVE_INFINITY;
-    let last = Number.NEGATIVE_INFINITY;
-    for (const r of rs) {
-      if (r.sentMs < first) first = r.sentMs;
-      if (r.endMs > last) last = r.endMs;
-      lag.push(r.sentMs - r.scheduledMs);
-      if (r.status !== 'ok') {
-        if (r.status === 'error') errors++;
-        else incomplete++;
-        const k = `${r.status}: ${r.errorKind ?? 'unknown'}`;
-        errorsByKind[k] = (errorsByKind[k] ?? 0) + 1;
-        continue;
-      }
-      ok++;
-      outTokens += r.outputTokens;
-      const end = r.lastTokenMs ?? r.endMs;
-      const e = end - r.sentMs;
-      e2e.push(e);
-      if (r.firstTokenMs !== undefined) {
-        const t = r.firstTokenMs - r.sentMs;
-        ttft.push(t);
-        if (r.outputTokens > 1) tpot.push((e - t) / (r.outputTokens - 1));
-      }
-      const offs = r.chunkOffsetsMs ?? [];
-      for (let i = 1; i < offs.length; i++) itl.push(offs[i]! - offs[i - 1]!);
-    }
-    const durationS = Number.isFinite(first) && last > first ? (last - first) / 1000 : 0;
+    for (const [k, n] of Object.entries(sum.counts.errorByKind)) errorsByKind[`error: ${k}`] = n;
+    for (const [k, n] of Object.entries(sum.counts.incompleteByKind)) errorsByKind[`incomplete: ${k}`] = n;
     const t = targets.get(stage);
+    const hasRate = sum.durationS > 0;
     out.push({
       stage,
       target: t?.target ?? null,
       targetLabel: t?.label ?? `stage ${stage}`,
-      requests: rs.length,
-      ok,
-      errors,
-      incomplete,
+      requests: sum.counts.measured,
+      ok: sum.counts.ok,
+      errors: sum.counts.error,
+      incomplete: sum.counts.incomplete,
       errorsByKind,
-      durationS,
-      requestsPerS: durationS > 0 ? ok / durationS : null,
-      outputTokensPerS: durationS > 0 ? outTokens / durationS : null,
-      successRate: rs.length ? ok / rs.length : null,
-      ttftMs: stats(ttft),
-      tpotMs: stats(tpot),
-      itlMs: stats(itl),
-      e2eMs: stats(e2e),
-      scheduleLagMs: stats(lag),
+      durationS: sum.durationS,
+      requestsPerS: hasRate ? sum.throughput.requestsPerS : null,
+      outputTokensPerS: hasRate ? sum.throughput.outputTokensPerS : null,
+      successRate: sum.counts.measured ? sum.counts.ok / sum.counts.measured : null,
+      ttftMs: stats(sum.latency.ttftMs),
+      tpotMs: stats(sum.latency.tpotMs),
+      itlMs: stats(sum.latency.itlMs),
+      e2eMs: stats(sum.latency.e2eMs),
+      scheduleLagMs: stats(sum.latency.scheduleLagMs),
     });
   }
   return out;
@@ -150,19 +123,56 @@ export function benchStages(
 export function stageTargets(run: BenchRunInput): Map<number, { target: number | null; label: string }> {
   const out = new Map<number, { target: number | null; label: string }>();
   const stages = run.summary?.stages;
+  const fromArrivals = (idx: number, a: unknown) => {
+    if (typeof a !== 'string') return false;
+    const rate = /@([\d.]+)\/s/.exec(a);
+    const closed = /closed\(c=(\d+)\)/.exec(a);
+    if (rate) out.set(idx, { target: Number(rate[1]), label: a });
+    else if (closed) out.set(idx, { target: Number(closed[1]), label: a });
+    else out.set(idx, { target: null, label: a });
+    return true;
+  };
   if (Array.isArray(stages)) {
     stages.forEach((s: Record<string, unknown>, i: number) => {
       const idx = typeof s?.stage === 'number' ? s.stage : i;
-      const rate = num(s?.requestRate ?? s?.rate ?? s?.ratePerSec ?? s?.request_rate);
-      const conc = num(s?.concurrency ?? s?.maxConcurrency ?? s?.max_concurrency);
+      if (fromArrivals(idx, s?.arrivals)) return;
+      const rate = num(s?.requestRate ?? s?.rate ?? s?.ratePerSec);
       if (rate !== null) out.set(idx, { target: rate, label: `${rate} req/s` });
-      else if (conc !== null) out.set(idx, { target: conc, label: `C=${conc}` });
     });
-  }
+  } else if (run.summary) fromArrivals(0, run.summary.arrivals);
   if (out.size === 0) {
-    const a = run.run.args ?? {};
-    const rate = num(a.requestRate ?? a.rate ?? a['request-rate'] ?? a.request_rate);
+    const p = argvParams(run.run.args);
+    const rate = num(p['request-rate'] ?? p.requestRate ?? p.rate);
     if (rate !== null) out.set(0, { target: rate, label: `${rate} req/s` });
+  }
+  return out;
+}
+
+/**
+ * Parameters from run.json `args`: an argv array as `servelab bench` writes it
+ * (`--request-rate 4 --flag --x=y`), or an object.
+ */
+export function argvParams(args: unknown): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  const val = (v: string): string | number => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v);
+  if (Array.isArray(args)) {
+    for (let i = 0; i < args.length; i++) {
+      const a = String(args[i]);
+      if (!a.startsWith('--')) continue;
+      const eq = a.indexOf('=');
+      if (eq > 0) {
+        out[a.slice(2, eq)] = val(a.slice(eq + 1));
+        continue;
+      }
+      const next = args[i + 1];
+      if (next !== undefined && !String(next).startsWith('--')) {
+        out[a.slice(2)] = val(String(next));
+        i++;
+      } else out[a.slice(2)] = true;
+    }
+  } else if (args && typeof args === 'object') {
+    for (const [k, v] of Object.entries(args as Record<string, unknown>))
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
   }
   return out;
 }
@@ -183,8 +193,13 @@ export function analyzeBench(run: BenchRunInput): BenchAnalysis {
   if (!run.summary) partialReasons.push('summary.json is missing (the bench did not finish?)');
   const stages = benchStages(run.requests, stageTargets(run));
   const warnings: string[] = [];
-  const selfCheck = run.summary?.warnings;
-  if (Array.isArray(selfCheck)) for (const w of selfCheck) warnings.push(`bench self-check: ${String(w)}`);
+  const own = [
+    run.summary?.warnings,
+    ...(Array.isArray(run.summary?.stages)
+      ? run.summary.stages.map((s: Record<string, unknown>) => s?.warnings)
+      : []),
+  ];
+  for (const ws of own) if (Array.isArray(ws)) for (const w of ws) warnings.push(`bench: ${String(w)}`);
   for (const s of stages) {
     if (s.errors + s.incomplete > 0)
       warnings.push(

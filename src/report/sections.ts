@@ -4,7 +4,7 @@ import { CELL_DEFINITIONS } from '../analysis/cell-summary.js';
 import { COMPARE_DEFINITIONS, type Severity } from '../analysis/compare.js';
 import { COUNTING_RULE } from '../analysis/windows.js';
 import type { ReportData } from './report-data.js';
-import type { Table } from './table.js';
+import { fmt, type Table } from './table.js';
 import {
   aggregateTable,
   benchTable,
@@ -101,7 +101,7 @@ export function reportSections(data: ReportData): ReportSection[] {
         });
       out.push({
         title: `Cell ${s.id}`,
-        intro: `status ${s.cellStatus}${s.partial ? ` (PARTIAL: ${s.partialReasons.join('; ')})` : ''}; KV port ${s.kv.port ?? '-'} (${s.kv.portSource}), ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}; ramp-up ${s.outside.rampUpS ?? '-'} s, tail ${s.outside.tailS ?? '-'} s.`,
+        intro: `status ${s.cellStatus}${s.partial ? ` (PARTIAL: ${s.partialReasons.join('; ')})` : ''}; KV port ${s.kv.port ?? '-'} (${s.kv.portSource}), ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}; ramp-up ${fmt(s.outside.rampUpS)} s, tail ${fmt(s.outside.tailS)} s.`,
         tables,
       });
     }

@@ -254,7 +254,7 @@ export async function writeSyntheticBench(
       name: runDir.split('/').pop(),
       createdAt: new Date(T0).toISOString(),
       servelabVersion: '0.1.0',
-      args: { requestRate: opts.ratePerSec },
+      args: ['--request-rate', String(opts.ratePerSec), '--num-prompts', String(opts.n)],
       config: opts.config,
     }),
   );

@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
+import { registerAggregate } from './aggregate.js';
+import { registerAnalyze } from './analyze.js';
 import { registerBench } from './bench.js';
+import { registerCompare } from './compare.js';
 import { registerDataset } from './dataset.js';
+import { registerReport } from './report.js';
 
 /**
  * A command module registers itself on the program. `setExit` records the exit code of the
@@ -14,4 +18,11 @@ export interface CommandContext {
 export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
 
 /** Every command of servelab. Add one import + one entry per command module. */
-export const COMMANDS: RegisterCommand[] = [registerBench, registerDataset];
+export const COMMANDS: RegisterCommand[] = [
+  registerBench,
+  registerDataset,
+  registerAnalyze,
+  registerCompare,
+  registerAggregate,
+  registerReport,
+];

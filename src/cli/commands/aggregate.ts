@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { AGGREGATE_DEFINITIONS, compareParam, paretoFrontier } from '../../analysis/aggregate.js';
+import { paretoOption } from '../../analysis/options.js';
+import { ServelabError } from '../../errors.js';
+import { analyseRuns, DEFAULT_PARETO } from '../../report/build.js';
+import { toCsv, toTerminal } from '../../report/table.js';
+import { aggregateTable, paramTable, paretoTable } from '../../report/tables.js';
+import { loadRuns } from '../../report/write.js';
+import type { CommandContext } from './index.js';
+
+export function registerAggregate(program: Command, ctx: CommandContext): void {
+  program
+    .command('aggregate')
+    .description(
+      'aggregate many bench runs (W3 sweeps): experiment_results.csv, a text report, viz_data.json, a parameter comparison, the Pareto frontier',
+    )
+    .argument('<run-dirs...>', 'bench run directories')
+    .option('--out <dir>', 'where to write experiment_results.csv, report.txt, viz_data.json', '.')
+    .option('--compare-param <name>', 'a config parameter to compare (e.g. max_num_batched_tokens)')
+    .option('--metric <m>', 'the metric for --compare-param', 'output_throughput_tok_s')
+    .option(
+      '--pareto <x:dir,y:dir>',
+      'the two metrics of the Pareto frontier',
+      'output_throughput_tok_s:max,ttft_p95_ms:min',
+    )
+    .action(
+      async (dirs: string[], o: { out: string; compareParam?: string; metric: string; pareto?: string }) => {
+        const runs = await loadRuns(dirs.map((d) => resolve(ctx.io.cwd, d)));
+        const bench = runs.filter((r) => r.kind === 'bench');
+        if (bench.length === 0)
+          throw new ServelabError('BAD_FILE', 'no bench run among the directories', {
+            hint: 'aggregate reads `servelab bench` run directories',
+          });
+        if (bench.length < runs.length)
+          ctx.io.stderr(`aggregate: ${runs.length - bench.length} agent run(s) ignored (use compare)\n`);
+        const [x, y] = paretoOption(o.pareto) ?? DEFAULT_PARETO;
+        const a = analyseRuns(bench, { pareto: [x, y] });
+        const rows = a.aggregate!.rows;
+        const pareto = paretoFrontier(rows, x, y);
+        const param = o.compareParam ? compareParam(rows, o.compareParam, o.metric) : null;
+        if (param && param.groups.length === 0)
+          ctx.io.stderr(
+            `aggregate: no run has the parameter "${o.compareParam}" (known: ${[...new Set(rows.flatMap((r) => Object.keys(r.params)))].join(', ')})\n`,
+          );
+        const outDir = resolve(ctx.io.cwd, o.out);
+        await mkdir(outDir, { recursive: true });
+        await writeFile(join(outDir, 'experiment_results.csv'), toCsv(aggregateTable(rows, pareto)));
+        const text: string[] = [
+          `servelab aggregate: ${rows.length} row(s) from ${bench.length} bench run(s)`,
+          '',
+        ];
+        const partial = rows.filter((r) => r.partial);
+        if (partial.length)
+          text.push(
+            `!!! ${partial.length} row(s) come from PARTIAL runs: ${partial.map((r) => r.run).join(', ')}`,
+            '',
+          );
+        for (const b of a.bench) for (const w of b.warnings) text.push(`warning: ${b.name}: ${w}`);
+        const byThroughput = [...rows].sort(
+          (p, q) => (q.metrics.output_throughput_tok_s ?? 0) - (p.metrics.output_throughput_tok_s ?? 0),
+        );
+        text.push('', 'runs by output throughput:', toTerminal(aggregateTable(byThroughput)), '');
+        text.push(
+          `Pareto-optimal runs (${x.metric} ${x.direction}, ${y.metric} ${y.direction}):`,
+          toTerminal(paretoTable(rows, pareto)),
+          '',
+        );
+        if (pareto.skipped)
+          text.push(`(${pareto.skipped} row(s) without both metrics left out of the frontier)`, '');
+        if (param)
+          text.push(
+            `${param.param} against ${param.metric} (${param.direction} is better):`,
+            toTerminal(paramTable(param)),
+            '',
+          );
+        text.push('definitions:', ...Object.entries(AGGREGATE_DEFINITIONS).map(([k, v]) => `  ${k}: ${v}`));
+        const report = `${text.join('\n')}\n`;
+        await writeFile(join(outDir, 'report.txt'), report);
+        await writeFile(
+          join(outDir, 'viz_data.json'),
+          `${JSON.stringify({ v: 1, rows, pareto: { ...pareto, runs: pareto.frontier.map((i) => rows[i]!.run) }, compareParam: param, definitions: AGGREGATE_DEFINITIONS }, null, 2)}\n`,
+        );
+        ctx.io.stdout(report);
+        ctx.io.stdout(`wrote ${join(outDir, 'experiment_results.csv')}, report.txt, viz_data.json\n`);
+      },
+    );
+}
