@@ -27,8 +27,12 @@ export interface BenchRunOptions {
   goodput?: GoodputSlo;
   onRecord?: (r: RequestRecord) => void;
   /** a stage starts (for progress display); returns that stage's counters */
-  onStageStart?: (stage: number, arrivals: ArrivalSpec) => LiveCounters | undefined;
-  onStageEnd?: (res: StageResult) => void;
+  onStageStart?: (
+    stage: number,
+    arrivals: ArrivalSpec,
+  ) => LiveCounters | undefined | Promise<LiveCounters | undefined>;
+  /** a stage ended; may add to its summary (server metrics) before anything is written */
+  onStageEnd?: (res: StageResult) => void | Promise<void>;
 }
 
 export interface BenchRunResult {
@@ -42,7 +46,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
   const stages: StageResult[] = [];
   const run = async (a: ArrivalSpec): Promise<StageResult> => {
     const stage = stages.length;
-    const counters = o.onStageStart?.(stage, a);
+    const counters = await o.onStageStart?.(stage, a);
     const res = await runStage({
       items: o.items,
       template: o.template,
@@ -62,7 +66,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
       ...(o.goodput ? { goodput: o.goodput } : {}),
     });
     stages.push(res);
-    o.onStageEnd?.(res);
+    await o.onStageEnd?.(res);
     return res;
   };
   const stopped = () => o.signal?.aborted === true;

@@ -1,4 +1,5 @@
 import type { Distribution } from '../analysis/stats.js';
+import type { ServerMetricsDelta } from './server-metrics.js';
 import type { BenchSummary } from './summary.js';
 
 const W = 50;
@@ -59,6 +60,27 @@ export function formatSummaryTable(s: BenchSummary, pcts: readonly number[] = [5
       `${f2(s.littleLaw.predictedInFlight)} / ${f2(s.littleLaw.clientMeanInFlight)}`,
     ),
   );
+  const srv = s.server as ServerMetricsDelta | undefined;
+  if (srv) {
+    L.push(head('Server /metrics (during the run)'));
+    L.push(line('Preemptions:', srv.preemptions ?? 'n/a'));
+    L.push(
+      line(
+        'Prefix cache hit rate:',
+        srv.prefixHitRate !== undefined ? `${(srv.prefixHitRate * 100).toFixed(1)} %` : 'n/a',
+      ),
+    );
+    L.push(
+      line(
+        'KV cache usage mean / max:',
+        srv.kvUsageMean !== undefined
+          ? `${(srv.kvUsageMean * 100).toFixed(1)} % / ${(srv.kvUsageMax! * 100).toFixed(1)} %`
+          : 'n/a',
+      ),
+    );
+    if (srv.serverMeanInFlight !== undefined)
+      L.push(line('Server in flight (running + waiting):', f2(srv.serverMeanInFlight)));
+  }
   L.push('='.repeat(W));
   for (const w of s.warnings) L.push(`warning: ${w}`);
   return `${L.join('\n')}\n`;

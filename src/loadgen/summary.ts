@@ -69,6 +69,8 @@ export interface BenchSummary {
     predictedInFlight: number;
     clientMeanInFlight?: number;
     targetConcurrency?: number;
+    /** running + waiting from the server's /metrics, when sampled (bench adds it) */
+    serverMeanInFlight?: number;
     ratio?: number;
   };
   quirks: Record<string, number>;

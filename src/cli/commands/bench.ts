@@ -9,6 +9,7 @@ import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import type { RequestTemplate } from '../../loadgen/requests.js';
 import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
+import { probeServerMetrics, type ServerMetricsProbe } from '../../loadgen/server-metrics.js';
 import type { GoodputSlo } from '../../loadgen/summary.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
@@ -63,6 +64,8 @@ export interface BenchFlags {
   workers?: string;
   grace: string;
   progress: boolean;
+  serverMetrics: boolean;
+  metricsInterval: string;
 }
 
 function num(
@@ -243,6 +246,8 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--workers <n|auto>', 'worker threads running the HTTP load (0 = this thread)', 'auto')
     .option('--grace <s>', 'after Ctrl-C, seconds in-flight requests get before they are cut', '5')
     .option('--no-progress', 'no progress line on stderr')
+    .option('--no-server-metrics', "do not read the server's /metrics (preemptions, prefix hits, KV usage)")
+    .option('--metrics-interval <s>', 'KV usage / queue sampling interval during the run, seconds', '1')
     .action(async (flags: BenchFlags, cmd: Command) => {
       ctx.setExit(
         await benchAction(flags, ctx, (cmd.parent as unknown as { rawArgs?: string[] })?.rawArgs ?? []),
@@ -277,6 +282,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     : undefined;
   const warmup = num(f.warmup, '--warmup', { int: true, min: 0 })!;
   const grace = num(f.grace, '--grace', { min: 0 })!;
+  const metricsIntervalS = num(f.metricsInterval, '--metrics-interval', { min: 0.1 })!;
   let extraBody: Record<string, unknown> | undefined;
   if (f.extraBody) {
     try {
@@ -386,6 +392,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
           )
         : undefined;
     timer?.unref?.();
+    let probe: ServerMetricsProbe | undefined;
     let result: Awaited<ReturnType<typeof runBench>>;
     try {
       result = await runBench({
@@ -407,7 +414,14 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
         percentiles,
         ...(goodput ? { goodput } : {}),
         onRecord: (r) => runDir.append(r),
-        onStageStart: (stage, a) => {
+        onStageStart: async (stage, a) => {
+          if (f.serverMetrics !== false)
+            probe = await probeServerMetrics(
+              base,
+              join(dir, 'kv_timeseries.csv'),
+              metricsIntervalS * 1000,
+              (t) => io.stderr(`servelab bench: ${t}\n`),
+            );
           counters = newCounters();
           stageStart = performance.now();
           lastPlain = performance.now();
@@ -419,12 +433,20 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
           if (sweep) io.stderr(`servelab bench: stage ${stage}: ${JSON.stringify(a)}\n`);
           return counters;
         },
-        onStageEnd: () => {
+        onStageEnd: async (res) => {
           if (f.progress !== false) printProgress(true);
+          const delta = await probe?.stop();
+          probe = undefined;
+          if (delta) {
+            res.summary.server = delta;
+            if (delta.serverMeanInFlight !== undefined)
+              res.summary.littleLaw.serverMeanInFlight = delta.serverMeanInFlight;
+          }
         },
       });
     } finally {
       if (timer) clearInterval(timer);
+      await probe?.stop();
       runDir.close();
     }
     const stages = result.stages;
