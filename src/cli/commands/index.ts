@@ -6,6 +6,7 @@ import { registerBench } from './bench.js';
 import { registerCompare } from './compare.js';
 import { registerDataset } from './dataset.js';
 import { registerReport } from './report.js';
+import { registerSim } from './sim.js';
 
 /**
  * A command module registers itself on the program. `setExit` records the exit code of the
@@ -25,4 +26,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerCompare,
   registerAggregate,
   registerReport,
+  registerSim,
 ];

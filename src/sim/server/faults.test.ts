@@ -54,7 +54,7 @@ describe('fault injection via x-servelab-fault', () => {
       maxRetries: 0,
       defaultHeaders: { 'x-servelab-fault': fault },
     });
-    await expect(c.chat.completions.create(BODY)).rejects.toBeInstanceOf(OpenAI.APIError);
+    await expect(c.chat.completions.create(BODY as never)).rejects.toBeInstanceOf(OpenAI.APIError);
   });
 
   it('an unknown fault kind is a 400 naming the header', async () => {

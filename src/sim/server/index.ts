@@ -6,13 +6,16 @@
  *   sim.endpoints[0].url  // http://127.0.0.1:<port>
  *   await sim.close();
  */
+import { ServelabError } from '../../errors.js';
+import { RealClock } from '../clock.js';
+import { createEngine } from '../engine.js';
 import type { Clock, Engine, StepInfo } from '../engine-api.js';
 import type { FaultRate } from '../faults.js';
 import type { PersonaName } from '../persona.js';
 import { SimService } from '../service.js';
 import { type HttpFront, listenHttpFront } from './http-front.js';
 import type { MetricsNames } from './metrics-page.js';
-import { type LatenessRecorder, measuredClock, realTimeClock } from './real-clock.js';
+import { type LatenessRecorder, measuredClock } from './real-clock.js';
 
 export type { MetricsNames } from './metrics-page.js';
 
@@ -33,17 +36,26 @@ export interface SimServerSpec {
   maxModelLen?: number;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
+  /** multiply every modelled step time (tests: < 1 runs faster than the GPU would) */
+  stepTimeScale?: number;
+  /** fixed step time in ms instead of the roofline model */
+  stepTimeMs?: number;
 }
 
-/** What createEngine receives for one replica. */
+/** The GPU profile assumed when a server names none. */
+export const DEFAULT_GPU = 'H100-SXM-80GB';
+
+/** What createEngine receives for one replica (src/sim/engine.ts EngineOptions). */
 export interface SimEngineOptions {
   model: string;
-  gpu?: string;
+  gpu: string;
   tp?: number;
   gpuMemoryUtilization?: number;
   maxModelLen?: number;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
+  stepTimeScale?: number;
+  stepTimeMs?: number;
 }
 
 export type EngineFactory = (opts: SimEngineOptions, clock: Clock) => Engine;
@@ -83,22 +95,13 @@ export interface SimServers {
   close(): Promise<void>;
 }
 
-async function defaultEngineFactory(): Promise<EngineFactory> {
-  // resolved at run time so this module builds before the engine does
-  const path = '../engine.js';
-  const mod = (await import(path)) as { createEngine?: EngineFactory };
-  if (typeof mod.createEngine !== 'function')
-    throw new Error('src/sim/engine.ts does not export createEngine');
-  return mod.createEngine;
-}
-
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
 export async function startSimServers(opts: StartSimOptions): Promise<SimServers> {
-  const create = opts.createEngine ?? (await defaultEngineFactory());
-  const base = opts.clock ?? realTimeClock();
+  const create: EngineFactory = opts.createEngine ?? ((o, clock) => createEngine(o, clock));
+  const base = opts.clock ?? new RealClock();
   const clock = opts.onLateness ? measuredClock(base, opts.onLateness) : base;
   const toAbs = (() => {
     const offset = performance.timeOrigin + performance.now() - base.nowMs();
@@ -118,12 +121,14 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
         const engine = create(
           {
             model: s.model,
-            gpu: s.gpu,
+            gpu: s.gpu ?? DEFAULT_GPU,
             tp: s.tp,
             gpuMemoryUtilization: s.gpuMemoryUtilization,
             maxModelLen: s.maxModelLen,
             maxNumSeqs: s.maxNumSeqs,
             maxNumBatchedTokens: s.maxNumBatchedTokens,
+            stepTimeScale: s.stepTimeScale,
+            stepTimeMs: s.stepTimeMs,
           },
           clock,
         );
@@ -146,12 +151,24 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
           toAbsoluteMs: toAbs,
         });
         const port = s.port ? s.port + i : 0;
+        const host = opts.host ?? '127.0.0.1';
         const front = await listenHttpFront({
           service,
-          host: opts.host ?? '127.0.0.1',
+          host,
           port,
           versionString: opts.versionString,
           metricsNames: opts.metricsNames,
+        }).catch((e: NodeJS.ErrnoException) => {
+          const why =
+            e.code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${e.code ?? e.message})`;
+          throw new ServelabError(
+            'LAUNCH_FAILED',
+            `${service.modelName} replica ${i}: port ${port} on ${host} ${why}`,
+            {
+              hint: 'stop whatever listens there, or pick another port (--port, or port: in the topology file)',
+              cause: e,
+            },
+          );
         });
         fronts.push(front);
         const cfg = engine.config;

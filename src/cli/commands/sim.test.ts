@@ -1,0 +1,116 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../errors.js';
+import { runMain } from '../main.js';
+
+function capture(signal: AbortSignal) {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: {
+      stdout: (t: string) => void out.push(t),
+      stderr: (t: string) => void err.push(t),
+      isTTY: false,
+      env: {},
+      cwd: process.cwd(),
+      signal,
+    },
+  };
+}
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('servelab sim', () => {
+  it('starts DP replicas, prints vLLM-like startup lines, serves, and stops cleanly on abort (SIGINT)', async () => {
+    const ac = new AbortController();
+    const c = capture(ac.signal);
+    const run = runMain(
+      ['sim', '--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', '0', '--dp', '2'],
+      c.io,
+    );
+    await waitFor(() => c.out.join('').split('\n').filter(Boolean).length === 2);
+    const urls = c.out
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[1]!);
+    expect(c.err.join('')).toMatch(/GPU KV cache size: [\d,]+ tokens/);
+    expect(c.err.join('')).toMatch(/Maximum concurrency for [\d,]+ tokens per request: \d+\.\d\dx/);
+    const oa = new OpenAI({ baseURL: `${urls[1]}/v1`, apiKey: 'x', maxRetries: 0 });
+    const r = await oa.chat.completions.create({
+      model: 'meta-llama/Llama-3.1-8B-Instruct',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 3,
+    });
+    expect(r.usage?.completion_tokens).toBeLessThanOrEqual(3);
+    ac.abort();
+    expect(await run).toBe(EXIT.ok);
+    await expect(fetch(`${urls[0]}/health`)).rejects.toThrow();
+  });
+
+  it('starts a topology file (the shipped W1 set, on free ports)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'servelab-sim-'));
+    const file = join(dir, 'topo.yaml');
+    const w1 = (await import('node:fs')).readFileSync('examples/w1-topology.yaml', 'utf8');
+    writeFileSync(file, w1.replace(/port: \d+/g, 'port: 0'));
+    const ac = new AbortController();
+    const c = capture(ac.signal);
+    const run = runMain(['sim', '--topology', file], c.io);
+    await waitFor(() => c.err.join('').includes('server(s) up'));
+    const lines = c.out.join('').trim().split('\n');
+    expect(lines).toHaveLength(9);
+    expect(lines[0]).toMatch(/^\/ckpt\/Nemotron-Orchestrator-8B\thttp:\/\/127\.0\.0\.1:\d+$/);
+    expect(lines.filter((l) => l.startsWith('openai/gpt-oss-20b'))).toHaveLength(4);
+    ac.abort();
+    expect(await run).toBe(EXIT.ok);
+  });
+
+  it('the shipped W1 topology asks for the W1 ports', async () => {
+    const { parseTopology } = await import('../../sim/server/topology.js');
+    const r = parseTopology((await import('node:fs')).readFileSync('examples/w1-topology.yaml', 'utf8'));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const ports = r.topology.servers.flatMap((s) => Array.from({ length: s.dp ?? 1 }, (_, k) => s.port! + k));
+    expect(ports).toEqual([1900, 1910, 1911, 1912, 1913, 1904, 1905, 1920, 1921]);
+  });
+
+  it.each([
+    [['sim', '--model', 'm', '--port', 'abc'], /--port "abc" is not an integer/],
+    [['sim', '--model', 'm', '--persona', 'poet'], /--persona "poet"/],
+    [['sim', '--model', 'm', '--fault-rate', '429=7'], /--fault-rate: .*rate must be in \[0, 1\]/],
+    [['sim'], /needs --model/],
+    [['sim', '--model', 'no-such-model', '--port', '0'], /no-such-model/],
+  ])('bad flags give one clear error, no stack trace: %j', async (argv, re) => {
+    const c = capture(new AbortController().signal);
+    const code = await runMain(argv, c.io);
+    expect(code).not.toBe(EXIT.ok);
+    const err = c.err.join('');
+    expect(err).toMatch(re);
+    expect(err).not.toMatch(/\n\s+at .*:\d+:\d+/);
+  });
+
+  it('a bad topology file names file:line:col', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'servelab-sim-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'servers:\n  - model: x\n    dp: two\n    colour: red\n');
+    const c = capture(new AbortController().signal);
+    expect(await runMain(['sim', '--topology', bad], c.io)).toBe(EXIT.usage);
+    expect(c.err.join('')).toMatch(/bad\.yaml:3:9: servers\[0\]\.dp/);
+    expect(c.err.join('')).toMatch(/colour/);
+    writeFileSync(bad, 'servers: [\n  {model: x\n');
+    const c2 = capture(new AbortController().signal);
+    expect(await runMain(['sim', '--topology', bad], c2.io)).toBe(EXIT.usage);
+    expect(c2.err.join('')).toMatch(/bad\.yaml:\d+:\d+/);
+  });
+});
