@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimServers, startSimServers } from './index.js';
-import { toyEngine } from './testing/toy-engine.js';
 
 let sim: SimServers;
 
 beforeAll(async () => {
   sim = await startSimServers({
-    servers: [
-      { model: 'm', port: 0 },
-      { model: 'old', port: 0 },
-    ],
+    servers: [{ model: 'm', port: 0, servedModelName: 'm' }].map((s) => ({
+      ...s,
+      model: 'meta-llama/Llama-3.1-8B-Instruct',
+      maxModelLen: 4096,
+      stepTimeScale: 0.2,
+    })),
     metricsNames: 'v1',
-    createEngine: (o, clock) => toyEngine(clock, { model: o.model, stepMs: 1 }),
   });
 });
 afterAll(() => sim.close());
@@ -34,7 +34,12 @@ async function chat(i: number, body: Record<string, unknown>): Promise<Response>
   return fetch(`${sim.endpoints[i]!.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ messages: [{ role: 'user', content: 'hi there' }], max_tokens: 5, ...body }),
+    body: JSON.stringify({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi there' }],
+      max_tokens: 5,
+      ...body,
+    }),
   });
 }
 
@@ -61,7 +66,7 @@ describe('/metrics', () => {
       expect(t).toContain(`vllm:${name}_created{`);
     }
     expect(t).toMatch(
-      /vllm:cache_config_info\{engine="0",model_name="m",block_size="16",.*num_gpu_blocks="1000".*\} 1\.0/,
+      /vllm:cache_config_info\{engine="0",model_name="m",block_size="16",.*num_gpu_blocks="\d+".*\} 1\.0/,
     );
     expect(t).toContain('vllm:request_success_total{engine="0",model_name="m",finished_reason="length"}');
     const hists = [...t.matchAll(/# TYPE (\S+) histogram/g)].map((m) => m[1]!);
@@ -120,9 +125,10 @@ describe('/metrics', () => {
 describe('/metrics v0 names', () => {
   it('emits the pre-0.11 names', async () => {
     const old = await startSimServers({
-      servers: [{ model: 'm', port: 0 }],
+      servers: [
+        { model: 'meta-llama/Llama-3.1-8B-Instruct', servedModelName: 'm', port: 0, maxModelLen: 4096 },
+      ],
       metricsNames: 'v0',
-      createEngine: (o, clock) => toyEngine(clock, { model: o.model, stepMs: 1 }),
     });
     try {
       const t = await (await fetch(`${old.endpoints[0]!.url}/metrics`)).text();
