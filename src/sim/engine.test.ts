@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from './clock.js';
+import { createEngine, type EngineOptions } from './engine.js';
+import type { EngineFinishReason, EngineRequestInfo } from './engine-api.js';
+
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return {
+    next(): number {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
+}
+
+interface Out {
+  reason: EngineFinishReason;
+  info: EngineRequestInfo;
+}
+
+/** a seeded mixed workload: Poisson-ish arrivals, shared prefixes, varied lengths */
+function runWorkload(fastForward: boolean, opts: Partial<EngineOptions> = {}) {
+  const clock = new VirtualClock();
+  const engine = createEngine(
+    { model: 'Llama-3.1-8B', gpu: 'H100', maxModelLen: 4096, maxNumBatchedTokens: 512, fastForward, ...opts },
+    clock,
+  );
+  const rng = mulberry32(7);
+  const out = new Map<string, Out>();
+  let t = 0;
+  for (let i = 0; i < 120; i++) {
+    t += -Math.log(1 - rng.next()) * 40;
+    const shared = Math.floor(rng.next() * 4);
+    const len = 20 + Math.floor(rng.next() * 600);
+    const prompt = Array.from({ length: len }, (_, k) => (k < 200 ? shared * 100000 + k : i * 100000 + k));
+    const target = 1 + Math.floor(rng.next() * 300);
+    const id = `r${i}`;
+    clock.schedule(t, () =>
+      engine.submit(
+        { id, promptTokenIds: prompt, maxTokens: 250, targetOutputTokens: target },
+        { onFinish: (reason, info) => out.set(id, { reason, info }) },
+      ),
+    );
+  }
+  clock.runUntilIdle(1_000_000);
+  return { engine, out, clock };
+}
+
+describe('engine', () => {
+  it('fast-forward gives exactly the finish times of single stepping', () => {
+    for (const blocks of [undefined, 300]) {
+      const o = blocks === undefined ? {} : { numGpuBlocksOverride: blocks };
+      const ff = runWorkload(true, o);
+      const single = runWorkload(false, o);
+      expect(ff.out.size).toBe(120);
+      expect(ff.engine.fastForwardedSteps).toBeGreaterThan(0);
+      expect(single.engine.fastForwardedSteps).toBe(0);
+      expect(ff.engine.stepCount).toBe(single.engine.stepCount);
+      for (const [id, a] of single.out) expect(ff.out.get(id)).toEqual(a);
+      expect(ff.engine.snapshot().counters).toEqual(single.engine.snapshot().counters);
+      if (blocks !== undefined) expect(single.engine.snapshot().counters.preemptions).toBeGreaterThan(0);
+    }
+  });
+
+  it('does not fast-forward past a runUntil limit', () => {
+    const clock = new VirtualClock();
+    const engine = createEngine({ model: 'Llama-3.1-8B', gpu: 'H100', maxModelLen: 4096 }, clock);
+    let fin = 0;
+    engine.submit(
+      { id: 'a', promptTokenIds: [1, 2, 3], maxTokens: 1000, targetOutputTokens: 1000 },
+      { onFinish: () => fin++ },
+    );
+    clock.runUntil(100);
+    const s = engine.snapshot();
+    expect(s.nowMs).toBe(100);
+    // ~7 ms steps: about 14 tokens by t=100, not hundreds
+    expect(s.counters.generationTokens).toBeGreaterThan(10);
+    expect(s.counters.generationTokens).toBeLessThan(20);
+    clock.runUntilIdle();
+    expect(fin).toBe(1);
+  });
+
+  it('reports startup lines and resolves defaults', () => {
+    const e = createEngine(
+      { model: '/ckpt/Nemotron-Orchestrator-8B', gpu: 'RTX 5090', gpuMemoryUtilization: 0.95 },
+      new VirtualClock(),
+    );
+    expect(e.config).toMatchObject({
+      maxNumBatchedTokens: 2048,
+      maxNumSeqs: 256,
+      blockSize: 16,
+      maxModelLen: 40960,
+    });
+    expect(e.startupLines[0]).toMatch(/^GPU KV cache size: [\d,]+ tokens$/);
+    expect(e.startupLines[1]).toMatch(/^Maximum concurrency for 40,960 tokens per request: \d+\.\d\dx$/);
+  });
+
+  it('refuses a max_model_len the KV cache cannot hold, as vLLM does', () => {
+    expect(() => createEngine({ model: 'Llama-3.1-8B', gpu: 'RTX 5090' }, new VirtualClock())).toThrow(
+      /max seq len \(131072\) is larger than the maximum number of tokens/,
+    );
+  });
+
+  it('streams token events with onTokens and a stepTimeMs of 0', () => {
+    const clock = new VirtualClock(1000);
+    const e = createEngine({ model: 'Llama-3.1-8B', gpu: 'H100', maxModelLen: 4096, stepTimeMs: 0 }, clock);
+    const ev: string[] = [];
+    e.submit(
+      { id: 'a', promptTokenIds: [5, 6, 7], maxTokens: 3, targetOutputTokens: 10 },
+      {
+        onFirstToken: (t) => ev.push(`first@${t}`),
+        onTokens: (n, t) => ev.push(`${n}@${t}`),
+        onFinish: (r, info) => ev.push(`${r}:${info.outputTokens}@${info.finishMs}`),
+      },
+    );
+    clock.runUntilIdle();
+    expect(ev).toEqual(['first@1000', '1@1000', '1@1000', '1@1000', 'length:3@1000']);
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * Hand-computed scheduling cases, driven through the real engine on a VirtualClock with a
+ * fixed 10 ms step (block size 16, tiny block pools so allocation failures are easy to reach).
+ */
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from './clock.js';
+import { createEngine, type EngineOptions } from './engine.js';
+import type { EngineFinishReason, EngineRequestInfo, StepInfo } from './engine-api.js';
+
+interface Done {
+  reason: EngineFinishReason;
+  info: EngineRequestInfo;
+}
+
+function setup(opts: Partial<EngineOptions>) {
+  const clock = new VirtualClock();
+  const engine = createEngine(
+    { model: 'Llama-3.1-8B', gpu: 'H100', stepTimeFn: () => 10, fastForward: false, ...opts },
+    clock,
+  );
+  const steps: StepInfo[] = [];
+  engine.onStep = (s) => steps.push(s);
+  const done = new Map<string, Done>();
+  const tokens = new Map<string, number[]>();
+  const submit = (id: string, prompt: number[], maxTokens = 1000, target = 1000) => {
+    tokens.set(id, []);
+    engine.submit(
+      { id, promptTokenIds: prompt, maxTokens, targetOutputTokens: target },
+      {
+        onTokens: (_n, t) => tokens.get(id)!.push(t),
+        onFinish: (reason, info) => done.set(id, { reason, info }),
+      },
+    );
+  };
+  return { clock, engine, steps, done, tokens, submit };
+}
+
+const seq = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
+
+describe('scheduler (vLLM V1 semantics)', () => {
+  it('chunked prefill splits a long prompt over steps; a partial prefill emits no token', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 512, maxNumBatchedTokens: 64 });
+    t.submit('a', seq(150), 3, 3);
+    t.clock.runUntilIdle();
+    expect(t.steps.map((s) => s.numTokens)).toEqual([64, 64, 22, 1, 1]);
+    expect(t.done.get('a')!.info.firstTokenMs).toBe(30);
+    expect(t.tokens.get('a')).toEqual([30, 40, 50]);
+    expect(t.done.get('a')!.reason).toBe('length');
+  });
+
+  it('caps running requests at max_num_seqs', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256, maxNumSeqs: 2 });
+    t.submit('a', seq(10), 2, 2);
+    t.submit('b', seq(10, 100), 5, 5);
+    t.submit('c', seq(10, 200), 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.steps[0]!.numRunning).toBe(2);
+    // a finishes at the end of step 2 (t=20); c is admitted in step 3
+    expect(t.done.get('a')!.info.finishMs).toBe(20);
+    expect(t.done.get('c')!.info.firstScheduledMs).toBe(20);
+  });
+
+  it('blocks the waiting queue behind a head that does not fit (head-of-line blocking)', () => {
+    // 10 usable blocks: a takes 7 (100 tokens), b needs 5, c (16 tokens) would fit but waits behind b
+    const t = setup({ numGpuBlocksOverride: 11, maxModelLen: 160 });
+    t.submit('a', seq(100), 3, 3);
+    t.submit('b', seq(80, 1000), 1, 1);
+    t.submit('c', seq(16, 2000), 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.steps[0]!.numTokens).toBe(100);
+    // a emits at 10, 20, 30 and frees its blocks at 30; b and c are admitted in the step starting at 30
+    expect(t.done.get('b')!.info.firstScheduledMs).toBe(30);
+    expect(t.done.get('c')!.info.firstScheduledMs).toBe(30);
+  });
+
+  it('preempts the newest running request, puts it at the front of waiting and admits nothing in that step', () => {
+    // 8 usable blocks. Step 1: a (48 tok) 3 blocks, x (32) 2, v (same 32 as x) 2 -> 1 free; w waits (max 3 seqs).
+    // x registers the shared blocks first, v's copies stay uncached.
+    // Step 2: a needs block 4 (takes the last), x needs block 3 -> preempt v (frees 2), x allocates.
+    // v would fit right away (hits x's 2 blocks, needs 1 new, 1 free) but nothing is admitted after
+    // a preemption; v (front of waiting, ahead of w) is admitted in step 3 with 32 cached tokens.
+    const t = setup({ numGpuBlocksOverride: 9, maxModelLen: 128, maxNumSeqs: 3 });
+    t.submit('a', seq(48), 4, 4);
+    t.submit('x', seq(32, 500), 4, 4);
+    t.submit('v', seq(32, 500), 4, 4);
+    t.submit('w', seq(8, 900), 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.steps[0]!.numTokens).toBe(48 + 32 + 32);
+    expect(t.steps[1]).toMatchObject({ numTokens: 2, numRunning: 2, numPreempted: 1 });
+    expect(t.steps[2]).toMatchObject({ numTokens: 3, numRunning: 3, numPreempted: 0 });
+    const v = t.done.get('v')!.info;
+    expect(v.preemptions).toBe(1);
+    expect(v.cachedTokens).toBe(32);
+    expect(v.firstTokenMs).toBe(10);
+    expect(t.engine.snapshot().counters.preemptions).toBe(1);
+    // a and x finish at 40; w only then
+    expect(t.done.get('w')!.info.firstScheduledMs).toBe(40);
+    expect(t.done.get('v')!.info.outputTokens).toBe(4);
+  });
+
+  it('stops scheduling when the victim is the request itself', () => {
+    // 4 usable blocks: a (32) 2 blocks, b (16) 1 block, 1 free.
+    // Step 2: a takes the free block for token 32; b needs a block for token 16 -> it is the newest -> preempted.
+    const t = setup({ numGpuBlocksOverride: 5, maxModelLen: 64 });
+    t.submit('a', seq(32), 3, 3);
+    t.submit('b', seq(16, 100), 2, 2);
+    t.clock.runUntilIdle();
+    expect(t.steps[1]).toMatchObject({ numTokens: 1, numRunning: 1, numPreempted: 1 });
+    expect(t.done.get('b')!.info.preemptions).toBe(1);
+    expect(t.done.get('a')!.reason).toBe('length');
+    expect(t.done.get('b')!.info.outputTokens).toBe(2);
+  });
+
+  it('caps a prefix hit below the full prompt and counts queries and hits in tokens', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256 });
+    t.submit('a', seq(32), 1, 1);
+    t.clock.runUntilIdle();
+    t.submit('b', seq(32), 1, 1); // all 32 cached, but at most 31 may hit -> 1 block
+    t.clock.runUntilIdle();
+    t.submit('c', seq(40), 1, 1); // 2 full cached blocks hit
+    t.clock.runUntilIdle();
+    expect(t.done.get('b')!.info.cachedTokens).toBe(16);
+    expect(t.done.get('c')!.info.cachedTokens).toBe(32);
+    const c = t.engine.snapshot().counters;
+    expect(c.prefixQueries).toBe(32 + 32 + 40);
+    expect(c.prefixHits).toBe(16 + 32);
+    expect(c.cachedPromptTokens).toBe(48);
+    expect(c.promptTokens).toBe(104);
+  });
+
+  it('hits cached output blocks when a later prompt re-sends the conversation with the generated ids', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256 });
+    // prompt 16 + 20 generated = 36 tokens; full blocks: 0..15 and 16..31 are cached
+    t.engine.submit(
+      {
+        id: 'turn1',
+        promptTokenIds: seq(16),
+        maxTokens: 20,
+        targetOutputTokens: 20,
+        outputTokenIds: seq(20, 5000),
+      },
+      { onFinish: () => {} },
+    );
+    t.clock.runUntilIdle();
+    t.submit('turn2', [...seq(16), ...seq(20, 5000), ...seq(10, 9000)], 1, 1);
+    t.submit('other', [...seq(16), ...seq(20, 6000), ...seq(10, 9000)], 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.done.get('turn2')!.info.cachedTokens).toBe(32);
+    expect(t.done.get('other')!.info.cachedTokens).toBe(16);
+  });
+
+  it('stops at max_model_len, max_tokens (length) and the target length (stop); length wins a tie', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 64 });
+    t.submit('mml', seq(60), 100, 100);
+    t.submit('max', seq(10, 100), 5, 9);
+    t.submit('eos', seq(10, 200), 9, 5);
+    t.submit('tie', seq(10, 300), 5, 5);
+    t.clock.runUntilIdle();
+    expect(t.done.get('mml')).toMatchObject({ reason: 'length', info: { outputTokens: 4 } });
+    expect(t.done.get('max')).toMatchObject({ reason: 'length', info: { outputTokens: 5 } });
+    expect(t.done.get('eos')).toMatchObject({ reason: 'stop', info: { outputTokens: 5 } });
+    expect(t.done.get('tie')).toMatchObject({ reason: 'length', info: { outputTokens: 5 } });
+    expect(t.engine.snapshot().counters.finished).toEqual({ stop: 1, length: 3, abort: 0 });
+  });
+
+  it('reports KV usage with the vLLM formula, idle cached blocks counted as free', () => {
+    const t = setup({ numGpuBlocksOverride: 11, maxModelLen: 160 });
+    t.submit('a', seq(40), 2, 2); // 3 blocks while running
+    t.clock.runUntil(5);
+    expect(t.engine.snapshot().kvUsageFrac).toBeCloseTo(3 / 10, 12);
+    t.clock.runUntilIdle();
+    expect(t.engine.snapshot().kvUsageFrac).toBe(0);
+  });
+
+  it('aborts waiting and running requests, freeing their blocks', () => {
+    const t = setup({ numGpuBlocksOverride: 11, maxModelLen: 160, maxNumSeqs: 1 });
+    t.submit('a', seq(40), 100, 100);
+    t.submit('b', seq(40, 100), 100, 100);
+    t.clock.runUntil(25);
+    t.engine.abort('b');
+    t.engine.abort('a');
+    expect(t.done.get('a')!.reason).toBe('abort');
+    expect(t.done.get('b')!.info.firstScheduledMs).toBeUndefined();
+    expect(t.engine.snapshot()).toMatchObject({ running: 0, waiting: 0, kvUsageFrac: 0 });
+    t.clock.runUntilIdle();
+    expect(t.engine.snapshot().counters.finished.abort).toBe(2);
+  });
+
+  it('resets the prefix cache only when idle', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256 });
+    t.submit('a', seq(40), 3, 3);
+    t.clock.runUntil(5);
+    expect(t.engine.resetPrefixCache()).toBe(false);
+    t.clock.runUntilIdle();
+    expect(t.engine.resetPrefixCache()).toBe(true);
+    t.submit('b', seq(40), 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.done.get('b')!.info.cachedTokens).toBe(0);
+  });
+});
