@@ -23,12 +23,13 @@ import { StepTableBuilder } from './step-table.js';
 const CHUNK_BYTES = 4 << 20;
 
 /**
- * Streams a JSONL file line by line (fixed-size reads, no whole-file string), calling `onRecord`
- * for each parsed line. Returns how many lines were skipped; null when the file does not exist.
+ * Streams a text file line by line (fixed-size reads, never the whole file as one string).
+ * `onLine` returns false for a line it could not use; those are counted as skipped.
+ * Returns null when the file does not exist.
  */
-export async function readJsonl(
+export async function readLines(
   path: string,
-  onRecord: (value: unknown) => void,
+  onLine: (line: string) => boolean,
 ): Promise<{ lines: number; skipped: number; lastLineBad: boolean } | null> {
   let fh: Awaited<ReturnType<typeof open>>;
   try {
@@ -43,13 +44,9 @@ export async function readJsonl(
   const handle = (text: string) => {
     if (text.trim() === '') return;
     lines++;
-    try {
-      onRecord(JSON.parse(text));
-      lastLineBad = false;
-    } catch {
-      skipped++;
-      lastLineBad = true;
-    }
+    const ok = onLine(text);
+    if (!ok) skipped++;
+    lastLineBad = !ok;
   };
   try {
     let buf = Buffer.allocUnsafe(CHUNK_BYTES);
@@ -80,6 +77,20 @@ export async function readJsonl(
     await fh.close();
   }
   return { lines, skipped, lastLineBad };
+}
+
+/** JSON Lines through readLines: a line that does not parse is skipped and counted. */
+export function readJsonl(path: string, onRecord: (value: unknown) => void) {
+  return readLines(path, (line) => {
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      return false;
+    }
+    onRecord(v);
+    return true;
+  });
 }
 
 async function readJson<T>(path: string): Promise<T | null> {
@@ -160,9 +171,16 @@ export async function loadCell(dir: string, id: string): Promise<CellInput> {
   const meta = (await readJson<CellMeta>(join(dir, 'cell.json'))) ?? {};
   if (!(await exists(join(dir, 'cell.json')))) missing.push('cell.json');
   const builder = new StepTableBuilder(4096);
-  const sr = await readJsonl(join(dir, 'steps.jsonl'), (v) => {
-    const r = v as StepRecord;
-    if (r && typeof r.sentMs === 'number' && typeof r.endMs === 'number') builder.add(r);
+  const sr = await readLines(join(dir, 'steps.jsonl'), (line) => {
+    let r: StepRecord;
+    try {
+      r = JSON.parse(line) as StepRecord;
+    } catch {
+      return false;
+    }
+    if (!r || typeof r.sentMs !== 'number' || typeof r.endMs !== 'number') return false;
+    builder.add(r);
+    return true;
   });
   if (sr === null) missing.push('steps.jsonl');
   else if (sr.skipped)

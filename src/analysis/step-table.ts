@@ -32,6 +32,10 @@ export interface StepTable {
   errorKinds: string[];
 }
 
+/** The fields of a step record analysis reads. */
+export type StepFields = Pick<StepRecord, 'kind' | 'status' | 'sentMs' | 'endMs' | 'programId'> &
+  Partial<Pick<StepRecord, 'firstTokenMs' | 'retries' | 'errorKind' | 'next'>>;
+
 export class StepTableBuilder {
   private cap: number;
   private t: StepTable;
@@ -43,7 +47,7 @@ export class StepTableBuilder {
     this.t = alloc(this.cap);
   }
 
-  add(r: Pick<StepRecord, 'kind' | 'status' | 'sentMs' | 'endMs' | 'programId'> & Partial<StepRecord>): void {
+  add(r: StepFields): void {
     if (this.t.n === this.cap) this.grow();
     const t = this.t;
     const i = t.n++;

@@ -49,7 +49,7 @@ export function thinSeries(points: readonly KvPoint[], maxPoints: number): KvPoi
   return out;
 }
 
-export function cellReportData(cell: CellInput, summary: CellSummary, maxPoints = 1200): CellReportData {
+export function cellReportData(cell: CellInput, summary: CellSummary, maxPoints = 600): CellReportData {
   const origin = summary.outside.firstDispatchMs ?? cell.kv[0]?.tsMs ?? 0;
   const { series } = kvSeries(cell.kv, summary.kv.port);
   const kv = thinSeries(
@@ -60,7 +60,8 @@ export function cellReportData(cell: CellInput, summary: CellSummary, maxPoints 
     .filter((t) => t.status === 'ok')
     .map((t) => (t.endMs - t.startMs) / 1000)
     .sort((a, b) => a - b);
-  const step = Math.max(1, Math.ceil(times.length / maxPoints));
+  // a CDF needs fewer points than a time series to look exact at report size
+  const step = Math.max(1, Math.ceil(times.length / Math.min(maxPoints, 250)));
   const completionCdf: { tS: number; p: number }[] = [];
   times.forEach((tS, i) => {
     if (i % step === 0 || i === times.length - 1) completionCdf.push({ tS, p: (i + 1) / times.length });
