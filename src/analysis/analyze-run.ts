@@ -26,7 +26,9 @@ export function analyzeAgentRun(run: AgentRunInput, opts: AnalyzeOptions = {}): 
   const env = environmentServers(run.environment);
   return run.cells.map((cell) => {
     const s = summarizeCell(cell, opts);
-    s.context.servers = mergeServers(s.context.servers, env);
+    // `servelab run` lists servers per cell (`cell` field); older files list them once
+    const mine = env.filter((e) => e.cell === undefined || e.cell === cell.id);
+    s.context.servers = mergeServers(s.context.servers, mine);
     return s;
   });
 }

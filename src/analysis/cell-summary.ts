@@ -241,7 +241,7 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
       `${failedTasks} of ${tasks.length} tasks did not succeed; tasks/min counts them, ok tasks/min does not (both shown)`,
     );
   for (const note of [...(meta.warnings ?? []), ...(meta.notes ?? [])])
-    if (/bottleneck|client/i.test(String(note))) warnings.push(`cell.json: ${note}`);
+    if (/bottleneck|saturat|event[- ]loop/i.test(String(note))) warnings.push(`cell.json: ${note}`);
 
   // outside the active window
   const tailTasks: TailTask[] = [];

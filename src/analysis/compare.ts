@@ -27,6 +27,9 @@ export interface CompareRow {
 
 export type Severity = 'high' | 'medium' | 'info';
 
+/** how a cell note or self-check warning says the client, not the server, limited the run */
+export const CLIENT_BOTTLENECK = /bottleneck|saturat|event[- ]loop/i;
+
 export interface Confound {
   severity: Severity;
   code:
@@ -68,7 +71,10 @@ export const COMPARE_DEFINITIONS: Record<string, string> = {
   steps: 'orchestrator LLM calls only (not expert or user calls, not driver turn changes)',
 };
 
-const versionOf = (s: ServerInfo) => (s.version === undefined ? null : String(s.version));
+const versionOf = (s: ServerInfo) =>
+  s.version === undefined || s.version === null || s.version === 'unknown' || s.version === ''
+    ? null
+    : String(s.version);
 const flagsOf = (s: ServerInfo): string[] =>
   Array.isArray(s.flags)
     ? s.flags.map(String)
@@ -264,7 +270,7 @@ export function findConfounds(
         message: `cell ${c.id}: no active window (${c.kv.status}); compare it on the client-side window or the makespan`,
       });
     for (const w of c.warnings) {
-      if (/bottleneck|client/i.test(w))
+      if (CLIENT_BOTTLENECK.test(w))
         out.push({
           severity: 'high',
           code: 'client-bottleneck',

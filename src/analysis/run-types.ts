@@ -9,7 +9,7 @@ export interface ServerInfo {
   url?: string;
   model?: string;
   version?: string;
-  flags?: string[] | string;
+  flags?: string[] | string | Record<string, unknown>;
   /** fields the server is known to act on / ignore, when a launcher recorded it */
   actsOnFields?: string[];
   ignoresFields?: string[];
