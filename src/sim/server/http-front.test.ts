@@ -196,3 +196,30 @@ describe('HTTP front with the openai client', () => {
     expect((await fetch(`${u}/reset_prefix_cache`, { method: 'POST' })).status).toBe(200);
   });
 });
+
+describe('fast chunk lines', () => {
+  it('write the same bytes as JSON.stringify of the chunk object', async () => {
+    const { deltaLineFactory, streamChunk } = await import('./chunks.js');
+    for (const kind of ['chat', 'completion'] as const) {
+      for (const includeUsage of [true, false]) {
+        const meta = {
+          id: 'chatcmpl-1',
+          kind,
+          created: 5,
+          model: 'a"b',
+          stream: true,
+          includeUsage,
+          choices: 2,
+          promptTokens: 3,
+        };
+        for (const d of [
+          { content: ' hi "x"\n' },
+          { reasoning: 'r' },
+          { toolCalls: [{ index: 0, arguments: '{' }] },
+        ]) {
+          expect(deltaLineFactory(meta, 1)(d)).toBe(`data: ${JSON.stringify(streamChunk(meta, 1, d))}\n\n`);
+        }
+      }
+    }
+  });
+});

@@ -5,10 +5,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { OutputDelta } from '../persona-output.js';
 import type { ChoiceFinish, ResponseMeta, ServiceSink, SimService } from '../service.js';
 import type { ApiError } from '../service-errors.js';
 import { apiError } from '../service-errors.js';
-import { fullBody, roleChunk, streamChunk, usageChunk } from './chunks.js';
+import { deltaLineFactory, fullBody, roleChunk, streamChunk, usageChunk } from './chunks.js';
 import { type MetricsNames, renderMetrics } from './metrics-page.js';
 
 export interface HttpFrontOptions {
@@ -61,13 +62,15 @@ function streamingSink(
 ): ServiceSink {
   let meta: ResponseMeta;
   let chunks = 0;
-  const write = (obj: unknown): boolean => {
+  let lines: ((d: OutputDelta) => string)[] = [];
+  const write = (obj: unknown): boolean => writeLine(`data: ${JSON.stringify(obj)}\n\n`);
+  const writeLine = (line: string): boolean => {
     if (res.destroyed) return false;
     const fault = getFault();
     if (fault?.kind === 'malformed_chunk' && chunks === fault.afterChunks) {
       res.write('data: {"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "unterminated\n\n');
     }
-    res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    res.write(line);
     chunks++;
     if (fault?.kind === 'stream_cut' && chunks >= fault.afterChunks) {
       res.destroy();
@@ -78,12 +81,13 @@ function streamingSink(
   return {
     start(m) {
       meta = m;
+      lines = Array.from({ length: m.choices }, (_, i) => deltaLineFactory(m, i));
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
       if (m.kind === 'chat') for (let i = 0; i < m.choices; i++) write(roleChunk(m, i));
       else res.flushHeaders();
     },
     delta(choice, d) {
-      write(streamChunk(meta, choice, d));
+      writeLine(lines[choice]!(d));
     },
     finish(choice, f: ChoiceFinish) {
       write(streamChunk(meta, choice, f.lastDelta, f));
