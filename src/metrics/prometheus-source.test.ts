@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SimServers, startSimServers } from '../sim/server/index.js';
 import { queryRange, readFromPrometheus, writeTimeseriesCsv } from './prometheus-source.js';
 import { type PageServer, startPageServer } from './testing/page-server.js';
 import { vllmPage } from './testing/pages.js';
@@ -36,6 +37,7 @@ const allowMissing = process.env.SERVELAB_ALLOW_MISSING_DEPS === '1';
 describe.skipIf(!bin && allowMissing)('Prometheus source against a real Prometheus', () => {
   let vllm: PageServer;
   let dcgm: PageServer;
+  let sim: SimServers;
   let prom: ChildProcess | undefined;
   let promUrl = '';
   let dir = '';
@@ -44,6 +46,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
   beforeAll(async () => {
     if (!bin) throw new Error('prometheus not found: run scripts/ci-deps.sh (apt-get install prometheus)');
     vllm = await startPageServer({ page: () => vllmPage() });
+    sim = await startSimServers({ servers: [{ model: 'meta-llama/Llama-3.1-8B-Instruct', port: 0 }] });
     dcgm = await startPageServer({
       page: () =>
         '# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).\n# TYPE DCGM_FI_DEV_GPU_UTIL gauge\n' +
@@ -60,7 +63,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
         '  evaluation_interval: 1s',
         'scrape_configs:',
         '  - job_name: vllm',
-        `    static_configs: [{targets: ["127.0.0.1:${vllm.port}"]}]`,
+        `    static_configs: [{targets: ["127.0.0.1:${vllm.port}", "127.0.0.1:${sim.endpoints[0]!.port}"]}]`,
         '  - job_name: dcgm',
         `    static_configs: [{targets: ["127.0.0.1:${dcgm.port}"]}]`,
         '',
@@ -100,7 +103,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
         stepS: 1,
         timeoutMs: 1000,
       }).catch(() => []);
-      if (got.length > 0 && kv.length > 0) break;
+      if (got.length > 0 && kv.length > 1) break;
       if (Date.now() > deadline)
         throw new Error(`Prometheus had no data after 20 s; its log:\n${log.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 300));
@@ -116,6 +119,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     }
     await vllm?.close();
     await dcgm?.close();
+    await sim?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -138,7 +142,15 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     const kv = r.samples.filter((s) => s.metric === 'vllm:kv_cache_usage_perc' && s.port === vllm.port);
     expect(kv.length).toBeGreaterThan(0);
     expect(kv.every((s) => s.value === 0.5)).toBe(true); // mean of engines 0.25 and 0.75
-    expect(r.samples.find((s) => s.metric === 'vllm:num_preemptions_total')!.value).toBe(6);
+    // the simulator, scraped by the same Prometheus
+    const simKv = r.samples.filter(
+      (s) => s.metric === 'vllm:kv_cache_usage_perc' && s.port === sim.endpoints[0]!.port,
+    );
+    expect(simKv.length).toBeGreaterThan(0);
+    expect(simKv.every((s) => s.value >= 0 && s.value <= 1)).toBe(true);
+    expect(
+      r.samples.find((s) => s.metric === 'vllm:num_preemptions_total' && s.port === vllm.port)!.value,
+    ).toBe(6);
     const util = r.samples.filter((s) => s.metric === 'DCGM_FI_DEV_GPU_UTIL[gpu=0 host=node1]');
     expect(util.length).toBeGreaterThan(0);
     expect(util[0]!.value).toBe(87);

@@ -107,7 +107,9 @@ describe("checkEndpoints on a W1-like topology from the users' model-config JSON
         .join('\n'),
     ).toMatch(/0\.12\.0.*token_ids/);
     expect(by('next-0.12').stages.tools?.status).toBe('fail');
-    expect(by('next-0.12').problems.find((p) => p.code === 'pitfall')!.message).toMatch(/^confirmed by a tool-call/);
+    expect(by('next-0.12').problems.find((p) => p.code === 'pitfall')!.message).toMatch(
+      /^confirmed by a tool-call/,
+    );
     expect(by('next-0.12').stages.chat?.status).toBe('ok');
 
     expect(codes('no-parser')).toContain('error:tool_call_as_text');

@@ -2,10 +2,13 @@ import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
 import { registerAggregate } from './aggregate.js';
 import { registerAnalyze } from './analyze.js';
+import { registerCheck } from './check.js';
 import { registerBench } from './bench.js';
 import { registerCompare } from './compare.js';
 import { registerDataset } from './dataset.js';
+import { registerMonitor } from './monitor.js';
 import { registerReport } from './report.js';
+import { registerScrape } from './scrape.js';
 import { registerSim } from './sim.js';
 
 /**
@@ -27,4 +30,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerAggregate,
   registerReport,
   registerSim,
+  registerCheck,
+  registerMonitor,
+  registerScrape,
 ];

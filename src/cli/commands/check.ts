@@ -1,0 +1,90 @@
+/**
+ * `servelab check`: is every endpoint ready for a run? Port listening (refused = tunnel not up
+ * yet), /health, /v1/models, /version, one chat and one tool-call completion, quirks, version
+ * pitfalls, GPU memory held. Exit 0 only when all are ready.
+ */
+import type { Command } from 'commander';
+import { EXIT, ServelabError } from '../../errors.js';
+import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
+import { checkEndpoints, renderCheckReport } from '../../preflight/index.js';
+import type { CommandContext } from './index.js';
+
+interface CheckFlags {
+  url?: string[];
+  config?: string;
+  model?: string[];
+  tools?: boolean;
+  wait?: string;
+  json?: boolean;
+  smoke: boolean;
+  gpu: boolean;
+  timeout: string;
+  header?: string[];
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): Promise<number> {
+  const { io } = ctx;
+  const { endpoints, notes } = endpointsFromFlags({ ...f, url: [...urls, ...(f.url ?? [])] }, io.cwd);
+  if (!f.json) for (const n of notes) io.stderr(`note: ${n}\n`);
+  const headers: Record<string, string> = {};
+  for (const h of f.header ?? []) {
+    const i = h.indexOf(':');
+    if (i <= 0) throw new ServelabError('BAD_FLAG', `--header "${h}" is not name:value`);
+    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+  }
+  const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
+  const waitMs = f.wait ? parseDurationMs(f.wait, '--wait') : 0;
+  const rep = await checkEndpoints({
+    endpoints: endpoints.map((e) => ({
+      url: e.url,
+      label: e.label,
+      ...(e.model ? { model: e.model } : {}),
+      ...(e.tools ? { tools: true } : {}),
+      ...(Object.keys(headers).length ? { headers } : {}),
+    })),
+    smoke: f.smoke,
+    gpu: f.gpu,
+    waitMs,
+    httpTimeoutMs,
+    connectTimeoutMs: Math.min(httpTimeoutMs, 3000),
+    signal: io.signal,
+    ...(f.json ? {} : { onProgress: (l: string) => io.stderr(`${new Date().toISOString()} ${l}\n`) }),
+  });
+  io.stdout(f.json ? `${JSON.stringify(rep, null, 2)}\n` : renderCheckReport(rep));
+  if (io.signal.aborted) return EXIT.interrupted;
+  return rep.ready ? EXIT.ok : EXIT.failed;
+}
+
+export function registerCheck(program: Command, ctx: CommandContext): void {
+  program
+    .command('check')
+    .description(
+      'preflight: are the endpoints listening, healthy, serving the right model, answering chat and tool calls?',
+    )
+    .argument('[urls...]', 'server URLs, e.g. http://127.0.0.1:1900')
+    .option('--url <url>', 'a server URL (repeatable)', collect)
+    .option('--config <file>', 'the model-config JSON (model -> [{ip_addr, port}], ports may be strings)')
+    .option(
+      '--model <name>',
+      'the model the --url servers must serve; with --config only: check only this model (repeatable)',
+      collect,
+    )
+    .option(
+      '--tools',
+      'also make one tool-call completion on every endpoint (with --config the orchestrator always does)',
+    )
+    .option(
+      '--wait <dur>',
+      'poll until every endpoint is ready or this long has passed (SSH tunnels take ~22 s)',
+    )
+    .option('--json', 'the full report as JSON on stdout')
+    .option('--no-smoke', 'skip the chat / tool-call completions')
+    .option('--no-gpu', 'skip nvidia-smi')
+    .option('--timeout <dur>', 'timeout of each HTTP probe', '5s')
+    .option('--header <name:value>', 'extra header on the smoke calls (repeatable)', collect)
+    .action(async (urls: string[], flags: CheckFlags) => {
+      ctx.setExit(await checkAction(urls, flags, ctx));
+    });
+}

@@ -1,0 +1,144 @@
+/**
+ * One compact block per tick for `servelab monitor`: health and KV / running / waiting per
+ * endpoint, GPU use when nvidia-smi exists, and the progress of a run directory. Plain lines, no
+ * cursor movement, so it reads the same in tmux and in a log file.
+ */
+import { type FetchText, fetchTextUndici } from '../metrics/fetch.js';
+import { parsePrometheusText } from '../metrics/parse.js';
+import { type CanonicalSnapshot, canonicalize } from '../metrics/snapshot.js';
+import { type ExecFileFn, queryGpus } from './gpu.js';
+import { type CellProgress, RunProgressReader } from './run-progress.js';
+
+export interface MonitorOptions {
+  endpoints: { url: string; label: string }[];
+  runDir?: string;
+  gpu?: boolean;
+  execFile?: ExecFileFn;
+  fetchText?: FetchText;
+  timeoutMs?: number;
+  nowMs?: () => number;
+}
+
+export interface EndpointStatus {
+  label: string;
+  healthy: boolean;
+  detail: string;
+  snapshot?: CanonicalSnapshot;
+  preemptionsDelta?: number;
+}
+
+export interface MonitorTick {
+  atMs: number;
+  endpoints: EndpointStatus[];
+  gpus?: { index: number; memoryUsedMiB: number; memoryTotalMiB: number; utilizationPct?: number }[];
+  run?: CellProgress;
+  text: string;
+}
+
+const pct = (f: number | undefined) => (f === undefined ? '  -  ' : `${(f * 100).toFixed(1).padStart(5)}%`);
+
+export function createMonitor(opts: MonitorOptions): { tick(): Promise<MonitorTick> } {
+  const fetchText = opts.fetchText ?? fetchTextUndici;
+  const timeoutMs = opts.timeoutMs ?? 3000;
+  const now = opts.nowMs ?? Date.now;
+  const prev = new Map<string, CanonicalSnapshot>();
+  const reader = opts.runDir ? new RunProgressReader(opts.runDir, now) : undefined;
+  let n = 0;
+
+  async function endpoint(e: { url: string; label: string }): Promise<EndpointStatus> {
+    const origin = new URL(e.url.includes('://') ? e.url : `http://${e.url}`).origin;
+    const [health, metrics] = await Promise.all([
+      fetchText(`${origin}/health`, { timeoutMs }),
+      fetchText(`${origin}/metrics`, { timeoutMs }),
+    ]);
+    const st: EndpointStatus = {
+      label: e.label,
+      healthy: health.ok,
+      detail: health.ok ? 'up' : health.status ? `HTTP ${health.status}` : health.kind,
+    };
+    if (metrics.ok) {
+      const parsed = parsePrometheusText(metrics.text);
+      if (parsed.ok) {
+        const snap = canonicalize(parsed.page, { url: `${origin}/metrics`, fetchedAtUnixMs: now() });
+        const before = prev.get(e.label);
+        if (before?.combined.preemptions !== undefined && snap.combined.preemptions !== undefined)
+          st.preemptionsDelta = snap.combined.preemptions - before.combined.preemptions;
+        prev.set(e.label, snap);
+        st.snapshot = snap;
+      } else st.detail += `; /metrics line ${parsed.error.line}: ${parsed.error.message}`;
+    }
+    return st;
+  }
+
+  return {
+    async tick() {
+      n++;
+      const atMs = now();
+      const [endpoints, gpu] = await Promise.all([
+        Promise.all(opts.endpoints.map(endpoint)),
+        opts.gpu === false ? Promise.resolve(undefined) : queryGpus(opts.execFile, timeoutMs),
+      ]);
+      const run = reader?.read();
+      const lines = [`== ${new Date(atMs).toISOString()}  tick ${n} ==`];
+      const w = Math.max(8, ...endpoints.map((e) => e.label.length));
+      for (const e of endpoints) {
+        const c = e.snapshot?.combined;
+        const parts = [e.label.padEnd(w), (e.healthy ? 'up' : 'DOWN').padEnd(4)];
+        if (c) {
+          parts.push(
+            `kv ${pct(c.kvUsageFrac)}`,
+            `run ${String(c.running ?? '-').padStart(3)}`,
+            `wait ${String(c.waiting ?? '-').padStart(3)}`,
+          );
+          if (c.preemptions !== undefined)
+            parts.push(`preempt ${c.preemptions}${e.preemptionsDelta ? ` (+${e.preemptionsDelta})` : ''}`);
+          const engines = Object.keys(e.snapshot!.engines).filter((k) => k !== '');
+          if (engines.length > 1)
+            parts.push(
+              `engines ${engines.map((k) => pct(e.snapshot!.engines[k]!.kvUsageFrac).trim()).join('/')}`,
+            );
+        } else if (e.healthy) parts.push('no /metrics');
+        if (!e.healthy) parts.push(e.detail);
+        lines.push(`  ${parts.join('  ')}`);
+      }
+      let gpus: MonitorTick['gpus'];
+      if (gpu?.available) {
+        gpus = gpu.gpus;
+        lines.push(
+          `  GPU  ${gpu.gpus
+            .map(
+              (g) =>
+                `${g.index}: ${(g.memoryUsedMiB / 1024).toFixed(1)}/${(g.memoryTotalMiB / 1024).toFixed(1)} GiB${g.utilizationPct !== undefined ? ` ${g.utilizationPct}%` : ''}`,
+            )
+            .join(' | ')}`,
+        );
+      }
+      if (opts.runDir) {
+        if (!run) lines.push(`  run  ${opts.runDir}: no cell yet`);
+        else {
+          const done = run.total
+            ? `${run.done}/${run.total} (${((run.done / run.total) * 100).toFixed(0)}%)`
+            : `${run.done}`;
+          const what =
+            run.counts['tasks.jsonl'] !== undefined || run.steps !== undefined ? 'tasks' : 'requests';
+          const rate =
+            run.perMinRecent !== undefined
+              ? `${run.perMinRecent.toFixed(2)}/min now`
+              : run.perMinSinceStart !== undefined
+                ? `${run.perMinSinceStart.toFixed(2)}/min`
+                : '';
+          lines.push(
+            `  run  ${run.cell}: ${what} ${done}${run.steps !== undefined ? `, steps ${run.steps}` : ''}${rate ? `, ${rate}` : ''}, errors ${run.errors}${run.status ? `, ${run.status}` : ''}`,
+          );
+        }
+      }
+      return {
+        atMs,
+        endpoints,
+        ...(gpus ? { gpus } : {}),
+        ...(run ? { run } : {}),
+        text: `${lines.join('\n')}\n`,
+      };
+    },
+  };
+}
