@@ -38,14 +38,15 @@ describe('createHttpTransport: streamed answers', () => {
     expect(r.text).toBe(' the the the the the');
     expect(r.chunkMs).toHaveLength(5);
     expect(r.firstChunkMs!).toBeLessThan(r.firstTokenMs!);
-    expect(r.firstTokenMs! - r.firstChunkMs!).toBeGreaterThanOrEqual(15);
+    // the server waits 20 ms after the role chunk; a loaded machine may read the role chunk late
+    expect(r.firstTokenMs! - r.sentMs).toBeGreaterThanOrEqual(18);
     expect(r.firstTokenMs).toBe(r.chunkMs[0]);
     expect(r.lastTokenMs).toBe(r.chunkMs[4]);
     for (let i = 1; i < 5; i++) expect(r.chunkMs[i]!).toBeGreaterThanOrEqual(r.chunkMs[i - 1]!);
     expect(r.endMs).toBeGreaterThanOrEqual(r.lastTokenMs!);
     expect(r.usage).toEqual({ promptTokens: 7, completionTokens: 5, cachedTokens: 3 });
     expect(r.finishReason).toBe('stop');
-    expect(Math.abs(r.firstTokenMs! - r.serverFirstTokenMs!)).toBeLessThan(15);
+    expect(Math.abs(r.firstTokenMs! - r.serverFirstTokenMs!)).toBeLessThan(50);
     expect(r.quirks).toEqual([]);
   });
 

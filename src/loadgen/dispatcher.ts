@@ -47,6 +47,8 @@ export interface DispatchDeps {
   signal?: AbortSignal;
   graceMs?: number;
   now?: () => number;
+  /** a virtual-time sleep (the in-process simulator); default: real timers */
+  sleepUntil?: (atMs: number, signal: AbortSignal) => Promise<void>;
   /** a shared start (absolute ms) when several dispatchers (workers) run one schedule */
   startMs?: number;
   counters?: LiveCounters;
@@ -157,7 +159,9 @@ export async function dispatch(plan: DispatchPlan, deps: DispatchDeps): Promise<
       if (plan.durationMs !== undefined && due - startMs > plan.durationMs) break;
       // sent up to 1 ms early rather than a timer tick late; the record keeps both times
       const wait = due - now();
-      if (wait > 1) await sleep(wait, undefined, { signal: stop.signal }).catch(() => undefined);
+      if (deps.sleepUntil) {
+        if (wait > 0) await deps.sleepUntil(due, stop.signal);
+      } else if (wait > 1) await sleep(wait, undefined, { signal: stop.signal }).catch(() => undefined);
       await waitSlot();
       if (interrupted) break;
       fire(first + k * stride, due);

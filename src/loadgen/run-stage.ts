@@ -5,6 +5,7 @@ import { type DispatchOutcome, type DispatchPlan, dispatch, type LiveCounters } 
 import type { RequestRecord } from './records.js';
 import { type RequestTemplate, requestFor } from './requests.js';
 import { startSelfCheck } from './self-check.js';
+import type { SimTransport } from './sim-transport.js';
 import { type BenchSummary, type GoodputSlo, summarize } from './summary.js';
 import type { Transport } from './transport.js';
 import { runSharded } from './workers.js';
@@ -22,8 +23,10 @@ export interface StageOptions {
   stage?: number;
   /** worker threads; 0 = this thread */
   workers?: number;
-  /** for this thread: a transport (HTTP by default; the in-process simulator in tests) */
+  /** for this thread: a transport (HTTP by default) */
   transport?: Transport;
+  /** virtual time (the in-process simulator's transport): its clock drives the dispatcher */
+  virtual?: Pick<SimTransport, 'now' | 'sleepUntil' | 'drive'>;
   signal?: AbortSignal;
   counters?: LiveCounters;
   onRecord?: (r: RequestRecord) => void;
@@ -81,7 +84,9 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
     const transport = o.transport ?? createHttpTransport(cap !== undefined ? { connections: cap } : {});
     const n = o.items.length;
     try {
-      outcome = await dispatch(plan, {
+      const v = o.virtual;
+      const run = dispatch(plan, {
+        ...(v ? { now: v.now, sleepUntil: v.sleepUntil } : {}),
         transport,
         request: (i) => {
           const item = o.items[i % n]!;
@@ -92,6 +97,7 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
         ...(o.counters ? { counters: o.counters } : {}),
         ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
       });
+      outcome = await (v ? v.drive(run) : run);
     } finally {
       if (own) await transport.close?.();
     }

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../sim/clock.js';
+import { createEngine } from '../sim/engine.js';
+import { SimService } from '../sim/service.js';
+import { syntheticItems } from '../workload/synthetic.js';
+import { type RequestTemplate, requestFor } from './requests.js';
+import { runStage } from './run-stage.js';
+import { createSimTransport } from './sim-transport.js';
+
+const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+function setup() {
+  const clock = new VirtualClock(1_000_000);
+  const engine = createEngine({ model: MODEL, gpu: 'H100', maxModelLen: 8192 }, clock);
+  const service = new SimService({ engine, clock, seed: 1 });
+  const sim = createSimTransport({ clock, services: service });
+  const tpl: RequestTemplate = {
+    endpoint: { baseUrl: 'sim://a/v1', model: service.modelName },
+    api: 'chat',
+    stream: true,
+    minTokens: true,
+    ignoreEos: false,
+  };
+  return { clock, sim, tpl };
+}
+const items = syntheticItems({
+  count: 20,
+  input: { kind: 'fixed', value: 200 },
+  output: { kind: 'fixed', value: 30 },
+  seed: 4,
+});
+
+describe('the in-process simulator transport (virtual time)', () => {
+  it('a closed loop runs in virtual time with exact token counts and real-looking latencies', async () => {
+    const { sim, tpl } = setup();
+    const wall0 = performance.now();
+    const r = await runStage({
+      items,
+      template: tpl,
+      arrivals: { kind: 'closed', concurrency: 8 },
+      seed: 0,
+      numPrompts: 40,
+      transport: sim,
+      virtual: sim,
+    });
+    expect(performance.now() - wall0).toBeLessThan(1500);
+    expect(r.summary.counts).toMatchObject({ ok: 40, error: 0, incomplete: 0 });
+    expect(r.summary.total_output_tokens).toBe(40 * 30);
+    expect(r.outcome.maxInFlight).toBe(8);
+    const rec = r.records[0]!;
+    expect(rec.chunkOffsetsMs.length).toBe(30);
+    expect(rec.firstTokenMs! - rec.sentMs).toBeGreaterThan(0);
+    expect(rec.serverFirstTokenMs).toBe(rec.firstTokenMs);
+    expect(r.summary.latency.scheduleLagMs.max).toBe(0);
+    expect(r.summary.latency.tpotMs.mean).toBeGreaterThan(1);
+  });
+
+  it('an open loop keeps its schedule exactly (no lag in virtual time)', async () => {
+    const { sim, tpl } = setup();
+    const r = await runStage({
+      items,
+      template: tpl,
+      arrivals: { kind: 'poisson', ratePerSec: 5 },
+      seed: 2,
+      numPrompts: 20,
+      transport: sim,
+      virtual: sim,
+    });
+    expect(r.summary.counts.ok).toBe(20);
+    expect(r.summary.latency.scheduleLagMs.max).toBe(0);
+    expect(r.summary.durationS).toBeGreaterThan(1);
+  });
+
+  it('faults end each call as the HTTP client would see them; a hang without timeout is ended, not hung', async () => {
+    const { sim, tpl } = setup();
+    const call = (fault: string, over = {}) =>
+      sim.drive(
+        sim.call({ ...requestFor(items[0]!, tpl), extraHeaders: { 'x-servelab-fault': fault }, ...over }),
+      );
+    expect((await call('429')).error?.kind).toBe('rate_limited');
+    expect((await call('context_length')).error).toMatchObject({ kind: 'context_length', retryable: false });
+    expect(await call('stream_cut;3')).toMatchObject({ status: 'incomplete', error: { kind: 'reset' } });
+    expect(await call('malformed_chunk;2')).toMatchObject({
+      status: 'incomplete',
+      error: { kind: 'malformed' },
+    });
+    expect(await call('missing_done')).toMatchObject({ status: 'incomplete', error: { kind: 'no_done' } });
+    const slow = await call('slow_first_token;500');
+    expect(slow.status).toBe('ok');
+    expect(slow.firstTokenMs! - slow.sentMs).toBeGreaterThanOrEqual(500);
+    const h = await call('hang', { timeouts: { totalMs: 1000 } });
+    expect(h).toMatchObject({ status: 'incomplete', error: { kind: 'timeout_total' } });
+    expect(h.endMs - h.sentMs).toBe(1000);
+    expect((await call('hang')).error?.kind).toBe('timeout_total');
+    const n = await sim.drive(sim.call({ ...requestFor(items[0]!, tpl), stream: false }));
+    expect(n.error?.message).toBeUndefined();
+    expect(n).toMatchObject({ status: 'ok', usage: { completionTokens: 30 } });
+  });
+});
