@@ -103,7 +103,9 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
         stepS: 1,
         timeoutMs: 1000,
       }).catch(() => []);
-      if (got.length > 0 && kv.length > 1) break;
+      const instances = new Set(kv.map((x) => x.metric.instance));
+      const want = [`127.0.0.1:${vllm.port}`, `127.0.0.1:${sim.endpoints[0]!.port}`];
+      if (got.length > 0 && want.every((w) => instances.has(w))) break;
       if (Date.now() > deadline)
         throw new Error(`Prometheus had no data after 20 s; its log:\n${log.slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 300));
