@@ -9,6 +9,7 @@
  *   the queue.
  * Typed arrays and an intrusive doubly linked list: no allocation on the hot path.
  */
+import { HashIndex } from './hash-index.js';
 
 const NONE = -1;
 
@@ -20,7 +21,7 @@ export class BlockPool {
   private readonly inFree: Uint8Array;
   /** block -> hash, NaN when the block is not cached */
   private readonly hashOf: Float64Array;
-  private readonly byHash = new Map<number, number>();
+  private readonly byHash: HashIndex;
   private head = NONE;
   private tail = NONE;
   private free = 0;
@@ -36,6 +37,7 @@ export class BlockPool {
     this.next = new Int32Array(numBlocks).fill(NONE);
     this.inFree = new Uint8Array(numBlocks);
     this.hashOf = new Float64Array(numBlocks).fill(Number.NaN);
+    this.byHash = new HashIndex(numBlocks);
     for (let b = 1; b < numBlocks; b++) this.pushTail(b);
   }
 
@@ -77,8 +79,7 @@ export class BlockPool {
 
   /** the cached block holding this hash, or -1 */
   lookup(hash: number): number {
-    const b = this.byHash.get(hash);
-    return b === undefined ? NONE : b;
+    return this.byHash.get(hash);
   }
 
   /** is this block in the free queue (refcount 0)? */

@@ -45,6 +45,8 @@ export interface EngineOptions {
   stepTimeScale?: number;
   /** fixed step time in ms instead of the roofline (0: "faster than any client") */
   stepTimeMs?: number;
+  /** FP8 GEMM efficiency relative to eta_f (default step-time.ts FP8_GEMM_EFFICIENCY) */
+  fp8GemmEfficiency?: number;
   /** custom step-time function (tests, calibration); wins over the options above */
   stepTimeFn?: StepTimeFn;
   /** fast-forward uniform decode steps on a VirtualClock (default true) */
@@ -159,6 +161,7 @@ export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
       kvCacheDtype: r.config.kvCacheDtype as KvDtype,
       ...(opts.stepTimeScale !== undefined ? { scale: opts.stepTimeScale } : {}),
       ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
+      ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
     });
   return new EngineImpl(r.config, r.model, r.gpu, r.capacity, stepTime, clock, opts.fastForward ?? true);
 }

@@ -57,8 +57,10 @@ describe('roofline step time (simulator.md predictions, Llama-3.1-8B on H100)', 
     // decode: linear weights 1 B/param, embeddings stay BF16, KV 64 KiB/token
     const w = 2 * 128256 * 4096 * 2 + (8.03e9 - 2 * 128256 * 4096);
     expect(f8(1, 1, 1, 1025, 2049)).toBeCloseTo((w + 65536 * 1025) / 2.68e9 + 1.004, 6);
-    // prefill: linear FLOPs at 2x
-    expect(f8(1024, 1, 1, 1024, 1024 * 1024)).toBeLessThan(0.6 * batch(1, 0, 1024));
+    // prefill: linear FLOPs at 2x peak x FP8_GEMM_EFFICIENCY 0.7 = 1.4x the BF16 rate
+    const ratio = f8(1024, 1, 1, 1024, 1024 * 1024) / batch(1, 0, 1024);
+    expect(ratio).toBeGreaterThan(0.68);
+    expect(ratio).toBeLessThan(0.76);
   });
 
   it('tensor parallel divides the work and adds all-reduce time', () => {
