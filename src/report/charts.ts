@@ -191,11 +191,12 @@ export function latencyChart(id: string, xTitle: string, points: readonly Latenc
   return {
     id,
     title: 'Latency percentiles against load',
-    caption: 'TTFT, TPOT and E2E percentiles (ok requests) at each rate / stage of the bench runs.',
+    caption:
+      'TTFT, TPOT and E2E percentiles (ok requests) at each rate / stage; one line style per configuration (a sweep run, or the one-rate runs sharing the parameters that vary).',
     spec: {
       $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
       data: { values: points },
-      facet: { column: { field: 'metric', type: 'nominal', title: null } },
+      facet: { column: { field: 'metric', type: 'nominal', title: null, sort: ['TTFT', 'TPOT', 'E2E'] } },
       resolve: { scale: { y: 'independent' } },
       spec: {
         width: 200,
@@ -205,7 +206,8 @@ export function latencyChart(id: string, xTitle: string, points: readonly Latenc
           x: { field: 'x', type: 'quantitative', title: xTitle },
           y: { field: 'valueMs', type: 'quantitative', title: 'ms' },
           color: { field: 'percentile', type: 'nominal', sort: ['p50', 'p90', 'p95', 'p99'] },
-          detail: { field: 'run', type: 'nominal' },
+          strokeDash: { field: 'run', type: 'nominal', title: 'configuration', legend: { labelLimit: 320 } },
+          shape: { field: 'run', type: 'nominal', title: 'configuration', legend: { labelLimit: 320 } },
         },
       },
     } as TopLevelSpec,

@@ -88,6 +88,7 @@ export function reportCharts(data: ReportData): Chart[] {
   const lat: LatencyPoint[] = [];
   let usesTarget = true;
   for (const b of data.bench) if (b.stages.some((s) => s.target === null)) usesTarget = false;
+  const series = benchSeries(data);
   for (const b of data.bench)
     for (const s of b.stages) {
       const x = usesTarget ? s.target! : (s.requestsPerS ?? s.stage);
@@ -98,7 +99,8 @@ export function reportCharts(data: ReportData): Chart[] {
       ] as const)
         for (const p of ['p50', 'p90', 'p99'] as const) {
           const v = st[p];
-          if (v !== null) lat.push({ run: b.name, x, metric, percentile: p, valueMs: v });
+          if (v !== null)
+            lat.push({ run: series.get(b.name) ?? b.name, x, metric, percentile: p, valueMs: v });
         }
     }
   if (lat.length)
@@ -118,4 +120,25 @@ export function reportCharts(data: ReportData): Chart[] {
     if (pts.length) charts.push(paretoChart('pareto', agg.pareto.x.metric, agg.pareto.y.metric, pts));
   }
   return charts;
+}
+
+const LOAD_PARAM = /rate|concurrency|num-prompts|num_prompts|seed|stage_target/i;
+
+/**
+ * The line a bench run belongs to in the latency chart: a multi-stage sweep is its own line; a
+ * one-rate run joins the runs with the same configuration (the parameters that vary, load aside).
+ */
+function benchSeries(data: ReportData): Map<string, string> {
+  const out = new Map<string, string>();
+  const rows = data.aggregate?.rows ?? [];
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.params)))].filter(
+    (k) => !LOAD_PARAM.test(k) && new Set(rows.map((r) => String(r.params[k]))).size > 1,
+  );
+  for (const b of data.bench) {
+    if (b.stages.length > 1) continue;
+    const r = rows.find((x) => x.run === b.name);
+    const label = r && keys.length ? keys.map((k) => `${k}=${r.params[k]}`).join(' ') : 'all runs';
+    out.set(b.name, label);
+  }
+  return out;
 }
