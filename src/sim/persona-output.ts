@@ -5,7 +5,7 @@
  */
 import { type OutputPlan, type Segment, TOOL_TRAILER, toolHeader } from './persona.js';
 import { FILLER_WORDS, mixSeed, mulberry32, type Rng } from './persona-rng.js';
-import { countTokens, splitPieces } from './tokenizer.js';
+import { pieceId, splitPieces } from './tokenizer.js';
 
 export interface ToolCallDelta {
   index: number;
@@ -35,8 +35,10 @@ export interface AssembledOutput {
 
 interface ToolState {
   index: number;
+  headerPieces: string[];
   headerTokens: number;
   argPieces: string[];
+  trailerPieces: string[];
   trailerTokens: number;
   call: AssembledToolCall;
 }
@@ -62,6 +64,8 @@ export class OutputCursor {
   private readonly reasoning: string[] = [];
   private readonly toolCalls: AssembledToolCall[] = [];
   private toolsDone = 0;
+  /** when set, the id of every generated token is appended (see outputTokenIds) */
+  private ids: number[] | undefined;
   emitted = 0;
 
   constructor(
@@ -91,6 +95,7 @@ export class OutputCursor {
       } else if (s.kind === 'text') {
         this.textPieces ??= splitPieces(s.text);
         const p = this.textPieces[this.pos]!;
+        this.ids?.push(pieceId(p.trim()));
         if (s.channel === 'content') content += p;
         else reasoning += p;
         this.lastChar = p[p.length - 1] ?? this.lastChar;
@@ -99,6 +104,16 @@ export class OutputCursor {
         if (!this.tool) this.tool = this.startTool(s);
         const t = this.tool;
         let frag: ToolCallDelta | undefined;
+        if (this.ids) {
+          const a = this.pos - t.headerTokens;
+          const piece =
+            this.pos < t.headerTokens
+              ? t.headerPieces[this.pos]!
+              : a < t.argPieces.length
+                ? t.argPieces[a]!
+                : t.trailerPieces[a - t.argPieces.length]!;
+          this.ids.push(pieceId(piece.trim()));
+        }
         if (this.pos === t.headerTokens - 1) {
           frag = { index: t.index, id: t.call.id, name: t.call.name };
         } else if (this.pos >= t.headerTokens && this.pos < t.headerTokens + t.argPieces.length) {
@@ -139,6 +154,7 @@ export class OutputCursor {
 
   private word(): string {
     const w = FILLER_WORDS[Math.floor(this.rng.next() * FILLER_WORDS.length)]!;
+    this.ids?.push(pieceId(w));
     const sep = this.lastChar === '' || this.lastChar === ' ' || this.lastChar === '\n' ? '' : ' ';
     this.lastChar = 'x';
     return sep + w;
@@ -158,14 +174,31 @@ export class OutputCursor {
   private startTool(s: Extract<Segment, { kind: 'tool' }>): ToolState {
     const call: AssembledToolCall = { id: toolCallId(this.rng), name: s.name, arguments: '' };
     this.toolCalls.push(call);
+    const headerPieces = splitPieces(toolHeader(s.name));
+    const trailerPieces = splitPieces(TOOL_TRAILER);
     return {
       index: this.toolCalls.length - 1,
-      headerTokens: countTokens(toolHeader(s.name)),
+      headerPieces,
+      headerTokens: headerPieces.length,
       argPieces: splitPieces(s.arguments),
-      trailerTokens: countTokens(TOOL_TRAILER),
+      trailerPieces,
+      trailerTokens: trailerPieces.length,
       call,
     };
   }
+}
+
+/**
+ * Token ids of the first n output tokens the cursor with this plan and seed will produce (a
+ * dry run). The engine caches them as the request's output blocks, so the next agent call that
+ * re-sends this answer (same template rendering, see encodeChat) hits them in the prefix cache.
+ */
+export function outputTokenIds(plan: OutputPlan, seed: number, n: number): number[] {
+  const c = new OutputCursor(plan, seed);
+  const ids: number[] = [];
+  (c as unknown as { ids: number[] }).ids = ids;
+  c.take(n);
+  return ids;
 }
 
 function mergeTool(list: ToolCallDelta[], frag: ToolCallDelta): ToolCallDelta[] {

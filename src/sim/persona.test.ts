@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planFromDirective, planOutput, planTokens } from './persona.js';
-import { OutputCursor } from './persona-output.js';
+import { OutputCursor, outputTokenIds } from './persona-output.js';
+import { encodeChat } from './tokenizer.js';
 
 const tools = [
   {
@@ -67,5 +68,32 @@ describe('personas', () => {
     expect(planOutput('gpt-oss', { messages: m, enableThinking: true, seed: 0 }).segments[0]).toMatchObject({
       channel: 'reasoning',
     });
+  });
+});
+
+describe('output token ids', () => {
+  it('match how the template re-encodes the answer when the client sends it back', () => {
+    const plan = planFromDirective({
+      output_tokens: 30,
+      tool_calls: [{ name: 'call_expert', arguments: { expert: 'expert-1' } }],
+    });
+    const n = planTokens(plan);
+    const ids = outputTokenIds(plan, 9, n);
+    const cur = new OutputCursor(plan, 9);
+    cur.take(n);
+    const out = cur.result();
+    const resent = encodeChat([
+      {
+        role: 'assistant',
+        content: out.content,
+        tool_calls: out.toolCalls.map((t) => ({
+          id: t.id,
+          type: 'function',
+          function: { name: t.name, arguments: t.arguments },
+        })),
+      },
+    ]);
+    expect(ids).toHaveLength(n);
+    expect(resent.slice(2, 2 + n)).toEqual(ids);
   });
 });

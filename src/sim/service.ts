@@ -15,7 +15,7 @@
 import type { Clock, Engine, EngineFinishReason, EngineRequestInfo } from './engine-api.js';
 import { FAULT_HEADER, type Fault, FaultPicker, type FaultRate } from './faults.js';
 import { type OutputPlan, type PersonaName, planFromDirective, planOutput, planTokens } from './persona.js';
-import { type AssembledOutput, OutputCursor, type OutputDelta } from './persona-output.js';
+import { type AssembledOutput, OutputCursor, type OutputDelta, outputTokenIds } from './persona-output.js';
 import { hashString, mixSeed, mulberry32 } from './persona-rng.js';
 import { type ApiError, apiError, contextLengthError, modelNotFound } from './service-errors.js';
 import { SimMetrics } from './service-metrics.js';
@@ -353,7 +353,13 @@ class RunningRequest {
       }
     };
     svc.engine.submit(
-      { id, promptTokenIds: sub.promptIds, maxTokens, targetOutputTokens: target },
+      {
+        id,
+        promptTokenIds: sub.promptIds,
+        maxTokens,
+        targetOutputTokens: target,
+        outputTokenIds: outputTokenIds(sub.plan, seed, target),
+      },
       {
         onTokens:
           sink.delta === undefined

@@ -118,6 +118,19 @@ function pushAll(out: number[], ids: readonly number[]): void {
   for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
 }
 
+/**
+ * An assistant tool call as hermes templates render it:
+ * `<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>` (the same tokens the
+ * orchestrator persona generates, so a re-sent tool call hits its cached output blocks).
+ */
+function encodeToolCall(tc: unknown): readonly number[] {
+  const fn = (tc as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+  if (!fn || typeof fn !== 'object') return encodeJson(tc);
+  const name = typeof fn.name === 'string' ? fn.name : '';
+  const args = typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {});
+  return encodeText(`<tool_call>\n{"name": ${JSON.stringify(name)}, "arguments": ${args}}\n</tool_call>`);
+}
+
 const ROLE_IDS = new Map<string, number>();
 function roleId(role: string): number {
   let id = ROLE_IDS.get(role);
@@ -156,10 +169,7 @@ export function encodeChat(
     if (m.role === 'tool') out.push(SPECIAL.toolResponse);
     pushAll(out, encodeText(contentText(m.content)));
     if (Array.isArray(m.tool_calls)) {
-      for (const tc of m.tool_calls) {
-        out.push(SPECIAL.toolCall);
-        pushAll(out, encodeJson((tc as { function?: unknown })?.function ?? tc));
-      }
+      for (const tc of m.tool_calls) pushAll(out, encodeToolCall(tc));
     }
     out.push(SPECIAL.imEnd);
   }

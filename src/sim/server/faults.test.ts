@@ -144,3 +144,36 @@ describe('fault injection via x-servelab-fault', () => {
     expect(svc.engine.snapshot().running).toBe(0);
   });
 });
+
+describe('fault injection by rate', () => {
+  it('injects the configured share of faults, seeded, and counts them on /metrics', async () => {
+    const s = await startSimServers({
+      servers: [{ model: 'm', port: 0 }],
+      faultRates: parseFaultRates('503=0.5'),
+      seed: 3,
+      createEngine: (o, clock) => toyEngine(clock, { model: o.model, stepMs: 1 }),
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const r = await fetch(`${s.endpoints[0]!.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...BODY, max_tokens: 2 }),
+        });
+        await r.text();
+        statuses.push(r.status);
+      }
+      const n503 = statuses.filter((x) => x === 503).length;
+      expect(n503).toBeGreaterThan(8);
+      expect(n503).toBeLessThan(32);
+      expect(statuses.filter((x) => x !== 503 && x !== 200)).toEqual([]);
+      const m = await (await fetch(`${s.endpoints[0]!.url}/metrics`)).text();
+      expect(m).toContain(
+        `servelab_sim_faults_injected_total{engine="0",model_name="m",kind="http_error"} ${n503}.0`,
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});

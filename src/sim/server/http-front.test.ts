@@ -55,6 +55,30 @@ describe('HTTP front with the openai client', () => {
     }
   });
 
+  it('a re-sent answer hits its cached output blocks (multi-turn prefix reuse)', async () => {
+    const c = client(0);
+    const user = { role: 'user' as const, content: 'the history of the world in a few words '.repeat(20) };
+    const r1 = await c.chat.completions.create({
+      model: MODEL,
+      messages: [user],
+      max_tokens: 64,
+      ignore_eos: true,
+    } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    const p1 = r1.usage!.prompt_tokens;
+    const r2 = await c.chat.completions.create({
+      model: MODEL,
+      messages: [
+        user,
+        { role: 'assistant', content: r1.choices[0]!.message.content },
+        { role: 'user', content: 'more' },
+      ],
+      max_tokens: 4,
+    });
+    const cached = r2.usage!.prompt_tokens_details!.cached_tokens!;
+    expect(cached).toBeGreaterThanOrEqual(Math.floor((p1 + 63) / 16) * 16 - 16);
+    expect(cached).toBeGreaterThan(p1);
+  });
+
   it('non-streamed: ignore_eos gives exactly max_tokens, finish length, usage', async () => {
     const r = await client(0).chat.completions.create({
       model: MODEL,
