@@ -89,6 +89,11 @@ describe('parsePrometheusText', () => {
     expect(s[4]!.value).toBe(7);
   });
 
+  it('label values may hold braces, commas, equals signs, hashes and spaces', () => {
+    const page = ok('m{a="x}y",b="1,2",c="k=v",d="# not a comment",e=" "} 3\n# HELP\n# TYPE\n#\n');
+    expect(page.samples[0]!.labels).toEqual({ a: 'x}y', b: '1,2', c: 'k=v', d: '# not a comment', e: ' ' });
+  });
+
   it('unescapes HELP text', () => {
     const page = ok('# HELP m a \\\\ b\\nc\n# TYPE m gauge\nm 1\n');
     expect(page.families.get('m')!.help).toBe('a \\ b\nc');

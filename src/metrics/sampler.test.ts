@@ -159,6 +159,37 @@ describe('sampler against a real server on port 0', () => {
     srv = undefined;
   });
 
+  it('a slow endpoint times out within the interval and never delays a fast one', async () => {
+    const fast = await startPageServer({ page: () => vllmPage() });
+    const slow = await startPageServer({ page: () => vllmPage(), delayMs: 1000 });
+    const out = join(tmp(), 'kv.csv');
+    const notes: string[] = [];
+    const h = startSampler({
+      targets: [
+        { url: fast.url, port: fast.port },
+        { url: slow.url, port: slow.port },
+      ],
+      intervalMs: 100,
+      out,
+      onNote: (n) => notes.push(n),
+    });
+    await new Promise((r) => setTimeout(r, 650));
+    const stats = await h.stop();
+    await fast.close();
+    await slow.close();
+    const ts = rows(out)
+      .slice(1)
+      .filter((l) => l.includes(`,${fast.port},`))
+      .map((l) => Number(l.split(',')[1]));
+    expect(ts.length).toBeGreaterThanOrEqual(4);
+    // ticks stay on the 100 ms grid (within scheduling jitter), not pushed back by the slow target
+    const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(0.25);
+    expect(rows(out).some((l) => l.includes(`,${slow.port},`))).toBe(false);
+    expect(notes.filter((n) => n.includes(`${slow.port}: /metrics not answering (timeout`))).toHaveLength(1);
+    expect(stats.targets[1]!.ok).toBe(0);
+  });
+
   it('writes rows at 100 ms, leaves a gap while the server is down, resumes when it returns; stop() flushes', async () => {
     let kv = 0.1;
     srv = await startPageServer({ page: () => vllmPage({ ...DEFAULT_VLLM_STATE, kv: [kv, kv] }) });
