@@ -10,6 +10,10 @@ describe('knowledge tables', () => {
     expect(getModel('Qwen/Qwen3-Next-80B-A3B-Instruct-FP8').numExperts).toBe(512);
     expect(getModel('openai/gpt-oss-20b').topK).toBe(4);
     expect(getModel('/some/dir/Qwen3-8B').name).toBe('Qwen3-8B');
+    expect(getModel('zai-org/GLM-4.6-FP8').defaultWeightDtype).toBe('fp8');
+    expect(getModel('zai-org/GLM-4.6').defaultWeightDtype).toBe('bf16');
+    expect(getModel('Qwen/Qwen3-32B').defaultWeightDtype).toBe('bf16');
+    expect(getModel('Qwen/Qwen3-32B-FP8').defaultWeightDtype).toBe('fp8');
   });
 
   it('names the known entries when a lookup fails', () => {

@@ -63,7 +63,7 @@ const QWEN3_8B_ARCH = {
   maxContext: 40960,
 };
 
-export const MODELS: readonly ModelProfile[] = [
+const BASE_MODELS: readonly ModelProfile[] = [
   {
     name: 'Llama-3.1-8B',
     aliases: [
@@ -102,7 +102,7 @@ export const MODELS: readonly ModelProfile[] = [
   },
   {
     name: 'Qwen3-32B-FP8',
-    aliases: ['Qwen/Qwen3-32B-FP8', 'Qwen/Qwen3-32B', 'qwen3-32b'],
+    aliases: ['Qwen/Qwen3-32B-FP8', 'qwen3-32b-fp8'],
     layers: 64,
     attentionLayers: 64,
     hidden: 5120,
@@ -143,7 +143,7 @@ export const MODELS: readonly ModelProfile[] = [
   },
   {
     name: 'Qwen3-Next-80B-A3B-Instruct-FP8',
-    aliases: ['Qwen/Qwen3-Next-80B-A3B-Instruct-FP8', 'Qwen/Qwen3-Next-80B-A3B-Instruct', 'qwen3-next-80b'],
+    aliases: ['Qwen/Qwen3-Next-80B-A3B-Instruct-FP8', 'qwen3-next-80b-fp8'],
     layers: 48,
     // 3 of 4 layers are Gated DeltaNet (constant-size state, not modelled as KV)
     attentionLayers: 12,
@@ -165,7 +165,7 @@ export const MODELS: readonly ModelProfile[] = [
   },
   {
     name: 'GLM-4.6',
-    aliases: ['zai-org/GLM-4.6', 'zai-org/GLM-4.6-FP8', 'glm-4.6'],
+    aliases: ['zai-org/GLM-4.6', 'glm-4.6'],
     layers: 92,
     attentionLayers: 92,
     hidden: 5120,
@@ -205,6 +205,24 @@ export const MODELS: readonly ModelProfile[] = [
     mla: { kvLoraRank: 512, ropeHeadDim: 64 },
     notes: 'MLA: one 576-wide latent per token per layer is cached (no K/V split, no per-head copies)',
   },
+];
+
+/** the same architecture under another checkpoint name and weight dtype */
+function variant(baseName: string, name: string, aliases: string[], dtype: WeightDtype): ModelProfile {
+  const base = BASE_MODELS.find((m) => m.name === baseName)!;
+  return { ...base, name, aliases, defaultWeightDtype: dtype };
+}
+
+export const MODELS: readonly ModelProfile[] = [
+  ...BASE_MODELS,
+  variant('Qwen3-32B-FP8', 'Qwen3-32B', ['Qwen/Qwen3-32B', 'qwen3-32b'], 'bf16'),
+  variant(
+    'Qwen3-Next-80B-A3B-Instruct-FP8',
+    'Qwen3-Next-80B-A3B-Instruct',
+    ['Qwen/Qwen3-Next-80B-A3B-Instruct', 'qwen3-next-80b'],
+    'bf16',
+  ),
+  variant('GLM-4.6', 'GLM-4.6-FP8', ['zai-org/GLM-4.6-FP8', 'glm-4.6-fp8'], 'fp8'),
 ];
 
 function norm(s: string): string {
