@@ -257,9 +257,15 @@ export class SimService {
     const handle: RequestHandle = { abort: () => run.abort(), fault };
     if (fault?.kind === 'hang') return handle;
     const submitAll = () => {
-      subs.forEach((s, i) => {
-        run.submit(i, s, knobs, mixSeed(this.seed, hashString(meta.id), i));
-      });
+      try {
+        subs.forEach((s, i) => {
+          run.submit(i, s, knobs, mixSeed(this.seed, hashString(meta.id), i));
+        });
+      } catch (e) {
+        // the engine refused a request we validated: a bug, answered like vLLM's 500
+        run.abort();
+        sink.error(apiError(500, `engine rejected the request: ${(e as Error).message}`), this.clock.nowMs());
+      }
     };
     if (fault?.kind === 'slow_first_token' && fault.delayMs > 0) {
       run.cancelTimer = this.clock.schedule(arrivalMs + fault.delayMs, () => {
@@ -328,11 +334,12 @@ class RunningRequest {
   ) {
     const svc = this.svc;
     const room = svc.maxModelLen - sub.promptIds.length;
-    const maxTokens = Math.min(knobs.maxTokens ?? room, room);
+    let maxTokens = Math.min(knobs.maxTokens ?? room, room);
     let target = planTokens(sub.plan);
+    // a replayed length cut: the engine stops at exactly the recorded length with 'length'
+    if (sub.plan.finishReason === 'length') maxTokens = Math.min(maxTokens, Math.max(target, 1));
     if (knobs.ignoreEos) target = maxTokens;
     target = Math.max(target, knobs.minTokens, 1);
-    if (sub.plan.finishReason === 'length') target = Math.max(target, maxTokens);
     target = Math.min(target, maxTokens);
     const cursor = new OutputCursor(sub.plan, seed);
     const id = `${this.meta.id}-${choice}`;

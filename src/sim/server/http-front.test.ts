@@ -174,6 +174,20 @@ describe('HTTP front with the openai client', () => {
     expect((r as OpenAI.Chat.ChatCompletion).usage?.completion_tokens).toBe(40);
   });
 
+  it('a directive with finish_reason length stops at exactly output_tokens', async () => {
+    const r = (await client(0).chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'x' }],
+      servelab_directive: { output_tokens: 17, finish_reason: 'length' },
+    } as never)) as OpenAI.Chat.ChatCompletion;
+    expect(r.choices[0]!.finish_reason).toBe('length');
+    expect(r.usage?.completion_tokens).toBe(17);
+    const m = (await (await fetch(`${sim.endpoints[0]!.url}/v1/models`)).json()) as {
+      data: { root: string }[];
+    };
+    expect(m.data[0]!.root).toBe(MODEL);
+  });
+
   it('404 for an unknown model and 400 over the context length, as typed openai errors', async () => {
     const c = client(0);
     await expect(

@@ -19,6 +19,8 @@ export interface HttpFrontOptions {
   port?: number;
   versionString?: string;
   metricsNames?: MetricsNames;
+  /** `root` in /v1/models: the model as given to the server (default: the engine's model) */
+  root?: string;
 }
 
 export interface HttpFront {
@@ -189,7 +191,7 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
             object: 'model',
             created: createdSec,
             owned_by: 'vllm',
-            root: cfg.model,
+            root: opts.root ?? cfg.model,
             parent: null,
             max_model_len: cfg.maxModelLen,
             permission: [],
@@ -200,10 +202,14 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
       const text = renderMetrics(svc, names);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(text);
-    } else if (method === 'POST' && url === '/v1/chat/completions') {
-      void handleGeneration(svc, 'chat', req, res);
-    } else if (method === 'POST' && url === '/v1/completions') {
-      void handleGeneration(svc, 'completion', req, res);
+    } else if (method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions')) {
+      handleGeneration(svc, url === '/v1/completions' ? 'completion' : 'chat', req, res).catch(
+        (e: unknown) => {
+          if (!res.headersSent)
+            sendError(res, apiError(500, `servelab sim: ${(e as Error)?.message ?? String(e)}`));
+          else res.destroy();
+        },
+      );
     } else if (method === 'POST' && url === '/reset_prefix_cache') {
       req.resume();
       const ok = svc.engine.resetPrefixCache();

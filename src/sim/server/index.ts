@@ -5,6 +5,22 @@
  *   const sim = await startSimServers({ servers: [{ model: 'meta-llama/Llama-3.1-8B-Instruct', port: 0 }] });
  *   sim.endpoints[0].url  // http://127.0.0.1:<port>
  *   await sim.close();
+ *
+ * Wire extensions of the simulator (a real vLLM accepts and ignores the request ones):
+ * - request body `servelab_directive: {output_tokens?, tool_calls?: [{name, arguments}],
+ *   finish_reason?}`: produce exactly this (trace replay). output_tokens counts the whole
+ *   completion, tool calls included (if the tool calls alone are longer, their length wins);
+ *   finish_reason replaces the reported one ("length" also makes the engine run to max_tokens).
+ * - request header `x-servelab-fault: <kind>[;param]`: inject a fault (src/sim/faults.ts).
+ * - response: a top-level `servelab: {arrival_ms, first_token_ms}` in the final usage chunk of a
+ *   stream (only with stream_options.include_usage) and in a non-streamed body: when the server
+ *   received the request and when the engine step that emitted the first token ended, absolute ms
+ *   on performance.timeOrigin + performance.now() of the server process (first_token_ms is null
+ *   when no token was produced). For timing-truth checks against the client's own TTFT.
+ * - `usage.prompt_tokens_details.cached_tokens` is always sent (vLLM needs
+ *   --enable-prompt-tokens-details for it).
+ * - /metrics: `servelab_sim_extra_fields_total{field}` counts top-level request fields vLLM does
+ *   not know (program_id, job_id, is_last_step, ...), `servelab_sim_faults_injected_total{kind}`.
  */
 import { ServelabError } from '../../errors.js';
 import { RealClock } from '../clock.js';
@@ -158,6 +174,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
           port,
           versionString: opts.versionString,
           metricsNames: opts.metricsNames,
+          root: s.model,
         }).catch((e: NodeJS.ErrnoException) => {
           const why =
             e.code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${e.code ?? e.message})`;
