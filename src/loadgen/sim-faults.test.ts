@@ -61,34 +61,7 @@ describe('the client against the simulator', () => {
     expect(n).toMatchObject({ status: 'ok', usage: { completionTokens: 8 } });
   });
 
-  it.each([
-    ['429', 'error', 'rate_limited'],
-    ['500', 'error', 'server_error'],
-    ['503', 'error', 'server_error'],
-    ['context_length', 'error', 'context_length'],
-    ['400', 'error', 'context_length'],
-    ['stream_cut;3', 'incomplete', 'reset'],
-    ['malformed_chunk;2', 'incomplete', 'malformed'],
-    ['missing_done', 'incomplete', 'no_done'],
-  ])('fault %s -> %s (%s)', async (fault, status, kind) => {
-    const r = await t.call(req(fault));
-    expect(r.status).toBe(status);
-    expect(r.error?.kind).toBe(kind);
-    if (kind === 'context_length') expect(r.error?.retryable).toBe(false);
-  });
-
-  it('hang (after the role chunk) ends at the total timeout; a slow first token shows in TTFT or hits the first-byte timeout', async () => {
-    const h = await t.call(req('hang', { timeouts: { firstByteMs: 100, totalMs: 200 } }));
-    expect(h).toMatchObject({ status: 'incomplete', error: { kind: 'timeout_total' } });
-    expect(h.endMs - h.sentMs).toBeLessThan(1000);
-    const slow = await t.call(req('slow_first_token;150'));
-    expect(slow.status).toBe('ok');
-    expect(slow.firstTokenMs! - slow.sentMs).toBeGreaterThanOrEqual(140);
-    // the simulator sends headers and the role chunk at once, so only the total timeout can cut it
-    const cut = await t.call(req('slow_first_token;400', { timeouts: { firstByteMs: 100, totalMs: 200 } }));
-    expect(cut).toMatchObject({ status: 'incomplete', error: { kind: 'timeout_total' } });
-    expect(cut.chunkMs).toHaveLength(0);
-  });
+  // each fault on its own: see transport-contract.test.ts (the same suite for every transport)
 
   it('a load with every fault mixed in: each request ends once, counts add up, nothing hangs', async () => {
     const faults = [

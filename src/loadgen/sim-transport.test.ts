@@ -70,25 +70,16 @@ describe('the in-process simulator transport (virtual time)', () => {
     expect(r.summary.durationS).toBeGreaterThan(1);
   });
 
-  it('faults end each call as the HTTP client would see them; a hang without timeout is ended, not hung', async () => {
+  it('timeouts are exact in virtual time; a hang without a timeout is ended, not hung', async () => {
     const { sim, tpl } = setup();
     const call = (fault: string, over = {}) =>
       sim.drive(
         sim.call({ ...requestFor(items[0]!, tpl), extraHeaders: { 'x-servelab-fault': fault }, ...over }),
       );
-    expect((await call('429')).error?.kind).toBe('rate_limited');
-    expect((await call('context_length')).error).toMatchObject({ kind: 'context_length', retryable: false });
-    expect(await call('stream_cut;3')).toMatchObject({ status: 'incomplete', error: { kind: 'reset' } });
-    expect(await call('malformed_chunk;2')).toMatchObject({
-      status: 'incomplete',
-      error: { kind: 'malformed' },
-    });
-    expect(await call('missing_done')).toMatchObject({ status: 'incomplete', error: { kind: 'no_done' } });
+    // each fault on its own: transport-contract.test.ts; here what only virtual time has
     const slow = await call('slow_first_token;500');
-    expect(slow.status).toBe('ok');
     expect(slow.firstTokenMs! - slow.sentMs).toBeGreaterThanOrEqual(500);
     const h = await call('hang', { timeouts: { totalMs: 1000 } });
-    expect(h).toMatchObject({ status: 'incomplete', error: { kind: 'timeout_total' } });
     expect(h.endMs - h.sentMs).toBe(1000);
     expect((await call('hang')).error?.kind).toBe('timeout_total');
     const n = await sim.drive(sim.call({ ...requestFor(items[0]!, tpl), stream: false }));
