@@ -3,7 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerScrape } from '../cli/commands/scrape.js';
+import { EXIT } from '../errors.js';
 import { type SimServers, startSimServers } from '../sim/server/index.js';
 import { queryRange, readFromPrometheus, writeTimeseriesCsv } from './prometheus-source.js';
 import { type PageServer, startPageServer } from './testing/page-server.js';
@@ -162,6 +165,50 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(TIMESERIES_HEADER);
     expect(lines).toHaveLength(r.samples.length + 1);
+  });
+
+  it('servelab scrape --prometheus-url writes the CSV (one server picked by --url)', async () => {
+    let err = '';
+    let code: number = EXIT.ok;
+    const program = new Command('servelab').exitOverride();
+    registerScrape(program, {
+      io: {
+        stdout: () => {},
+        stderr: (t) => {
+          err += t;
+        },
+        isTTY: false,
+        env: {},
+        cwd: dir,
+        signal: new AbortController().signal,
+      },
+      setExit: (c) => {
+        code = c;
+      },
+    });
+    await program.parseAsync(
+      [
+        'scrape',
+        '--prometheus-url',
+        promUrl,
+        '--url',
+        vllm.url,
+        '--start',
+        '-30s',
+        '--step',
+        '1s',
+        '--out',
+        'p.csv',
+      ],
+      { from: 'user' },
+    );
+    expect(code).toBe(EXIT.ok);
+    const lines = readFileSync(join(dir, 'p.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe(TIMESERIES_HEADER);
+    const metrics = new Set(lines.slice(1).map((l) => `${l.split(',')[2]},${l.split(',')[3]}`));
+    expect(metrics.has(`${vllm.port},vllm:kv_cache_usage_perc`)).toBe(true);
+    expect(metrics.has(`${sim.endpoints[0]!.port},vllm:kv_cache_usage_perc`)).toBe(false);
+    expect(err).toMatch(/GPU series \(DCGM\): DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED/);
   });
 
   it('reports Prometheus errors with its message', async () => {

@@ -32,9 +32,11 @@ export function renderCheckReport(rep: CheckReport): string {
     e.ready ? 'yes' : 'NO',
   ]);
   const out = [table([header, ...rows])];
+  const w = Math.max(0, ...rep.endpoints.map((e) => e.label.length));
   const problems = rep.endpoints.flatMap((e) =>
     e.problems.map(
-      (p) => `  ${e.label}  ${p.severity.padEnd(5)}  ${p.message}${p.hint ? `\n      hint: ${p.hint}` : ''}`,
+      (p) =>
+        `  ${e.label.padEnd(w)}  ${p.severity.padEnd(5)}  ${p.message}${p.hint ? `\n  ${' '.repeat(w)}  hint:  ${p.hint}` : ''}`,
     ),
   );
   if (problems.length > 0) out.push('', 'problems:', ...problems);
