@@ -58,3 +58,45 @@ describe('SimService (in-process path)', () => {
     expect(bad.ev.error?.body.error.type).toBe('BadRequestError');
   });
 });
+
+describe('SimService on the real engine in virtual time', () => {
+  it('streams deltas stamped with engine time, and fast-forwards a sink without delta', async () => {
+    const { VirtualClock } = await import('./clock.js');
+    const { createEngine } = await import('./engine.js');
+    const clock = new VirtualClock(0);
+    const engine = createEngine(
+      { model: 'meta-llama/Llama-3.1-8B-Instruct', gpu: 'H100-SXM-80GB', maxModelLen: 4096 },
+      clock,
+    );
+    const svc = new SimService({ engine, clock, persona: 'plain', modelName: 'm' });
+    const times: number[] = [];
+    let usage: Usage | undefined;
+    const sink: ServiceSink = {
+      start() {},
+      delta: (_c, _d, now) => void times.push(now),
+      finish() {},
+      done(u) {
+        usage = u;
+      },
+      error(e) {
+        throw new Error(e.body.error.message);
+      },
+    };
+    svc.chat({ messages: [{ role: 'user', content: 'hello' }], max_tokens: 20, ignore_eos: true }, {}, sink);
+    const quiet = collect(false);
+    svc.chat(
+      { messages: [{ role: 'user', content: 'other' }], max_tokens: 50, ignore_eos: true },
+      {},
+      quiet.sink,
+    );
+    clock.runUntilIdle(100_000);
+    await quiet.done;
+    await new Promise((r) => setTimeout(r, 0));
+    expect(usage?.completion_tokens).toBe(20);
+    // the last step's token rides in finish (vLLM sends it in the chunk with finish_reason)
+    expect(times.length).toBe(19);
+    for (let i = 1; i < times.length; i++) expect(times[i]!).toBeGreaterThan(times[i - 1]!);
+    expect(quiet.ev.usage?.completion_tokens).toBe(50);
+    expect(quiet.ev.finish?.output.content?.split(' ')).toHaveLength(50);
+  });
+});

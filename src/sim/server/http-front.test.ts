@@ -261,3 +261,64 @@ describe('fast chunk lines', () => {
     }
   });
 });
+
+describe('raw SSE shapes', () => {
+  async function sse(body: Record<string, unknown>): Promise<Record<string, unknown>[]> {
+    const r = await fetch(`${sim.endpoints[1]!.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x' }],
+        stream: true,
+        ...body,
+      }),
+    });
+    expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = (await r.text()).split('\n\n').filter(Boolean);
+    expect(events[events.length - 1]).toBe('data: [DONE]');
+    return events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)));
+  }
+
+  it('tool calls stream by index: id, type and name first, then argument fragments only', async () => {
+    const chunks = await sse({
+      stream_options: { include_usage: true },
+      servelab_directive: { tool_calls: [{ name: 'lookup', arguments: { city: 'Paris', days: 3 } }] },
+    });
+    for (const c of chunks) expect(c.usage === null || c.choices).toBeTruthy();
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
+    const frags = chunks.flatMap(
+      (c) =>
+        ((c.choices as { delta?: { tool_calls?: Record<string, unknown>[] } }[])[0]?.delta?.tool_calls ??
+          []) as Record<string, unknown>[],
+    );
+    expect(frags[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'lookup' } });
+    expect(String(frags[0]!.id)).toMatch(/^chatcmpl-tool-/);
+    for (const f of frags.slice(1)) {
+      expect(f.id).toBeUndefined();
+      expect(Object.keys(f.function as object)).toEqual(['arguments']);
+    }
+    const args = frags.map((f) => (f.function as { arguments?: string }).arguments ?? '').join('');
+    expect(JSON.parse(args)).toEqual({ city: 'Paris', days: 3 });
+    const fin = chunks.find((c) => (c.choices as { finish_reason: string | null }[])[0]?.finish_reason);
+    expect((fin!.choices as Record<string, unknown>[])[0]).toMatchObject({
+      finish_reason: 'tool_calls',
+      stop_reason: null,
+    });
+    const last = chunks[chunks.length - 1]!;
+    expect(last.choices).toEqual([]);
+    expect(last.usage).toMatchObject({
+      prompt_tokens: expect.any(Number),
+      prompt_tokens_details: { cached_tokens: expect.any(Number) },
+    });
+  });
+
+  it('without include_usage no chunk has a usage field', async () => {
+    const chunks = await sse({ max_tokens: 3 });
+    expect(chunks.every((c) => !('usage' in c))).toBe(true);
+    expect((chunks[0]!.choices as { delta: unknown }[])[0]!.delta).toEqual({
+      role: 'assistant',
+      content: '',
+    });
+  });
+});
