@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliIO } from '../io.js';
+import { registerAgent } from './agent.js';
 import { registerAggregate } from './aggregate.js';
 import { registerAnalyze } from './analyze.js';
 import { registerBench } from './bench.js';
@@ -8,6 +9,7 @@ import { registerCompare } from './compare.js';
 import { registerDataset } from './dataset.js';
 import { registerMonitor } from './monitor.js';
 import { registerReport } from './report.js';
+import { registerRun } from './run.js';
 import { registerScrape } from './scrape.js';
 import { registerSim } from './sim.js';
 
@@ -23,6 +25,8 @@ export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
 
 /** Every command of servelab. Add one import + one entry per command module. */
 export const COMMANDS: RegisterCommand[] = [
+  registerRun,
+  registerAgent,
   registerBench,
   registerDataset,
   registerAnalyze,

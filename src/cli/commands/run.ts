@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { createHttpTransport } from '../../client/index.js';
+import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
+import { EXIT } from '../../errors.js';
+import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
+import type { CliIO } from '../io.js';
+import type { CommandContext } from './index.js';
+
+/** Runs a loaded spec and prints the end table and the run directory; returns the exit code. */
+export async function executeSpec(
+  io: CliIO,
+  loaded: LoadedSpec,
+  flags: { resume?: string; replay?: string },
+): Promise<{ code: number; result: RunExperimentResult }> {
+  io.stderr(`${describeSpec(loaded.spec)}\n`);
+  const result = await runExperiment({
+    loaded,
+    cwd: io.cwd,
+    env: io.env,
+    signal: io.signal,
+    log: (line) => io.stderr(`${line}\n`),
+    ...(flags.resume ? { resumeDir: flags.resume } : {}),
+    ...(flags.replay ? { replay: flags.replay } : {}),
+    makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
+  });
+  io.stdout(`\n${result.table}\n\n`);
+  const failed = result.cells.filter((c) => c.status === 'failed');
+  io.stdout(`run directory: ${result.runDir}\n`);
+  if (result.interrupted) {
+    io.stderr(
+      `interrupted: cells done are kept; continue with: servelab run <spec> --resume ${result.runDir}\n`,
+    );
+    return { code: EXIT.interrupted, result };
+  }
+  if (failed.length > 0) {
+    io.stderr(
+      `${failed.length} cell(s) failed: ${failed.map((c) => c.id).join(', ')} (see their cell.json notes)\n`,
+    );
+    return { code: EXIT.failed, result };
+  }
+  return { code: EXIT.ok, result };
+}
+
+export function registerRun(program: Command, ctx: CommandContext): void {
+  program
+    .command('run')
+    .description(
+      'run an experiment spec: arms x concurrency x repetitions of agent programs, one after another',
+    )
+    .argument('<spec>', 'the spec file (YAML), e.g. examples/agentic-quickstart.yaml')
+    .option('--resume <runDir>', 'continue the matrix of this run directory at the first cell not complete')
+    .option(
+      '--replay <trace>',
+      'replay this trace (a steps.jsonl or a mooncake-style JSONL) instead of the spec workload',
+    )
+    .option('--dry-run', 'validate the spec and describe it, run nothing')
+    .action(async (file: string, flags: { resume?: string; replay?: string; dryRun?: boolean }) => {
+      const loaded = loadSpecFile(file);
+      if (flags.dryRun) {
+        ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
+        return;
+      }
+      const { code } = await executeSpec(ctx.io, loaded, flags);
+      ctx.setExit(code);
+    });
+}

@@ -1,0 +1,219 @@
+/**
+ * The experiment spec: servers per arm, arms, workload, concurrency x repetitions, limits,
+ * metrics. Declarative and validated up front; `describeSpec` prints it in one line.
+ */
+import { z } from 'zod';
+import { modelConfigSchema } from './model-config.js';
+
+const secretRef = z.union([
+  z.strictObject({ env: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof secretRef>;
+
+/** Endpoints: the users' model-config JSON by path, or the same shape inline. */
+const endpointsSchema = z.union([z.string().min(1), modelConfigSchema]);
+
+const processSchema = z.strictObject({
+  label: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the log file)'),
+  /** argv array; spawned without a shell */
+  argv: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  port: z.number().int().min(1).max(65535),
+  health: z.httpUrl().optional(),
+});
+
+const serversSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('sim'),
+    /** a topology file (examples/w1-topology.yaml) or the topology inline */
+    topology: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+    /** applied to every simulated server of the topology */
+    overrides: z
+      .strictObject({
+        /** multiply every modelled step time (< 1: faster than the GPU would be) */
+        stepTimeScale: z.number().positive().optional(),
+        /** a fixed step time in ms instead of the roofline model */
+        stepTimeMs: z.number().positive().optional(),
+        maxModelLen: z.number().int().min(16).optional(),
+        maxNumSeqs: z.number().int().min(1).optional(),
+        /** listen on free ports instead of the topology's (parallel runs, tests) */
+        freePorts: z.boolean().optional(),
+      })
+      .default({}),
+  }),
+  z.strictObject({
+    kind: z.literal('external'),
+    endpoints: endpointsSchema,
+  }),
+  z.strictObject({
+    kind: z.literal('command'),
+    processes: z.array(processSchema).min(1),
+    endpoints: endpointsSchema,
+    healthTimeoutS: z.number().positive().default(900),
+    stopTimeoutS: z.number().positive().default(30),
+  }),
+]);
+export type ServersSpec = z.output<typeof serversSchema>;
+
+export const PROGRAM_FIELDS = [
+  'program_id',
+  'job_id',
+  'is_last_step',
+  'this_func_call',
+  'last_func_call',
+] as const;
+export type ProgramField = (typeof PROGRAM_FIELDS)[number];
+
+const armSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names a directory)'),
+  servers: z.string().min(1),
+  /** program identity fields sent on every call (default: all of them) */
+  programFields: z.array(z.enum(PROGRAM_FIELDS)).default([...PROGRAM_FIELDS]),
+  /** POST /programs/release {program_id} at program end: true = on the orchestrator's origin, or a URL */
+  release: z.union([z.boolean(), z.httpUrl()]).default(false),
+  /** replay output lengths: the simulator's directive, or max/min_tokens + ignore_eos (vLLM) */
+  replayOutput: z.enum(['auto', 'directive', 'min_tokens']).default('auto'),
+  extraBody: z.record(z.string(), z.unknown()).default({}),
+});
+export type ArmSpec = z.output<typeof armSchema>;
+
+const dist = z.strictObject({
+  median: z.number().nonnegative(),
+  sigma: z.number().nonnegative().default(0.5),
+});
+export type DistSpec = z.output<typeof dist>;
+
+const domainOverride = z.strictObject({
+  tasks: z.number().int().nonnegative().optional(),
+  tools: z.array(z.string().min(1)).min(1).optional(),
+  toolLatencyMs: dist.optional(),
+  toolResultTokens: dist.optional(),
+  expertProb: z.number().min(0).max(1).optional(),
+  userTurns: z
+    .strictObject({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
+    .optional(),
+  userDelayMs: dist.optional(),
+  stepsPerTask: dist.optional(),
+  firstUserTokens: dist.optional(),
+});
+export type DomainOverride = z.output<typeof domainOverride>;
+
+const generatorSchema = z.strictObject({
+  /** which domains (default all three of tau2-bench) */
+  domains: z.array(z.string()).optional(),
+  /** fraction of each domain's tasks to run (0-1] */
+  scale: z.number().positive().max(1).default(1),
+  /** or an exact total count (after scale); tasks picked in seeded order */
+  count: z.number().int().positive().optional(),
+  overrides: z.record(z.string(), domainOverride).default({}),
+  systemPromptTokens: z.number().int().nonnegative().default(600),
+  /** live: the orchestrator model decides; synthetic: a fixed call structure drawn from the task's parameters */
+  mode: z.enum(['live', 'synthetic']).default('live'),
+});
+
+const workloadSchema = z
+  .strictObject({
+    generator: generatorSchema.optional(),
+    /** a JSONL task file (one task per line) */
+    tasks: z.string().min(1).optional(),
+    /** a steps.jsonl trace (ours) or a mooncake-style session trace */
+    replay: z.string().min(1).optional(),
+  })
+  .refine((w) => [w.generator, w.tasks, w.replay].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one of generator, tasks, replay',
+  });
+export type WorkloadSpec = z.output<typeof workloadSchema>;
+
+const limitsSchema = z.strictObject({
+  maxSteps: z.number().int().positive().default(200),
+  maxTaskTimeS: z.number().positive().default(3600),
+  callTimeoutS: z.number().positive().default(600),
+  firstByteTimeoutS: z.number().positive().optional(),
+  retries: z
+    .strictObject({
+      maxAttempts: z.number().int().min(1).default(5),
+      baseMs: z.number().nonnegative().default(500),
+      capMs: z.number().nonnegative().default(10_000),
+    })
+    .default({ maxAttempts: 5, baseMs: 500, capMs: 10_000 }),
+  watchdogS: z.number().positive().default(300),
+  /** after Ctrl-C, how long in-flight calls may finish before they are aborted */
+  graceS: z.number().nonnegative().default(10),
+});
+
+const agentSchema = z.strictObject({
+  orchestrator: z.string().min(1),
+  /** expert name -> model; default the endpoints' oss_expert_mapping */
+  experts: z.record(z.string(), z.string()).optional(),
+  stream: z.boolean().default(true),
+  maxTokens: z.number().int().positive().default(8000),
+  temperature: z.number().min(0).default(1),
+  expertMaxTokens: z.number().int().positive().default(2048),
+  /** the user turn: a scripted think time, or a model endpoint plays the customer */
+  user: z
+    .strictObject({ mode: z.enum(['scripted', 'model']).default('scripted'), model: z.string().optional() })
+    .default({ mode: 'scripted' }),
+  /** middle-trim the history to about this many tokens (keep system + first user + recent) */
+  historyTrimTokens: z.number().int().positive().optional(),
+  pool: z.enum(['random', 'round-robin', 'least-outstanding']).default('random'),
+  /** per-domain slot pools: domain -> share of C (default: one global pool) */
+  domainSlots: z.record(z.string(), z.number().positive()).optional(),
+  /** scale of tool latencies and user delays (0.1 = ten times faster) */
+  timeScale: z.number().positive().default(1),
+  apiKey: secretRef.optional(),
+});
+
+const metricsSchema = z.strictObject({
+  /** ports to sample (default: the orchestrator's) */
+  ports: z.array(z.number().int().min(1).max(65535)).optional(),
+  intervalMs: z.number().int().min(100).default(5000),
+  names: z.array(z.string()).optional(),
+});
+
+export const specSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
+    seed: z.number().int().nonnegative().default(0),
+    servers: z.record(z.string(), serversSchema),
+    arms: z.array(armSchema).min(1),
+    workload: workloadSchema,
+    agent: agentSchema,
+    concurrency: z.array(z.number().int().positive()).min(1),
+    repetitions: z.number().int().positive().default(1),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    metrics: metricsSchema.default({ intervalMs: 5000 }),
+    outDir: z.string().default('runs'),
+  })
+  .superRefine((spec, ctx) => {
+    spec.arms.forEach((arm, i) => {
+      if (!(arm.servers in spec.servers)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['arms', i, 'servers'],
+          message: `unknown servers "${arm.servers}" (known: ${Object.keys(spec.servers).join(', ') || 'none'})`,
+        });
+      }
+    });
+    const names = spec.arms.map((a) => a.name);
+    names.forEach((n, i) => {
+      if (names.indexOf(n) !== i)
+        ctx.addIssue({ code: 'custom', path: ['arms', i, 'name'], message: `duplicate arm "${n}"` });
+    });
+  });
+
+export type Spec = z.output<typeof specSchema>;
+export type LimitsSpec = Spec['limits'];
+export type AgentSpec = Spec['agent'];
+
+export function describeSpec(spec: Spec): string {
+  const w = spec.workload;
+  const work = w.replay
+    ? `replay ${w.replay}`
+    : w.tasks
+      ? `tasks ${w.tasks}`
+      : `generated tasks (${(w.generator?.domains ?? ['retail', 'telecom', 'airline']).join('/')}${w.generator?.count ? `, ${w.generator.count} tasks` : w.generator?.scale !== 1 ? `, scale ${w.generator?.scale}` : ''})`;
+  const arms = spec.arms.map((a) => `${a.name}[${spec.servers[a.servers]?.kind ?? '?'}]`).join(', ');
+  return `${spec.name}: ${spec.arms.length} arm(s) ${arms} x C=${spec.concurrency.join('/')} x ${spec.repetitions} rep(s), ${work}, orchestrator ${spec.agent.orchestrator}, seed ${spec.seed}`;
+}

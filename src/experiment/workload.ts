@@ -1,0 +1,51 @@
+/** The cell's work items from the spec's workload: generated tasks (live or synthetic), a task file, or a replay trace. */
+import { resolve } from 'node:path';
+import type { WorkItem } from '../agent/driver.js';
+import { planFromTask } from '../agent/synthetic.js';
+import { generateTasks, readTaskFile } from '../agent/taskset.js';
+import { readReplayFile } from '../agent/trace.js';
+import type { Spec } from '../config/spec.js';
+
+export interface Workload {
+  name: string;
+  items: WorkItem[];
+}
+
+export function buildWorkload(
+  spec: Spec,
+  baseDir: string,
+  seed: number,
+  experts: readonly string[],
+  replayOverride?: string,
+): Workload {
+  const w = spec.workload;
+  const replay = replayOverride ?? w.replay;
+  if (replay) {
+    const path = replayOverride ? resolve(replayOverride) : resolve(baseDir, replay);
+    return {
+      name: `replay:${replay}`,
+      items: readReplayFile(path).map((plan) => ({ kind: 'replay', plan })),
+    };
+  }
+  if (w.tasks) {
+    return {
+      name: `tasks:${w.tasks}`,
+      items: readTaskFile(resolve(baseDir, w.tasks), seed).map((task) => ({ kind: 'live', task })),
+    };
+  }
+  const g = w.generator ?? { scale: 1, overrides: {}, systemPromptTokens: 600, mode: 'live' as const };
+  const tasks = generateTasks({
+    seed,
+    domains: g.domains,
+    scale: g.scale,
+    count: g.count,
+    overrides: g.overrides,
+  });
+  if (g.mode === 'synthetic') {
+    return {
+      name: 'tau2-like synthetic',
+      items: tasks.map((t) => ({ kind: 'replay', plan: planFromTask(t, experts, g.systemPromptTokens) })),
+    };
+  }
+  return { name: 'tau2-like', items: tasks.map((task) => ({ kind: 'live', task })) };
+}
