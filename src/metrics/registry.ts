@@ -77,10 +77,9 @@ export const REGISTRY: Record<ServerKind, KindSpec> = {
     counters: {
       promptTokens: [{ name: 'sglang:prompt_tokens' }],
       generationTokens: [{ name: 'sglang:generation_tokens' }],
-      preemptions: [
-        { name: 'sglang:num_retracted_requests', note: 'SGLang calls preemption "retraction"' },
-        { name: 'sglang:num_retracted_reqs', note: 'older gauge of currently retracted requests' },
-      ],
+      // SGLang calls preemption "retraction"; older versions only had a gauge of requests
+      // retracted now (sglang:num_retracted_reqs), which cannot give a count over a run
+      preemptions: [{ name: 'sglang:num_retracted_requests', note: 'retracted requests' }],
       // SGLang counts cached prompt tokens; every prompt token is a prefix-cache query
       prefixQueries: [{ name: 'sglang:prompt_tokens', note: 'all prompt tokens count as queries' }],
       prefixHits: [{ name: 'sglang:cached_tokens' }],
