@@ -59,6 +59,19 @@ describe('personas', () => {
     expect(cur.result().content).toBeNull();
   });
 
+  it('tool_choice required / named makes any persona call a tool', () => {
+    const m = [{ role: 'user', content: 'x' }];
+    for (let i = 0; i < 5; i++) m.push({ role: 'assistant', content: 'y' });
+    const plan = planOutput('plain', {
+      messages: m,
+      tools,
+      forceTools: tools,
+      enableThinking: true,
+      seed: 0,
+    });
+    expect(plan.segments[0]).toMatchObject({ kind: 'tool', name: 'call_expert' });
+  });
+
   it('qwen3 thinks unless told not to; gpt-oss reasons', () => {
     const m = [{ role: 'user', content: 'x' }];
     const think = planOutput('qwen3', { messages: m, enableThinking: true, seed: 0 });

@@ -42,6 +42,8 @@ export interface PersonaInput {
   /** offered tools (already filtered: tool_choice "none" means none) */
   tools?: readonly unknown[] | null;
   enableThinking: boolean;
+  /** tool_choice "required" / a named function: answer with a call to one of these */
+  forceTools?: readonly unknown[];
   /** program_id / job_id when the client sent one (keys the orchestrator's per-conversation draw) */
   programKey?: string;
   /** hash of the prompt text (completions) */
@@ -152,7 +154,8 @@ function plainPlan(rng: Rng): OutputPlan {
 
 function orchestratorPlan(input: PersonaInput): OutputPlan {
   const msgs = input.messages ?? [];
-  const specs = toolSpecs(input.tools ?? []);
+  const forced = input.forceTools !== undefined;
+  const specs = toolSpecs(input.forceTools ?? input.tools ?? []);
   const conv = conversationKey(input);
   let lastUser = -1;
   let userTurns = 0;
@@ -166,7 +169,7 @@ function orchestratorPlan(input: PersonaInput): OutputPlan {
   for (let i = lastUser + 1; i < msgs.length; i++) if (msgs[i]!.role === 'assistant') stepsDone++;
   const target = intIn(mulberry32(mixSeed(input.seed, conv, userTurns, 1)), 1, 6);
   const rng = mulberry32(mixSeed(input.seed, conv, userTurns, stepsDone, 2));
-  if (specs.length === 0 || stepsDone >= target) {
+  if (specs.length === 0 || (stepsDone >= target && !forced)) {
     return { segments: [{ kind: 'filler', channel: 'content', tokens: logNormalInt(rng, 60, 0.7, 4, 600) }] };
   }
   const expert = specs.find((s) => s.name === 'call_expert');
@@ -206,6 +209,7 @@ function qwen3Plan(rng: Rng, thinking: boolean): OutputPlan {
 
 /** The persona's natural answer (its EOS point) to this request. */
 export function planOutput(persona: PersonaName, input: PersonaInput): OutputPlan {
+  if (input.forceTools && input.forceTools.length > 0 && input.messages) return orchestratorPlan(input);
   const rng = mulberry32(mixSeed(input.seed, lastMessageKey(input), 7));
   switch (persona) {
     case 'plain':

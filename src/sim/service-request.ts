@@ -93,6 +93,22 @@ export function offeredTools(body: Body): unknown[] | null {
   return body.tools;
 }
 
+/**
+ * tool_choice "required" or a named function: vLLM then constrains decoding to a tool call,
+ * whatever the model would have said. Returns the tools to choose from, or undefined.
+ */
+export function forcedTools(body: Body, tools: unknown[] | null): unknown[] | undefined {
+  if (!tools) return undefined;
+  const tc = body.tool_choice as { type?: unknown; function?: { name?: unknown } } | string | undefined;
+  if (tc === 'required') return tools;
+  if (tc && typeof tc === 'object' && tc.type === 'function' && typeof tc.function?.name === 'string') {
+    const name = tc.function.name;
+    const one = tools.filter((t) => (t as { function?: { name?: unknown } })?.function?.name === name);
+    return one.length > 0 ? one : undefined;
+  }
+  return undefined;
+}
+
 /** Qwen3's switch: chat_template_kwargs.enable_thinking=false or /no_think in the last user message. */
 export function thinkingEnabled(body: Body, messages: readonly ChatMessageLike[]): boolean {
   const kw = body.chat_template_kwargs as { enable_thinking?: unknown } | undefined;

@@ -22,6 +22,7 @@ import { SimMetrics } from './service-metrics.js';
 import {
   type Body,
   extraFields,
+  forcedTools,
   offeredTools,
   readDirective,
   readLengthKnobs,
@@ -208,6 +209,7 @@ export class SimService {
             messages,
             tools,
             enableThinking: thinkingEnabled(body, messages),
+            forceTools: forcedTools(body, tools),
             programKey: programKey === undefined ? undefined : String(programKey),
             seed: this.seed,
           });
