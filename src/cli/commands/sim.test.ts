@@ -114,3 +114,36 @@ describe('servelab sim', () => {
     expect(c2.err.join('')).toMatch(/bad\.yaml:\d+:\d+/);
   });
 });
+
+describe('servelab sim as a process', () => {
+  it('stops cleanly on SIGTERM: servers closed, exit code 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "const m = await import('./src/cli/main.ts'); process.exitCode = await m.runMain(['sim', '--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', '0']);",
+        '--input-type=module',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitFor(() => out.includes('http://'), 20_000);
+    const url = out.trim().split('\t')[1]!;
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(err).toContain('servelab sim: stopped');
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+  }, 30_000);
+});
