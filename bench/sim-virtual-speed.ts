@@ -31,6 +31,7 @@ const SYSTEM_TOKENS = 2500;
 interface Result {
   c: number;
   wallMs: number;
+  cpuMs: number;
   calls: number;
   tasks: number;
   outTokens: number;
@@ -111,14 +112,18 @@ function run(c: number, seed = 1): Result {
     if (clock.nowMs() + 5000 <= SIM_MS) clock.schedule(clock.nowMs() + 5000, sample);
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < c; i++) clock.schedule(uniform(0, 5000), startProgram);
   clock.schedule(5000, sample);
   clock.runUntil(SIM_MS);
   const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   const k = engine.snapshot().counters;
   return {
     c,
     wallMs,
+    cpuMs,
     calls,
     tasks,
     outTokens,
@@ -139,7 +144,7 @@ const probe = createEngine(
 );
 console.log(`engine: ${probe.config.model} on ${probe.config.gpu}; ${probe.startupLines.join('; ')}`);
 console.log(
-  'C     wall_s  sim_s/wall_s  calls    calls/sim_s  tasks  out_tok/s  engine_steps  ff_steps  preempt  prefix_hit  kv_mean  kv_max',
+  'C     wall_s  sim_s/wall_s  cpu_s  sim_s/cpu_s  calls    calls/sim_s  tasks  out_tok/s  engine_steps  ff_steps  preempt  prefix_hit  kv_mean  kv_max',
 );
 for (const c of list) {
   const r = run(c);
@@ -149,6 +154,8 @@ for (const c of list) {
       String(r.c).padEnd(5),
       (r.wallMs / 1000).toFixed(2).padStart(6),
       speed.toFixed(0).padStart(12),
+      (r.cpuMs / 1000).toFixed(2).padStart(6),
+      (SIM_MS / r.cpuMs).toFixed(0).padStart(11),
       String(r.calls).padStart(7),
       (r.calls / 3600).toFixed(2).padStart(12),
       String(r.tasks).padStart(6),

@@ -409,14 +409,7 @@ class EngineImpl implements SimEngine {
       r.computed += k;
       r.outputs += k;
       r.total += k;
-      if (caching) {
-        const full = Math.floor(r.computed / bs);
-        while (r.cachedBlocks < full) {
-          const idx = r.cachedBlocks;
-          pool.cache(r.blocks[idx]!, r.hashAt(idx, bs));
-          r.cachedBlocks = idx + 1;
-        }
-      }
+      if (caching) s.cacheFull(r, r.computed);
     }
     s.counters.generationTokens += k * B;
     this.stepCount += k;

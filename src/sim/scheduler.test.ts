@@ -73,19 +73,46 @@ describe('scheduler (vLLM V1 semantics)', () => {
     expect(t.done.get('c')!.info.firstScheduledMs).toBe(30);
   });
 
-  it('preempts the newest running request, puts it at the front of waiting and admits nothing in that step', () => {
-    // 8 usable blocks. Step 1: a (48 tok) 3 blocks, x (32) 2, v (same 32 as x) 2 -> 1 free; w waits (max 3 seqs).
-    // x registers the shared blocks first, v's copies stay uncached.
-    // Step 2: a needs block 4 (takes the last), x needs block 3 -> preempt v (frees 2), x allocates.
-    // v would fit right away (hits x's 2 blocks, needs 1 new, 1 free) but nothing is admitted after
-    // a preemption; v (front of waiting, ahead of w) is admitted in step 3 with 32 cached tokens.
+  it('preempts the newest running request; its freed chain goes to the tail in reverse, so the tail is evicted first', () => {
+    // 4 usable blocks. Step 1: a (16 tok) block 1, b (48 tok) blocks 2,3,4 -> none free.
+    // Step 2: a needs a block for token 16 -> preempt the newest, b (free queue: 4,3,2);
+    //   a takes block 4 = b's LAST block (its hash evicted); nothing is admitted in this step.
+    // Step 3: b (front of waiting) hits blocks 2,3 (32 tokens) but needs 2 more + 2 evictable > 2 free: waits.
+    // a finishes at the end of step 3 (t=30); step 4 admits b with 32 cached tokens and 17 to compute.
+    const t = setup({ numGpuBlocksOverride: 5, maxModelLen: 64 });
+    t.submit('a', seq(16), 3, 3);
+    t.submit('b', seq(48, 100), 2, 2);
+    t.clock.runUntilIdle();
+    expect(t.steps.map((s) => [s.numTokens, s.numRunning, s.numPreempted])).toEqual([
+      [64, 2, 0],
+      [1, 1, 1],
+      [1, 1, 0],
+      [17, 1, 0],
+    ]);
+    const b = t.done.get('b')!.info;
+    expect(b).toMatchObject({
+      preemptions: 1,
+      cachedTokens: 32,
+      firstScheduledMs: 0,
+      firstTokenMs: 10,
+      finishMs: 40,
+    });
+    expect(t.done.get('a')!.info.finishMs).toBe(30);
+  });
+
+  it('admits nothing after a preemption even when the preempted request would fit; it goes back in front', () => {
+    // 8 usable blocks; max 3 running. Step 1: a (48 tok) 3 blocks; x (32) 2 blocks, cached when
+    // scheduled; v (same 32 tokens) hits x's first block and takes 1 more -> 2 free; w waits.
+    // Step 2: a takes a block (token 48), x takes the last (token 32), v needs one -> v is the
+    // newest -> preempted (victim is itself). v would fit at once (hits x's 2 blocks, needs 1,
+    // 1 free) but nothing is admitted in a step with a preemption; v, in front of w, comes back in step 3.
     const t = setup({ numGpuBlocksOverride: 9, maxModelLen: 128, maxNumSeqs: 3 });
     t.submit('a', seq(48), 4, 4);
     t.submit('x', seq(32, 500), 4, 4);
     t.submit('v', seq(32, 500), 4, 4);
     t.submit('w', seq(8, 900), 1, 1);
     t.clock.runUntilIdle();
-    expect(t.steps[0]!.numTokens).toBe(48 + 32 + 32);
+    expect(t.steps[0]!.numTokens).toBe(48 + 32 + 16);
     expect(t.steps[1]).toMatchObject({ numTokens: 2, numRunning: 2, numPreempted: 1 });
     expect(t.steps[2]).toMatchObject({ numTokens: 3, numRunning: 3, numPreempted: 0 });
     const v = t.done.get('v')!.info;
@@ -95,7 +122,16 @@ describe('scheduler (vLLM V1 semantics)', () => {
     expect(t.engine.snapshot().counters.preemptions).toBe(1);
     // a and x finish at 40; w only then
     expect(t.done.get('w')!.info.firstScheduledMs).toBe(40);
-    expect(t.done.get('v')!.info.outputTokens).toBe(4);
+    expect(v.outputTokens).toBe(4);
+  });
+
+  it('shares blocks between identical prompts admitted in the same step (cached when scheduled)', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256 });
+    t.submit('p', seq(40), 1, 1);
+    t.submit('q', seq(40), 1, 1);
+    t.clock.runUntilIdle();
+    expect(t.done.get('q')!.info.cachedTokens).toBe(32);
+    expect(t.steps[0]!.numTokens).toBe(40 + 8);
   });
 
   it('stops scheduling when the victim is the request itself', () => {

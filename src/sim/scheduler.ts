@@ -7,8 +7,10 @@
  * 2. waiting requests only if nothing was preempted this step, while budget > 0 and
  *    running < max_num_seqs: prefix hit = longest run of cached full blocks, capped below the
  *    whole sequence; on allocation failure stop (head-of-line blocking).
- * 3. step end (`finishStep`): computed += n; newly full blocks are hashed and cached; a request
- *    whose known tokens are all computed samples one token; stop checks as vLLM's check_stop
+ * Blocks that become full are hashed and cached when their tokens are scheduled (vLLM V1's
+ * allocate_slots), so identical prompts admitted in the same step share blocks.
+ * 3. step end (`finishStep`): computed += n; a request whose known tokens are all computed
+ *    samples one token; stop checks as vLLM's check_stop
  *    (max_model_len / max_tokens -> 'length' first, then EOS -> 'stop').
  * Prefix-cache queries and hits are counted in tokens at (each) successful admission.
  */
@@ -125,6 +127,21 @@ export class Scheduler {
     return true;
   }
 
+  /**
+   * Register the request's blocks that are full once `tokens` tokens are computed. As vLLM V1
+   * (allocate_slots -> cache_blocks) this happens when the tokens are scheduled, so a request
+   * admitted later in the same step already hits them.
+   */
+  cacheFull(r: SimRequest, tokens: number): void {
+    const bs = this.cfg.blockSize;
+    const full = Math.floor(tokens / bs);
+    while (r.cachedBlocks < full) {
+      const k = r.cachedBlocks;
+      this.pool.cache(r.blocks[k]!, r.hashAt(k, bs));
+      r.cachedBlocks = k + 1;
+    }
+  }
+
   /** pick this step's batch at time nowMs */
   schedule(nowMs: number): StepBatch {
     const b = this.batch;
@@ -155,6 +172,7 @@ export class Scheduler {
         }
         pool.allocate(need, r.blocks);
       }
+      if (pool.prefixCaching) this.cacheFull(r, r.computed + n);
       r.stepTokens = n;
       reqs.push(r);
       budget -= n;
@@ -192,6 +210,7 @@ export class Scheduler {
         }
         pool.allocate(need, r.blocks);
         r.cachedBlocks = hitBlocks;
+        if (pool.prefixCaching) this.cacheFull(r, hitTokens + n);
         r.computed = hitTokens;
         r.cachedTokens = hitTokens;
         this.counters.prefixQueries += r.total;
@@ -231,23 +250,12 @@ export class Scheduler {
     finished.length = 0;
     reasons.length = 0;
     const pool = this.pool;
-    const bs = this.cfg.blockSize;
-    const caching = pool.prefixCaching;
     const maxModelLen = this.cfg.maxModelLen;
     const counters = this.counters;
     for (let i = 0; i < reqs.length; i++) {
       const r = reqs[i]!;
       if (r.state !== ReqState.Running) continue; // aborted or preempted meanwhile
-      const n = r.stepTokens;
-      r.computed += n;
-      if (caching) {
-        const full = Math.floor(r.computed / bs);
-        while (r.cachedBlocks < full) {
-          const k = r.cachedBlocks;
-          pool.cache(r.blocks[k]!, r.hashAt(k, bs));
-          r.cachedBlocks = k + 1;
-        }
-      }
+      r.computed += r.stepTokens;
       if (r.computed < r.total) continue; // partial prefill
       r.outputs++;
       r.total++;
