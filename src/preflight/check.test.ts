@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { endpointsOf, parseModelConfig as parseModelConfigZod } from '../config/index.js';
 import { type PageServer, startPageServer } from '../metrics/testing/page-server.js';
 import { checkEndpoints } from './check.js';
 import { parseNvidiaSmiCsv, queryGpus } from './gpu.js';
@@ -162,6 +163,24 @@ describe("checkEndpoints on a W1-like topology from the users' model-config JSON
 });
 
 describe('model config', () => {
+  it("reads the same endpoints as the experiment's parser (src/config)", () => {
+    const text = JSON.stringify({
+      '/ckpt/Nemotron-Orchestrator-8B': [{ ip_addr: '127.0.0.1', port: '1900' }],
+      'openai/gpt-oss-20b': [
+        { ip_addr: '127.0.0.1', port: '1910' },
+        { ip_addr: '127.0.0.1', port: 1911 },
+      ],
+      'Qwen/Qwen3-32B-FP8': [{ ip_addr: 'node7', port: '1904', scheme: 'https' }],
+      oss_expert_mapping: { 'expert-1': 'openai/gpt-oss-20b', 'expert-2': 'Qwen/Qwen3-32B-FP8' },
+      vllm_model_config_path: '/x/model-config.json',
+    });
+    const mine = parseModelConfig(text).endpoints.map((e) => [e.model, `${e.url}/v1`]);
+    const theirs = [...endpointsOf(parseModelConfigZod(JSON.parse(text), 'x')).entries()].flatMap(
+      ([m, eps]) => eps.map((e) => [m, e.baseUrl]),
+    );
+    expect(mine).toEqual(theirs);
+  });
+
   it('accepts string ports, integer ports, and reports every problem at once', () => {
     const ok = parseModelConfig(
       '{"m": [{"ip_addr": "127.0.0.1", "port": "1900"}, {"ip_addr": "h", "port": 1901}]}',

@@ -1,7 +1,10 @@
 /**
  * The users' endpoint config (WORKFLOWS.md W1): model name -> list of replicas
  * `{ip_addr, port}` with ports as STRINGS, plus the non-model keys `oss_expert_mapping`
- * (expert name -> model name) and `vllm_model_config_path`. All problems are reported at once.
+ * (expert name -> model name) and `vllm_model_config_path`. All problems are reported at once,
+ * JSON syntax errors with line:col. Preflight's reading adds roles (orchestrator / expert) and
+ * notes; src/config/model-config.ts (the experiment's reading, zod) accepts the same files: a
+ * test holds the two to the same endpoints.
  */
 import { parseDocument } from 'yaml';
 import { ServelabError } from '../errors.js';
@@ -111,6 +114,8 @@ export function parseModelConfig(text: string, source = 'model config'): ModelCo
       else if (typeof p === 'number' && Number.isInteger(p)) port = p;
       if (!(port >= 1 && port <= 65535))
         errors.push(`${at}.port: expected a port 1-65535 (a string like "1900"), got ${JSON.stringify(p)}`);
+      const scheme = r.scheme ?? 'http';
+      if (scheme !== 'http' && scheme !== 'https') errors.push(`${at}.scheme: expected "http" or "https"`);
       if (typeof host === 'string' && host.trim() !== '' && port >= 1 && port <= 65535) {
         const h = host.trim();
         const experts = Object.entries(expertMapping)
@@ -120,7 +125,7 @@ export function parseModelConfig(text: string, source = 'model config'): ModelCo
           model: key,
           host: h,
           port,
-          url: `http://${h.includes(':') ? `[${h}]` : h}:${port}`,
+          url: `${scheme === 'https' ? 'https' : 'http'}://${h.includes(':') ? `[${h}]` : h}:${port}`,
           replica: i,
           role: !hasMapping ? 'model' : mappedModels.has(key) ? 'expert' : 'orchestrator',
           experts,
