@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe } from '../src/analysis/stats.js';
 import { runStage } from '../src/loadgen/run-stage.js';
 import type { WorkloadItem } from '../src/workload/item.js';
-import { mulberry32 } from '../src/workload/prng.js';
-import { randomWords } from '../src/workload/words.js';
+import { syntheticItems } from '../src/workload/synthetic.js';
 
 const perS = (n: number, s: number) => (s > 0 ? n / s : 0);
 
@@ -55,9 +54,13 @@ async function main() {
   const target = arg('target', 'sim');
   const promptLen = Number(arg('prompt-len', '1000'));
   const { url, child } = await startServer(target);
-  const items: WorkloadItem[] = [
-    { prompt: randomWords(mulberry32(1), promptLen), promptTokens: promptLen, outputTokens: chunks },
-  ];
+  // distinct prompts: no prefix-cache hits between requests
+  const items: WorkloadItem[] = syntheticItems({
+    count: 500,
+    input: { kind: 'fixed', value: promptLen },
+    output: { kind: 'fixed', value: chunks },
+    seed: 1,
+  });
   console.log(
     target === 'sim'
       ? `server: the simulator's HTTP front (${SIM_MODEL}, default GPU, max_num_seqs 1024) in a separate process; prompt ${promptLen}, output ${chunks} tokens; client workers ${workers}`
