@@ -32,6 +32,16 @@ describe('VirtualClock', () => {
     expect(log).toEqual([5, 12]);
   });
 
+  it('ignores a cancel after the event ran', () => {
+    const c = new VirtualClock();
+    const cancel = c.schedule(1, () => {});
+    c.schedule(2, () => {});
+    c.runUntil(1);
+    cancel();
+    expect(c.pending).toBe(1);
+    expect(c.horizonMs()).toBe(2);
+  });
+
   it('clamps events scheduled in the past to now', () => {
     const c = new VirtualClock(50);
     let at = -1;
@@ -58,7 +68,8 @@ describe('RealClock', () => {
     expect(late.length).toBe(4);
     for (const l of late) {
       expect(l).toBeGreaterThan(-0.51);
-      expect(l).toBeLessThan(25);
+      // generous: the shared CI box can stall a timer for tens of ms
+      expect(l).toBeLessThan(250);
     }
   });
 

@@ -54,6 +54,8 @@ class EventHeap {
     if (top) {
       this.popTop();
       this.live--;
+      // a cancel after the event ran is a no-op
+      top.cancelled = true;
     }
     return top;
   }

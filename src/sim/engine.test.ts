@@ -104,6 +104,32 @@ describe('engine', () => {
     );
   });
 
+  it('runs MoE and tensor-parallel profiles and refuses models that do not fit', () => {
+    const clock = new VirtualClock();
+    const e = createEngine(
+      { model: 'Qwen/Qwen3-Next-80B-A3B-Instruct-FP8', gpu: 'H100', tp: 2, maxModelLen: 32768 },
+      clock,
+    );
+    let info: EngineRequestInfo | undefined;
+    e.submit(
+      {
+        id: 'm',
+        promptTokenIds: Array.from({ length: 500 }, (_, i) => i + 1),
+        maxTokens: 20,
+        targetOutputTokens: 20,
+      },
+      { onFinish: (_r, i) => (info = i) },
+    );
+    clock.runUntilIdle();
+    expect(info!.outputTokens).toBe(20);
+    const itl = (info!.finishMs - info!.firstTokenMs!) / 19;
+    expect(itl).toBeGreaterThan(1);
+    expect(itl).toBeLessThan(10);
+    expect(() => createEngine({ model: 'deepseek-ai/DeepSeek-R1', gpu: 'H100' }, new VirtualClock())).toThrow(
+      /does not fit on 1 x H100-SXM-80GB/,
+    );
+  });
+
   it('streams token events with onTokens and a stepTimeMs of 0', () => {
     const clock = new VirtualClock(1000);
     const e = createEngine({ model: 'Llama-3.1-8B', gpu: 'H100', maxModelLen: 4096, stepTimeMs: 0 }, clock);

@@ -48,6 +48,17 @@ describe('scheduler (vLLM V1 semantics)', () => {
     expect(t.done.get('a')!.reason).toBe('length');
   });
 
+  it('shares the token budget: running decodes first, a new prefill gets what is left', () => {
+    const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 512, maxNumBatchedTokens: 64 });
+    t.submit('a', seq(10), 5, 5);
+    t.clock.runUntil(5); // a prefilled in step 1 (10 tokens), decoding from step 2
+    t.submit('b', seq(100, 1000), 1, 1);
+    t.clock.runUntilIdle();
+    // step 2: a 1 + b 63; step 3: a 1 + b 37 -> b's first token at t=30
+    expect(t.steps.slice(0, 3).map((s) => s.numTokens)).toEqual([10, 64, 38]);
+    expect(t.done.get('b')!.info.firstTokenMs).toBe(30);
+  });
+
   it('caps running requests at max_num_seqs', () => {
     const t = setup({ numGpuBlocksOverride: 64, maxModelLen: 256, maxNumSeqs: 2 });
     t.submit('a', seq(10), 2, 2);
