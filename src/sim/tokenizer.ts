@@ -2,7 +2,8 @@
  * The simulator's deterministic tokenizer: one token per word (`\w+`) or punctuation mark,
  * id = a stable 32-bit hash of the piece. A chat template adds a few special tokens per message
  * (ChatML-like: `<|im_start|>role ... <|im_end|>`), tool schemas are counted when offered.
- * Agent prompts of ~20k tokens are re-sent on every call, so encodings are cached per string.
+ * Agent prompts of ~20k tokens are re-sent on every call, so encodings are cached per string
+ * (LRU, bounded by total tokens).
  */
 
 const PIECE_RE = /\w+|[^\w\s]/g;
@@ -27,9 +28,11 @@ export function pieceId(piece: string): number {
   return ((h >>> 0) % 0x7ffffc00) + 1024;
 }
 
-const CACHE_MAX = 8192;
+/** the cache holds at most this many tokens in all (4 bytes each: 32 MiB) */
+const CACHE_MAX_TOKENS = 8 * 1024 * 1024;
 const MIN_CACHED_LEN = 64;
-const cache = new Map<string, readonly number[]>();
+const cache = new Map<string, Uint32Array>();
+let cachedTokens = 0;
 
 function encodeUncached(text: string): number[] {
   const out: number[] = [];
@@ -39,16 +42,24 @@ function encodeUncached(text: string): number[] {
 }
 
 /** Token ids of a plain text (no template). Long strings are cached (bounded, oldest dropped). */
-export function encodeText(text: string): readonly number[] {
+export function encodeText(text: string): ArrayLike<number> {
   if (text.length < MIN_CACHED_LEN) return encodeUncached(text);
   const hit = cache.get(text);
-  if (hit) return hit;
-  const ids = encodeUncached(text);
-  if (cache.size >= CACHE_MAX) {
-    const oldest = cache.keys().next().value;
-    if (oldest !== undefined) cache.delete(oldest);
+  if (hit) {
+    // least recently used goes first: a hit moves to the back
+    cache.delete(text);
+    cache.set(text, hit);
+    return hit;
+  }
+  const ids = Uint32Array.from(encodeUncached(text));
+  if (ids.length > CACHE_MAX_TOKENS / 4) return ids;
+  while (cachedTokens + ids.length > CACHE_MAX_TOKENS && cache.size > 0) {
+    const [oldest, v] = cache.entries().next().value as [string, Uint32Array];
+    cache.delete(oldest);
+    cachedTokens -= v.length;
   }
   cache.set(text, ids);
+  cachedTokens += ids.length;
   return ids;
 }
 
@@ -100,10 +111,10 @@ export function contentText(content: unknown): string {
   return s;
 }
 
-const jsonCache = new WeakMap<object, readonly number[]>();
+const jsonCache = new WeakMap<object, ArrayLike<number>>();
 
 /** tokens of a JSON value, cached per object (tool lists are re-sent on every agent call) */
-function encodeJson(value: unknown): readonly number[] {
+function encodeJson(value: unknown): ArrayLike<number> {
   if (value && typeof value === 'object') {
     const hit = jsonCache.get(value);
     if (hit) return hit;
@@ -114,7 +125,7 @@ function encodeJson(value: unknown): readonly number[] {
   return encodeText(JSON.stringify(value) ?? '');
 }
 
-function pushAll(out: number[], ids: readonly number[]): void {
+function pushAll(out: number[], ids: ArrayLike<number>): void {
   for (let i = 0; i < ids.length; i++) out.push(ids[i]!);
 }
 
@@ -123,7 +134,7 @@ function pushAll(out: number[], ids: readonly number[]): void {
  * `<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>` (the same tokens the
  * orchestrator persona generates, so a re-sent tool call hits its cached output blocks).
  */
-function encodeToolCall(tc: unknown): readonly number[] {
+function encodeToolCall(tc: unknown): ArrayLike<number> {
   const fn = (tc as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
   if (!fn || typeof fn !== 'object') return encodeJson(tc);
   const name = typeof fn.name === 'string' ? fn.name : '';
