@@ -10,6 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticRun } from '../src/analysis/testing/synthetic-run.js';
 import { writeRunReport } from '../src/report/write.js';
@@ -23,12 +24,15 @@ const dir = flag('--dir') ?? '/tmp/servelab-analysis-scale';
 
 if (args.includes('--measure')) {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const r = await writeRunReport(dir);
   const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0); // all threads of the process, workers included
+  const cpuS = (cpu.user + cpu.system) / 1e6;
   const rssMiB = process.resourceUsage().maxRSS / 1024;
   const htmlBytes = r.reportPath ? readFileSync(r.reportPath).length : 0;
   process.stdout.write(
-    `${JSON.stringify({ wallS, peakRssMiB: rssMiB, cells: r.summaryPaths.length, htmlBytes, errors: r.errors })}\n`,
+    `${JSON.stringify({ wallS, cpuS, peakRssMiB: rssMiB, cells: r.summaryPaths.length, htmlBytes, errors: r.errors })}\n`,
   );
 } else {
   if (args.includes('--regen')) rmSync(dir, { recursive: true, force: true });
@@ -69,8 +73,9 @@ if (args.includes('--measure')) {
   const m = JSON.parse(child.stdout.trim().split('\n').pop()!);
   process.stdout.write(
     `step records: ${records} (${(bytes / 2 ** 20).toFixed(0)} MiB of JSONL), cells: ${m.cells}\n` +
-      `analysis + report (writeRunReport): ${m.wallS.toFixed(2)} s, peak RSS ${m.peakRssMiB.toFixed(0)} MiB, report.html ${(m.htmlBytes / 1024).toFixed(0)} KiB\n` +
+      `analysis + report (writeRunReport): ${m.wallS.toFixed(2)} s wall, ${m.cpuS.toFixed(2)} s CPU (all threads), peak RSS ${m.peakRssMiB.toFixed(0)} MiB, report.html ${(m.htmlBytes / 1024).toFixed(0)} KiB\n` +
       `targets: < 5 s ${m.wallS < 5 ? 'MET' : 'MISSED'}, < 1024 MiB ${m.peakRssMiB < 1024 ? 'MET' : 'MISSED'}\n` +
+      `machine: ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(2)} at the end\n` +
       (m.errors.length ? `errors: ${m.errors.join('; ')}\n` : ''),
   );
 }

@@ -80,6 +80,25 @@ describe('loader', () => {
     expect(c.windows.every((w) => w.tasksPerMin === null)).toBe(true);
   });
 
+  it('parallel loading (worker threads where the worker loads, else in-thread) gives the same tables', async () => {
+    const run = join(dir, 'par');
+    await writeSyntheticRun(run, [
+      { arm: 'a', concurrency: 4, rep: 1, tasks: 20, stepsPerTask: 4, kvPlateau: 0.9 },
+      { arm: 'b', concurrency: 4, rep: 1, tasks: 20, stepsPerTask: 4, kvPlateau: 0.8 },
+    ]);
+    const seq = await loadRun(run);
+    const par = await loadRun(run, { parallelMinBytes: 0 });
+    if (seq.kind !== 'agent' || par.kind !== 'agent') throw new Error('not agent');
+    for (let i = 0; i < 2; i++) {
+      const x = seq.cells[i]!.steps;
+      const y = par.cells[i]!.steps;
+      expect(y.n).toBe(x.n);
+      expect(Array.from(y.endMs)).toEqual(Array.from(x.endMs));
+      expect(y.programIds).toEqual(x.programIds);
+      expect(summarizeCell(par.cells[i]!).windows).toEqual(summarizeCell(seq.cells[i]!).windows);
+    }
+  });
+
   it('a missing run dir is a typed error', async () => {
     await expect(loadRun(join(dir, 'nope'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

@@ -4,7 +4,10 @@
  * run cut mid-write) are skipped and counted, missing files are listed, not fatal.
  */
 import { open, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { StepRecord, TaskRecord } from '../agent/records.js';
 import { ServelabError } from '../errors.js';
 import type { RequestRecord } from '../loadgen/records.js';
@@ -18,7 +21,7 @@ import type {
   RunMeta,
   SkippedLines,
 } from './run-types.js';
-import { StepTableBuilder } from './step-table.js';
+import { type StepTable, StepTableBuilder } from './step-table.js';
 
 const CHUNK_BYTES = 4 << 20;
 
@@ -165,13 +168,16 @@ async function readKv(path: string, skipped: SkippedLines[], missing: string[]):
   return parsed.samples;
 }
 
-export async function loadCell(dir: string, id: string): Promise<CellInput> {
-  const skipped: SkippedLines[] = [];
-  const missing: string[] = [];
-  const meta = (await readJson<CellMeta>(join(dir, 'cell.json'))) ?? {};
-  if (!(await exists(join(dir, 'cell.json')))) missing.push('cell.json');
+export interface StepsFile {
+  table: StepTable;
+  /** null when the file does not exist */
+  stats: { lines: number; skipped: number; lastLineBad: boolean } | null;
+}
+
+/** Parses one steps.jsonl into columns (also run inside load-worker.ts). */
+export async function readStepsFile(path: string): Promise<StepsFile> {
   const builder = new StepTableBuilder(4096);
-  const sr = await readLines(join(dir, 'steps.jsonl'), (line) => {
+  const stats = await readLines(path, (line) => {
     let r: StepRecord;
     try {
       r = JSON.parse(line) as StepRecord;
@@ -182,12 +188,115 @@ export async function loadCell(dir: string, id: string): Promise<CellInput> {
     builder.add(r);
     return true;
   });
-  if (sr === null) missing.push('steps.jsonl');
-  else if (sr.skipped)
+  const t = builder.build();
+  // trim to length so the worker transfers no slack
+  const table: StepTable = {
+    ...t,
+    kind: t.kind.slice(0, t.n),
+    status: t.status.slice(0, t.n),
+    nextType: t.nextType.slice(0, t.n),
+    retries: t.retries.slice(0, t.n),
+    sentMs: t.sentMs.slice(0, t.n),
+    firstTokenMs: t.firstTokenMs.slice(0, t.n),
+    endMs: t.endMs.slice(0, t.n),
+    nextDurationMs: t.nextDurationMs.slice(0, t.n),
+    program: t.program.slice(0, t.n),
+    errorKind: t.errorKind.slice(0, t.n),
+  };
+  return { table, stats };
+}
+
+type StepsReader = (path: string) => Promise<StepsFile>;
+
+/**
+ * Parses big steps.jsonl files on worker threads (one per core, at most 4) when the compiled
+ * worker can be loaded; otherwise (tests under a TS transformer, one small file) in this thread.
+ */
+async function parallelStepsReader(
+  paths: string[],
+  minBytes: number,
+): Promise<{ reader: StepsReader; close: () => Promise<void> } | null> {
+  let bytes = 0;
+  for (const p of paths) {
+    try {
+      bytes += (await stat(p)).size;
+    } catch {
+      // missing: the reader reports it
+    }
+  }
+  if (bytes < minBytes || paths.length < 2) return null;
+  const here = fileURLToPath(import.meta.url);
+  const workerFile = join(dirname(here), `load-worker${extname(here)}`);
+  if (!(await exists(workerFile))) return null;
+  const n = Math.max(1, Math.min(4, availableParallelism(), paths.length));
+  const workers: Worker[] = [];
+  try {
+    // from sources (tsx, vitest) the worker registers tsx itself: loader hooks do not reach workers
+    const spawn = () =>
+      extname(workerFile) === '.ts'
+        ? new Worker(
+            `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(pathToFileURL(workerFile).href)}); })`,
+            { eval: true },
+          )
+        : new Worker(workerFile);
+    for (let i = 0; i < n; i++) workers.push(spawn());
+    // a worker that cannot load its module (a .ts file without a TS loader) errors before 'ready'
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => {
+            w.once('message', (m: { ready?: boolean }) =>
+              m.ready ? resolve() : reject(new Error('worker not ready')),
+            );
+            w.once('error', reject);
+            w.once('exit', () => reject(new Error('worker exited')));
+          }),
+      ),
+    );
+  } catch {
+    await Promise.all(workers.map((w) => w.terminate()));
+    return null;
+  }
+  let seq = 0;
+  const idle = [...workers];
+  const waiting: ((w: Worker) => void)[] = [];
+  const acquire = () => new Promise<Worker>((r) => (idle.length ? r(idle.pop()!) : waiting.push(r)));
+  const release = (w: Worker) => (waiting.length ? waiting.shift()!(w) : idle.push(w));
+  const reader: StepsReader = async (path) => {
+    const w = await acquire();
+    const id = ++seq;
+    try {
+      return await new Promise<StepsFile>((resolve, reject) => {
+        const onMsg = (m: { id: number; ok: boolean; result?: StepsFile; error?: string }) => {
+          if (m.id !== id) return;
+          w.off('message', onMsg);
+          w.off('error', reject);
+          if (m.ok) resolve(m.result!);
+          else reject(new Error(m.error));
+        };
+        w.on('message', onMsg);
+        w.once('error', reject);
+        w.postMessage({ id, path });
+      });
+    } finally {
+      release(w);
+    }
+  };
+  return { reader, close: async () => void (await Promise.all(workers.map((w) => w.terminate()))) };
+}
+
+export async function loadCell(dir: string, id: string, stepsReader?: StepsReader): Promise<CellInput> {
+  const skipped: SkippedLines[] = [];
+  const missing: string[] = [];
+  const meta = (await readJson<CellMeta>(join(dir, 'cell.json'))) ?? {};
+  if (!(await exists(join(dir, 'cell.json')))) missing.push('cell.json');
+  const sr = await (stepsReader ?? readStepsFile)(join(dir, 'steps.jsonl'));
+  if (sr.stats === null) missing.push('steps.jsonl');
+  else if (sr.stats.skipped)
     skipped.push({
       file: 'steps.jsonl',
-      lines: sr.skipped,
-      lastLineOnly: sr.skipped === 1 && sr.lastLineBad,
+      lines: sr.stats.skipped,
+      lastLineOnly: sr.stats.skipped === 1 && sr.stats.lastLineBad,
     });
   const tasks: TaskRecord[] = [];
   const tr = await readJsonl(join(dir, 'tasks.jsonl'), (v) => {
@@ -202,7 +311,7 @@ export async function loadCell(dir: string, id: string): Promise<CellInput> {
       lastLineOnly: tr.skipped === 1 && tr.lastLineBad,
     });
   const kv = await readKv(join(dir, 'kv_timeseries.csv'), skipped, missing);
-  return { id, meta, steps: builder.build(), tasks, kv, skipped, missing };
+  return { id, meta, steps: sr.table, tasks, kv, skipped, missing };
 }
 
 /** Cell ids `<arm>/c<N>/r<k>` found under an agent run dir (when run.json does not list them). */
@@ -219,7 +328,12 @@ async function findCells(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-export async function loadRun(dir: string): Promise<RunInput> {
+export interface LoadOptions {
+  /** total steps.jsonl bytes from which cells parse on worker threads (default 64 MiB) */
+  parallelMinBytes?: number;
+}
+
+export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<RunInput> {
   if (!(await exists(dir))) throw new ServelabError('NOT_FOUND', `run directory ${dir} does not exist`);
   const run = (await readJson<RunMeta>(join(dir, 'run.json'))) ?? {};
   const isBench =
@@ -241,11 +355,27 @@ export async function loadRun(dir: string): Promise<RunInput> {
       },
     );
   const environment = await readJson<Record<string, unknown>>(join(dir, 'environment.json'));
-  const cells: CellInput[] = [];
-  for (const id of ids) {
+  const parallel = await parallelStepsReader(
+    ids.map((id) => join(dir, id, 'steps.jsonl')),
+    opts.parallelMinBytes ?? 64 << 20,
+  );
+  try {
+    const cells = await Promise.all(ids.map((id) => loadCellOrMissing(dir, id, parallel?.reader)));
+    return { kind: 'agent', dir, run, environment, cells } satisfies AgentRunInput;
+  } finally {
+    await parallel?.close();
+  }
+}
+
+async function loadCellOrMissing(
+  dir: string,
+  id: string,
+  reader: StepsReader | undefined,
+): Promise<CellInput> {
+  {
     const cdir = join(dir, id);
     if (!(await exists(cdir))) {
-      cells.push({
+      return {
         id,
         meta: { status: 'missing' },
         steps: new StepTableBuilder(16).build(),
@@ -253,12 +383,10 @@ export async function loadRun(dir: string): Promise<RunInput> {
         kv: [],
         skipped: [],
         missing: ['the cell directory'],
-      });
-      continue;
+      };
     }
-    cells.push(await loadCell(cdir, id));
+    return loadCell(cdir, id, reader);
   }
-  return { kind: 'agent', dir, run, environment, cells } satisfies AgentRunInput;
 }
 
 async function loadBench(dir: string, run: RunMeta): Promise<BenchRunInput> {
