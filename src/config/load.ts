@@ -67,7 +67,33 @@ export function parseSpecText(
   const raw = doc.toJS();
   const r = specSchema.safeParse(raw);
   if (r.success) return { ok: true, spec: r.data, raw };
-  return { ok: false, issues: issuesWithPositions(r.error, doc.contents, lc) };
+  const issues = issuesWithPositions(r.error, doc.contents, lc);
+  // cross-references are checked even when other parts fail, so every error shows at once
+  for (const x of crossReferenceIssues(raw)) {
+    const { node } = nodeAt(doc.contents, x.path);
+    const pos = node?.range ? lc.linePos(node.range[0]) : { line: 1, col: 1 };
+    const path = formatPath(x.path);
+    if (!issues.some((i) => i.path === path))
+      issues.push({ line: pos.line, col: pos.col, path, message: x.message });
+  }
+  return { ok: false, issues: issues.sort((a, b) => a.line - b.line || a.col - b.col) };
+}
+
+function crossReferenceIssues(raw: unknown): { path: PropertyKey[]; message: string }[] {
+  const out: { path: PropertyKey[]; message: string }[] = [];
+  const spec = raw as { servers?: unknown; arms?: unknown };
+  const servers = spec?.servers && typeof spec.servers === 'object' ? Object.keys(spec.servers) : [];
+  if (!Array.isArray(spec?.arms)) return out;
+  spec.arms.forEach((arm: unknown, i: number) => {
+    const name = (arm as { servers?: unknown })?.servers;
+    if (typeof name === 'string' && !servers.includes(name)) {
+      out.push({
+        path: ['arms', i, 'servers'],
+        message: `unknown servers "${name}" (known: ${servers.join(', ') || 'none'})`,
+      });
+    }
+  });
+  return out;
 }
 
 function issuesWithPositions(err: z.ZodError, root: unknown, lc: LineCounter): SpecIssue[] {

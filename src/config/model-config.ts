@@ -6,14 +6,12 @@
 import { z } from 'zod';
 import type { Endpoint } from '../loadgen/transport.js';
 
-const portSchema = z.union([
-  z.number().int().min(1).max(65535),
-  z
-    .string()
-    .regex(/^\d{1,5}$/, 'a port like "1900"')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(65535)),
-]);
+const portSchema = z.unknown().transform((v, ctx) => {
+  const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535) return n;
+  ctx.addIssue({ code: 'custom', message: `a port 1-65535 like "1900", got ${JSON.stringify(v)}` });
+  return z.NEVER;
+});
 
 export const replicaSchema = z.strictObject({
   ip_addr: z.string().min(1),

@@ -12,7 +12,20 @@ const secretRef = z.union([
 export type SecretRef = z.infer<typeof secretRef>;
 
 /** Endpoints: the users' model-config JSON by path, or the same shape inline. */
-const endpointsSchema = z.union([z.string().min(1), modelConfigSchema]);
+const endpointsSchema = z.unknown().transform((v, ctx) => {
+  // not a z.union: a union reports only "Invalid input" and hides which replica is wrong
+  if (typeof v === 'string' && v.length > 0) return v;
+  const r = modelConfigSchema.safeParse(v);
+  if (r.success) return r.data;
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: issue.path } as never);
+  return z.NEVER;
+});
+
+/**
+ * http(s) URLs. Not z.httpUrl(): in zod 4.6 it only accepts domain names and refuses
+ * 127.0.0.1 and localhost, which is where every server of ours listens.
+ */
+export const httpUrl = () => z.url({ protocol: /^https?$/, hostname: z.regexes.hostname });
 
 const processSchema = z.strictObject({
   label: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the log file)'),
@@ -21,7 +34,7 @@ const processSchema = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
   port: z.number().int().min(1).max(65535),
-  health: z.httpUrl().optional(),
+  health: httpUrl().optional(),
 });
 
 const serversSchema = z.discriminatedUnion('kind', [
@@ -72,7 +85,7 @@ const armSchema = z.strictObject({
   /** program identity fields sent on every call (default: all of them) */
   programFields: z.array(z.enum(PROGRAM_FIELDS)).default([...PROGRAM_FIELDS]),
   /** POST /programs/release {program_id} at program end: true = on the orchestrator's origin, or a URL */
-  release: z.union([z.boolean(), z.httpUrl()]).default(false),
+  release: z.union([z.boolean(), httpUrl()]).default(false),
   /** replay output lengths: the simulator's directive, or max/min_tokens + ignore_eos (vLLM) */
   replayOutput: z.enum(['auto', 'directive', 'min_tokens']).default('auto'),
   extraBody: z.record(z.string(), z.unknown()).default({}),
