@@ -152,10 +152,16 @@ export function applyFastContent(st: StreamState, data: string, tMs: number): bo
   if (e < 0 || data.charCodeAt(e + 1) !== 125) return false;
   const rest = e + 2;
   if (data.indexOf('"finish_reason":null', rest) < 0) return false;
-  if (data.indexOf('"delta"', rest) >= 0 || data.indexOf('"usage":{') >= 0 || data.indexOf('"servelab"') >= 0)
+  // usage / servelab come after choices (OpenAI, vLLM, SGLang order); only the tail is scanned
+  if (
+    data.indexOf('"delta"', rest) >= 0 ||
+    data.indexOf('"usage":{', rest) >= 0 ||
+    data.indexOf('"servelab"', rest) >= 0
+  )
     return false;
   let content: string;
-  if (escaped || (data.indexOf('\\', s) !== -1 && data.indexOf('\\', s) < e)) {
+  const bs = escaped ? s : data.indexOf('\\', s);
+  if (bs !== -1 && bs < e) {
     try {
       content = JSON.parse(data.slice(s - 1, e + 1)) as string;
     } catch {
