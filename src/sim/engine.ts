@@ -222,6 +222,8 @@ class EngineImpl implements SimEngine {
   /**
    * Queue a request. The caller validates lengths (the HTTP front answers 400); a prompt that
    * leaves no room for one output token under max_model_len, or a duplicate live id, throws.
+   * The engine reads `promptTokenIds` (and `outputTokenIds`) until the request finishes: do not
+   * change those entries meanwhile (appending after the finish is fine).
    */
   submit(spec: EngineRequestSpec, listener: EngineRequestListener): void {
     if (spec.promptTokenIds.length >= this.config.maxModelLen) {
