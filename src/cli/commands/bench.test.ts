@@ -89,6 +89,42 @@ describe('servelab bench', () => {
     expect(c.err.join('')).toMatch(/14\/14 done/);
   });
 
+  it('Ctrl-C stops dispatch, cuts in-flight requests after the grace period, still writes the summary (exit 130)', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'servelab-bench-')), 'run');
+    const ac = new AbortController();
+    const c = io({}, ac.signal);
+    setTimeout(() => ac.abort(), 150);
+    const code = await runMain(
+      [
+        'bench',
+        '--base-url',
+        srv.url,
+        '--model',
+        'm',
+        '--num-prompts',
+        '50',
+        '--max-concurrency',
+        '2',
+        '--workers',
+        '0',
+        '--header',
+        'x-test={"chunks":100,"gapMs":10}',
+        '--grace',
+        '0.1',
+        '--out',
+        dir,
+        '--no-server-metrics',
+      ],
+      c.io,
+    );
+    expect(code).toBe(EXIT.interrupted);
+    const s = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    expect(s.counts.measured).toBe(2);
+    expect(s.counts.incompleteByKind).toEqual({ aborted: 2 });
+    expect(s.warnings[0]).toContain('interrupted');
+    expect(readFileSync(join(dir, 'requests.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+  });
+
   it('bad flags name the flag and exit 2', async () => {
     for (const [args, msg] of [
       [['--request-rate', 'fast'], '--request-rate'],
