@@ -15,7 +15,7 @@ export type FetchTextResult =
 
 export type FetchText = (
   url: string,
-  opts: { timeoutMs: number; signal?: AbortSignal },
+  opts: { timeoutMs: number; signal?: AbortSignal; headers?: Record<string, string> },
 ) => Promise<FetchTextResult>;
 
 function errCode(err: unknown): string {
@@ -28,7 +28,7 @@ function errCode(err: unknown): string {
 }
 
 /** The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the body. */
-export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal }) => {
+export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, headers }) => {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   const onAbort = () => ac.abort();
@@ -37,6 +37,7 @@ export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal }) => 
     const res = await request(url, {
       method: 'GET',
       signal: ac.signal,
+      ...(headers ? { headers } : {}),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
     });

@@ -124,6 +124,20 @@ describe("checkEndpoints on a W1-like topology from the users' model-config JSON
     expect(text).toMatch(/3\/8 endpoints ready/);
   });
 
+  it('an API key goes to /v1/models, /version and the smoke calls; without it the problem says so', async () => {
+    const srv = await serve({ models: ['m'], apiKey: 'sk-test' });
+    const without = await checkEndpoints({ endpoints: [{ url: srv.url }], gpu: false });
+    expect(without.endpoints[0]!.problems.map((p) => p.code)).toEqual(['models_failed']);
+    expect(without.endpoints[0]!.problems[0]!.hint).toMatch(/API key/);
+    const withKey = await checkEndpoints({
+      endpoints: [{ url: srv.url, model: 'm' }],
+      gpu: false,
+      apiKey: 'sk-test',
+    });
+    expect(withKey.ready).toBe(true);
+    expect(JSON.stringify(withKey)).not.toContain('sk-test');
+  });
+
   it('a hung server is a failed smoke call, not a hang', async () => {
     const hung = await serve({ models: ['m'], chat: 'hang' });
     const rep = await checkEndpoints({ endpoints: [{ url: hung.url }], gpu: false, chatTimeoutMs: 300 });

@@ -89,6 +89,8 @@ export interface CheckOptions {
   /** query nvidia-smi when it exists (default true) */
   gpu?: boolean;
   execFile?: ExecFileFn;
+  /** bearer token for /v1/models, /version and the smoke calls (vLLM --api-key); never printed */
+  apiKey?: string;
   transport?: Transport;
   fetchText?: FetchText;
   signal?: AbortSignal;
@@ -200,7 +202,8 @@ export async function checkOne(
 
   // 2. /health
   const t0 = performance.now();
-  const health = await fetchText(`${parts.origin}/health`, { timeoutMs: httpTimeoutMs });
+  const auth = opts.apiKey ? { headers: { authorization: `Bearer ${opts.apiKey}` } } : {};
+  const health = await fetchText(`${parts.origin}/health`, { timeoutMs: httpTimeoutMs, ...auth });
   const healthMs = performance.now() - t0;
   if (health.ok) rep.stages.health = { status: 'ok', detail: String(health.status), ms: healthMs };
   else {
@@ -223,7 +226,7 @@ export async function checkOne(
   }
 
   // 3. /v1/models
-  const models = await fetchText(`${parts.origin}/v1/models`, { timeoutMs: httpTimeoutMs });
+  const models = await fetchText(`${parts.origin}/v1/models`, { timeoutMs: httpTimeoutMs, ...auth });
   if (models.ok) {
     try {
       const body = JSON.parse(models.text) as { data?: { id?: unknown }[] };
@@ -248,11 +251,18 @@ export async function checkOne(
     }
   } else {
     rep.stages.models = { status: 'fail', detail: models.status ? `HTTP ${models.status}` : models.kind };
-    problem({ code: 'models_failed', severity: 'error', message: `/v1/models: ${models.message}` });
+    problem({
+      code: 'models_failed',
+      severity: 'error',
+      message: `/v1/models: ${models.message}`,
+      ...(models.status === 401 || models.status === 403
+        ? { hint: 'the server wants an API key: --api-key-env NAME or --api-key-file FILE' }
+        : {}),
+    });
   }
 
   // 4. /version (vLLM); its absence is not a failure
-  const version = await fetchText(`${parts.origin}/version`, { timeoutMs: httpTimeoutMs });
+  const version = await fetchText(`${parts.origin}/version`, { timeoutMs: httpTimeoutMs, ...auth });
   if (version.ok) {
     try {
       const v = (JSON.parse(version.text) as { version?: unknown }).version;
@@ -410,7 +420,9 @@ async function toolCheck(
  */
 export async function checkEndpoints(opts: CheckOptions): Promise<CheckReport> {
   const t0 = performance.now();
-  const ownTransport = opts.transport ? undefined : createHttpTransport();
+  const ownTransport = opts.transport
+    ? undefined
+    : createHttpTransport(opts.apiKey ? { apiKey: opts.apiKey } : {});
   const transport = opts.transport ?? ownTransport!;
   try {
     const gpuP: Promise<CheckReport['gpu']> =

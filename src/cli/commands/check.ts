@@ -3,7 +3,9 @@
  * yet), /health, /v1/models, /version, one chat and one tool-call completion, quirks, version
  * pitfalls, GPU memory held. Exit 0 only when all are ready.
  */
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { resolveApiKey } from '../../client/api-key.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
 import { checkEndpoints, renderCheckReport } from '../../preflight/index.js';
@@ -20,6 +22,8 @@ interface CheckFlags {
   gpu: boolean;
   timeout: string;
   header?: string[];
+  apiKeyEnv: string;
+  apiKeyFile?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -36,7 +40,12 @@ async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): 
   }
   const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
   const waitMs = f.wait ? parseDurationMs(f.wait, '--wait') : 0;
+  const apiKey = resolveApiKey(
+    { envName: f.apiKeyEnv, ...(f.apiKeyFile ? { file: resolve(io.cwd, f.apiKeyFile) } : {}) },
+    io.env,
+  );
   const rep = await checkEndpoints({
+    ...(apiKey ? { apiKey } : {}),
     endpoints: endpoints.map((e) => ({
       url: e.url,
       label: e.label,
@@ -84,6 +93,8 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
     .option('--no-gpu', 'skip nvidia-smi')
     .option('--timeout <dur>', 'timeout of each HTTP probe', '5s')
     .option('--header <name:value>', 'extra header on the smoke calls (repeatable)', collect)
+    .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
+    .option('--api-key-file <file>', 'file whose first line is the API key')
     .action(async (urls: string[], flags: CheckFlags) => {
       ctx.setExit(await checkAction(urls, flags, ctx));
     });

@@ -24,6 +24,8 @@ export interface PageServerOptions {
   models?: string[];
   version?: string;
   chat?: ChatBehaviour;
+  /** when set, /v1/* and /version want `authorization: Bearer <apiKey>` (vLLM --api-key) */
+  apiKey?: string;
   /** delay before any answer, ms */
   delayMs?: number;
   port?: number;
@@ -136,6 +138,9 @@ export async function startPageServer(opts: PageServerOptions = {}): Promise<Pag
     });
     req.on('end', () => {
       const answer = () => {
+        const guarded = path.startsWith('/v1/') || path === '/version';
+        if (opts.apiKey && guarded && req.headers.authorization !== `Bearer ${opts.apiKey}`)
+          return json(res, 401, { error: 'Unauthorized' });
         if (path === '/metrics') {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
           return res.end(opts.page ? opts.page() : '');
