@@ -132,6 +132,23 @@ describe('dispatch over real sockets', () => {
     expect(res.summary.warnings[0]).toContain('interrupted');
   });
 
+  it('an automatic sweep: synchronous, max throughput, then rates in between (may stop early)', async () => {
+    const res = await runBench({
+      items,
+      template: tpl,
+      sweep: parseSweep('auto:2', { maxConcurrency: 4 }),
+      seed: 0,
+      numPrompts: 8,
+      transport: t,
+    });
+    expect(res.stages[0]!.arrivals).toBe('closed(c=1)');
+    expect(res.stages[1]!.arrivals).toBe('closed(c=4)');
+    expect(res.stages.length).toBeGreaterThanOrEqual(3);
+    expect(res.stages.length).toBeLessThanOrEqual(4);
+    for (const s of res.stages.slice(2)) expect(s.arrivals).toMatch(/^poisson@/);
+    if (res.stages.length < 4) expect(res.stoppedEarly).toMatch(/stopped after poisson@/);
+  });
+
   it('a sweep of concurrencies runs one stage each with its own stage number', async () => {
     const res = await runBench({
       items,
