@@ -1,0 +1,122 @@
+/**
+ * Engine options and their resolution to a ResolvedEngineConfig: lookups in the knowledge
+ * tables, vLLM's defaults, the KV-capacity math and vLLM's startup check that max_model_len
+ * fits in the KV cache.
+ */
+import { ServelabError } from '../errors.js';
+import { type GpuProfile, getGpu } from '../knowledge/gpus.js';
+import { getModel, type KvDtype, type ModelProfile, type WeightDtype } from '../knowledge/models.js';
+import { type Capacity, computeCapacity, defaultBatchLimits } from './capacity.js';
+import type { ResolvedEngineConfig } from './engine-api.js';
+import type { StepTimeFn } from './step-time.js';
+
+export interface EngineOptions {
+  /** model name, HF id or alias (src/knowledge/models.ts) */
+  model: string;
+  /** GPU name or alias (src/knowledge/gpus.ts) */
+  gpu: string;
+  tp?: number;
+  gpuMemoryUtilization?: number;
+  /** default: the model's max context (must fit in the KV cache, as vLLM requires) */
+  maxModelLen?: number;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  blockSize?: number;
+  enablePrefixCaching?: boolean;
+  kvCacheDtype?: KvDtype;
+  weightDtype?: WeightDtype;
+  /** force the number of KV blocks (tests); skips the memory math */
+  numGpuBlocksOverride?: number;
+  /** multiply every modelled step time */
+  stepTimeScale?: number;
+  /** fixed step time in ms instead of the roofline (0: "faster than any client") */
+  stepTimeMs?: number;
+  /** FP8 GEMM efficiency relative to eta_f (default step-time.ts FP8_GEMM_EFFICIENCY) */
+  fp8GemmEfficiency?: number;
+  /** custom step-time function (tests, calibration); wins over the options above */
+  stepTimeFn?: StepTimeFn;
+  /** fast-forward uniform decode steps on a VirtualClock (default true) */
+  fastForward?: boolean;
+}
+
+function positiveInt(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
+    throw new ServelabError('BAD_CONFIG', `${name} must be a positive integer, got ${v}`);
+  }
+}
+
+export function resolveEngineConfig(opts: EngineOptions): {
+  config: ResolvedEngineConfig;
+  model: ModelProfile;
+  gpu: GpuProfile;
+  capacity: Capacity | undefined;
+} {
+  const model = getModel(opts.model);
+  const gpu = getGpu(opts.gpu);
+  const tp = opts.tp ?? 1;
+  positiveInt('tp', tp);
+  positiveInt('maxModelLen', opts.maxModelLen);
+  positiveInt('maxNumSeqs', opts.maxNumSeqs);
+  positiveInt('maxNumBatchedTokens', opts.maxNumBatchedTokens);
+  positiveInt('blockSize', opts.blockSize);
+  positiveInt('numGpuBlocksOverride', opts.numGpuBlocksOverride);
+  const util = opts.gpuMemoryUtilization ?? 0.9;
+  if (!(util > 0 && util <= 1)) {
+    throw new ServelabError('BAD_CONFIG', `gpuMemoryUtilization must be in (0, 1], got ${util}`);
+  }
+  const defaults = defaultBatchLimits(gpu);
+  const maxNumBatchedTokens = opts.maxNumBatchedTokens ?? defaults.maxNumBatchedTokens;
+  const maxNumSeqs = opts.maxNumSeqs ?? defaults.maxNumSeqs;
+  const blockSize = opts.blockSize ?? 16;
+  const weightDtype = opts.weightDtype ?? model.defaultWeightDtype;
+  const kvCacheDtype = opts.kvCacheDtype ?? 'bf16';
+  const maxModelLen = opts.maxModelLen ?? model.maxContext;
+  let capacity: Capacity | undefined;
+  let numGpuBlocks: number;
+  if (opts.numGpuBlocksOverride !== undefined) {
+    numGpuBlocks = opts.numGpuBlocksOverride;
+  } else {
+    capacity = computeCapacity({
+      model,
+      gpu,
+      tp,
+      gpuMemoryUtilization: util,
+      maxNumBatchedTokens,
+      blockSize,
+      weightDtype,
+      kvCacheDtype,
+      maxModelLen,
+    });
+    numGpuBlocks = capacity.numGpuBlocks;
+  }
+  const kvCapacityTokens = numGpuBlocks * blockSize;
+  if (maxModelLen > (numGpuBlocks - 1) * blockSize) {
+    throw new ServelabError(
+      'BAD_CONFIG',
+      `The model's max seq len (${maxModelLen}) is larger than the maximum number of tokens that can be stored in KV cache (${(numGpuBlocks - 1) * blockSize}).`,
+      {
+        hint: 'Try increasing gpu_memory_utilization or decreasing max_model_len when initializing the engine.',
+      },
+    );
+  }
+  return {
+    model,
+    gpu,
+    capacity,
+    config: {
+      model: model.name,
+      gpu: gpu.name,
+      tp,
+      blockSize,
+      numGpuBlocks,
+      kvCapacityTokens,
+      maxModelLen,
+      maxNumSeqs,
+      maxNumBatchedTokens,
+      gpuMemoryUtilization: util,
+      enablePrefixCaching: opts.enablePrefixCaching ?? true,
+      kvCacheDtype,
+      weightDtype,
+    },
+  };
+}
