@@ -102,13 +102,14 @@ export interface CellContext {
 
 const EXTRA_FIELDS_METRIC = 'servelab_sim_extra_fields_total';
 
-/** Fields the server reports it received but does not act on, from the sampled metric family. */
+/** Fields the server reports it received but does not act on, from the sampled metric family ('*': unknown which). */
 export function ignoredExtraFields(samples: readonly KvSample[]): string[] {
   const seen = new Set<string>();
   for (const s of samples) {
     if (!s.metric.startsWith(EXTRA_FIELDS_METRIC) || !(s.value > 0)) continue;
     const m = /field="([^"]*)"/.exec(s.metric);
-    if (m) seen.add(m[1]!);
+    // the sampler sums a family's series into one unlabelled value: some field, not which
+    seen.add(m ? m[1]! : '*');
   }
   return [...seen].sort();
 }

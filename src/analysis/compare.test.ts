@@ -107,5 +107,12 @@ describe('compare', () => {
     const cmp = compareCells([cell('baseline/c32/r1', 3), c]);
     const f = cmp.confounds.find((x) => x.code === 'field-ignored')!;
     expect(f.message).toMatch(/ttl.*job_id.*unknown extra/);
+    // the sampler's unlabelled sum says some field was ignored, not which
+    const d = cell('ttl/c32/r1', 3, { programFields: ['job_id', 'this_func_call'] });
+    d.context.extraFieldsIgnored = ['*'];
+    const m = compareCells([cell('baseline/c32/r1', 3), d]).confounds.find(
+      (x) => x.code === 'field-ignored',
+    )!;
+    expect(m.message).toMatch(/job_id, this_func_call.*does not say which/);
   });
 });

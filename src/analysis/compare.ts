@@ -293,7 +293,8 @@ export function findConfounds(
       ...g.flatMap((c) =>
         c.context.servers.flatMap((s) => (Array.isArray(s.ignoresFields) ? s.ignoresFields : [])),
       ),
-    ]).filter((f) => sent.includes(f));
+    ]).flatMap((f) => (f === '*' ? sent : sent.includes(f) ? [f] : []));
+    const unlabelled = g.some((c) => c.context.extraFieldsIgnored.includes('*'));
     const notes = uniq(
       g
         .flatMap((c) => c.context.notes)
@@ -304,7 +305,11 @@ export function findConfounds(
         severity: 'high',
         code: 'field-ignored',
         message: `arm "${arm}": program-identity field(s) ${ignored.length ? ignored.join(', ') : sent.join(', ')} were sent but the server never acted on them${
-          ignored.length ? ' (it counted them as unknown extra fields)' : ''
+          ignored.length
+            ? unlabelled
+              ? ' (it counted unknown extra fields; the sampled total does not say which)'
+              : ' (it counted them as unknown extra fields)'
+            : ''
         }${notes.length ? `; notes: ${notes.join(' | ')}` : ''}. If this arm's system is meant to use them, its feature was inactive.`,
       });
     } else if (!g.some((c) => c.context.servers.some((s) => Array.isArray(s.actsOnFields))))

@@ -40,6 +40,9 @@ describe('loader', () => {
     });
     expect(samples[1]!.metric).toBe('servelab_sim_extra_fields_total{model_name="m",field="job_id"}');
     expect(ignoredExtraFields(samples)).toEqual(['job_id']);
+    expect(
+      ignoredExtraFields([{ tsMs: 0, port: 1, metric: 'servelab_sim_extra_fields_total', value: 3 }]),
+    ).toEqual(['*']);
   });
 
   it('an interrupted run with a truncated steps.jsonl and a missing cell loads and is flagged partial', async () => {

@@ -194,6 +194,30 @@ describe('active window edge cases', () => {
     expect(s.warnings.join(' ')).toMatch(/no task finished/);
   });
 
+  it('client window: never C in flight -> no window; makespan still has a rate', () => {
+    const c = cellInput('baseline/c4/r1', { kv: KV, tasks: [task('a', 0, 10), task('b', 11, 20)] });
+    const s = summarizeCell(c);
+    const w = s.windows.find((x) => x.kind === 'client')!;
+    expect(w.status).toBe('none');
+    expect(w.note).toMatch(/never 4 programs in flight/);
+    expect(w.tasksPerMin).toBeNull();
+    expect(s.windows.find((x) => x.kind === 'makespan')!.tasksPerMin).toBeCloseTo(2 / (20 / 60), 12);
+  });
+
+  it('a retried context-length error and a step-count mismatch are warned about', () => {
+    const c = cellInput('baseline/c1/r1', {
+      kv: KV,
+      tasks: [task('a', 0, 10, { steps: 3, status: 'failed', reason: 'context_length' })],
+      steps: [step('a', 1, 2), step('a', 3, 4, { status: 'error', errorKind: 'context_length', retries: 5 })],
+    });
+    const s = summarizeCell(c);
+    expect(s.counts.contextLengthErrors).toBe(1);
+    expect(s.warnings.join(' ')).toMatch(/context-length error\(s\) were retried/);
+    expect(s.warnings.join(' ')).toMatch(
+      /tasks.jsonl reports 3 steps but steps.jsonl holds 2 orchestrator calls/,
+    );
+  });
+
   it('window spec parsing', () => {
     expect(parseWindowSpec('600s..7800s')).toEqual({ fromS: 600, toS: 7800 });
     expect(parseWindowSpec('10m..70m')).toEqual({ fromS: 600, toS: 4200 });
