@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endpointsOf, parseModelConfig as parseModelConfigZod } from '../config/index.js';
 import { type PageServer, startPageServer } from '../metrics/testing/page-server.js';
@@ -136,6 +137,37 @@ describe("checkEndpoints on a W1-like topology from the users' model-config JSON
     });
     expect(withKey.ready).toBe(true);
     expect(JSON.stringify(withKey)).not.toContain('sk-test');
+  });
+
+  it('a port whose listener accepts nothing (connect times out) is unreachable, not "not listening"', async () => {
+    // a stopped process's listening socket: the kernel fills its backlog, then drops SYNs
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))",
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const socks: Socket[] = [];
+    try {
+      const port = await new Promise<number>((r) =>
+        child.stdout.once('data', (b: Buffer) => r(Number(String(b).trim()))),
+      );
+      child.kill('SIGSTOP');
+      for (let i = 0; i < 4; i++) socks.push(connect({ host: '127.0.0.1', port }).on('error', () => {}));
+      await new Promise((r) => setTimeout(r, 200));
+      const rep = await checkEndpoints({
+        endpoints: [{ url: `http://127.0.0.1:${port}` }],
+        gpu: false,
+        connectTimeoutMs: 400,
+      });
+      expect(rep.endpoints[0]!.stages.tcp?.detail).toBe('timeout');
+      expect(rep.endpoints[0]!.problems.map((p) => p.code)).toEqual(['unreachable']);
+    } finally {
+      for (const s of socks) s.destroy();
+      child.kill('SIGKILL');
+    }
   });
 
   it('a hung server is a failed smoke call, not a hang', async () => {
