@@ -21,6 +21,7 @@ export async function executeSpec(
     log: (line) => io.stderr(`${line}\n`),
     ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(flags.replay ? { replay: flags.replay } : {}),
+    progressIntervalMs: io.isTTY ? 2000 : 5000,
     makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
   });
   io.stdout(`\n${result.table}\n\n`);
