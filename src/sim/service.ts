@@ -119,7 +119,6 @@ export class SimService {
   private readonly seed: number;
   private readonly faults: FaultPicker;
   private readonly toAbs: (ms: number) => number;
-  private seq = 0;
   private readonly idRng;
 
   constructor(opts: SimServiceOptions) {

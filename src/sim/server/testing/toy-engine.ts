@@ -55,7 +55,8 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
   };
   const running = new Map<string, Req>();
   const cachedBlocks = new Set<string>();
-  let timer: (() => void) | undefined;
+  /** a step is scheduled */
+  let stepping = false;
 
   const finish = (r: Req, reason: 'stop' | 'length' | 'abort', now: number) => {
     running.delete(r.spec.id);
@@ -64,7 +65,7 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
     r.listener.onFinish(reason, r.info);
   };
   const step = () => {
-    timer = undefined;
+    stepping = false;
     const start = clock.nowMs() - stepMs;
     const now = clock.nowMs();
     let tokens = 0;
@@ -89,7 +90,10 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
       numPreempted: 0,
     };
     engine.onStep?.(info);
-    if (running.size > 0) timer = clock.schedule(now + stepMs, step);
+    if (running.size > 0) {
+      stepping = true;
+      clock.schedule(now + stepMs, step);
+    }
   };
 
   const engine: Engine = {
@@ -123,7 +127,10 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
           finishMs: now,
         },
       });
-      timer ??= clock.schedule(now + stepMs, step);
+      if (!stepping) {
+        stepping = true;
+        clock.schedule(now + stepMs, step);
+      }
     },
     abort(id) {
       const r = running.get(id);
