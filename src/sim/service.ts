@@ -345,7 +345,7 @@ class RunningRequest {
     const cursor = new OutputCursor(sub.plan, seed);
     const id = `${this.meta.id}-${choice}`;
     this.engineIds[choice] = id;
-    // a step's tokens are held until the end of the current tick so the last ones can share the
+    // the last step's tokens are held until the end of the current tick so they can share the
     // finish chunk (as vLLM sends them); a later step's tokens (virtual time) flush them first
     let pending: OutputDelta | undefined;
     let pendingMs = 0;
@@ -381,7 +381,10 @@ class RunningRequest {
                 if (pending && pendingMs !== nowMs) flush();
                 pending = pending ? mergeDelta(pending, d) : d;
                 pendingMs = nowMs;
-                if (!flushQueued) {
+                // only the step that reaches the EOS point / max_tokens is held back for the
+                // finish chunk; every other step goes out at once
+                if (cursor.emitted < target) flush();
+                else if (!flushQueued) {
                   flushQueued = true;
                   queueMicrotask(flush);
                 }
