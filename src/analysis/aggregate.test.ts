@@ -9,7 +9,7 @@ import {
   paretoFrontier,
   parseParetoSpec,
 } from './aggregate.js';
-import { analyzeBench, argvParams, benchStages } from './bench-latency.js';
+import { analyzeBench, argvParams, benchStages, stageTargets } from './bench-latency.js';
 import { loadRun } from './load.js';
 import type { BenchRunInput } from './run-types.js';
 import { request } from './testing/fixtures.js';
@@ -82,6 +82,24 @@ describe('bench latency per stage', () => {
     expect(st[1]!.targetLabel).toBe('poisson@8.00/s');
     expect(st[1]!.errorsByKind).toEqual({ 'error: http': 1 });
   });
+  it('stage targets from a sweep summary.json (arrivals strings), else run.json argv', () => {
+    const base = { kind: 'bench' as const, dir: 'd', requests: [], kv: [], skipped: [], missing: [] };
+    const sweep = stageTargets({
+      ...base,
+      run: {},
+      summary: {
+        stages: [
+          { stage: 0, arrivals: 'poisson@2.00/s' },
+          { stage: 1, arrivals: 'closed(c=64)' },
+        ],
+      },
+    });
+    expect(sweep.get(0)).toEqual({ target: 2, label: 'poisson@2.00/s' });
+    expect(sweep.get(1)).toEqual({ target: 64, label: 'closed(c=64)' });
+    const argv = stageTargets({ ...base, run: { args: ['--request-rate', '6'] }, summary: null });
+    expect(argv.get(0)).toEqual({ target: 6, label: '6 req/s' });
+  });
+
   it('argv params as servelab bench writes them', () => {
     expect(argvParams(['--request-rate', '4', '--ignore-eos', '--model=m', '--header', 'x: y'])).toEqual({
       'request-rate': 4,
@@ -141,6 +159,8 @@ describe('aggregate over crafted bench dirs', () => {
       ).toBe(false);
     }
     const a = analyzeBench(runs[0]!);
-    expect(a.partialReasons.join(' ')).toMatch(/summary.json is missing/);
+    expect(a.partial).toBe(false);
+    expect(a.stages[0]!.targetLabel).toBe('poisson@2.00/s'); // from the bench's summary.json
+    expect(a.stages[0]!.target).toBe(2);
   });
 });

@@ -35,11 +35,15 @@ export function reportWarnings(data: ReportData): ReportWarning[] {
     out.push({ severity, text });
   };
   for (const c of data.comparison?.confounds ?? []) add(c.severity, `${c.code}: ${c.message}`);
+  // one line per distinct cell warning, naming every cell it applies to
+  const byText = new Map<string, string[]>();
   for (const c of data.cells) {
     if (c.summary.partial && !data.comparison)
       add('high', `cell ${c.summary.id} is PARTIAL: ${c.summary.partialReasons.join('; ')}`);
-    for (const w of c.summary.warnings) add('medium', `cell ${c.summary.id}: ${w}`);
+    for (const w of c.summary.warnings) byText.set(w, [...(byText.get(w) ?? []), c.summary.id]);
   }
+  for (const [w, ids] of byText)
+    add('medium', `${ids.length === 1 ? 'cell' : `${ids.length} cells`} ${ids.join(', ')}: ${w}`);
   for (const b of data.bench) {
     if (b.partial) add('high', `bench ${b.name} is PARTIAL: ${b.partialReasons.join('; ')}`);
     for (const w of b.warnings) add('medium', `bench ${b.name}: ${w}`);

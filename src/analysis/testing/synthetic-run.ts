@@ -6,6 +6,8 @@
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StepRecord, TaskRecord } from '../../agent/records.js';
+import type { RequestRecord } from '../../loadgen/records.js';
+import { summarize } from '../../loadgen/summary.js';
 
 export interface SyntheticCellSpec {
   arm: string;
@@ -246,6 +248,13 @@ export async function writeSyntheticBench(
     );
   }
   await writeFile(join(runDir, 'requests.jsonl'), `${lines.join('\n')}\n`);
+  // the summary.json `servelab bench` writes at the end, from its own pure summary
+  const arrivals = `poisson@${opts.ratePerSec.toFixed(2)}/s`;
+  const summary = summarize(
+    lines.map((l) => JSON.parse(l) as RequestRecord),
+    { arrivals },
+  );
+  await writeFile(join(runDir, 'summary.json'), JSON.stringify(summary));
   await writeFile(
     join(runDir, 'run.json'),
     JSON.stringify({
