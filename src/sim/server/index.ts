@@ -128,6 +128,8 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
   const endpoints: SimEndpoint[] = [];
   const close = async () => {
     await Promise.all(fronts.map((f) => f.close()));
+    // closing the sockets aborted every request; a clock we made must not keep the process alive
+    if (!opts.clock && base instanceof RealClock) base.stop();
   };
   let replica = 0;
   try {
