@@ -65,6 +65,7 @@ describe('loader', () => {
     rj.cells.push('c/c4/r1');
     await writeFile(join(run, 'run.json'), JSON.stringify(rj));
     await appendFile(join(run, 'a/c4/r1/tasks.jsonl'), '{"v":1,"taskId":"half');
+    await writeFile(join(run, 'b/c4/r1/cell.json'), '{"v":1,"arm":"b","concu');
     const loaded = await loadRun(run);
     expect(loaded.kind).toBe('agent');
     if (loaded.kind !== 'agent') return;
@@ -74,7 +75,9 @@ describe('loader', () => {
     expect(b.partialReasons.join(' ')).toMatch(
       /steps.jsonl: 1 unparsable line\(s\) skipped \(a truncated last line\)/,
     );
-    expect(b.partialReasons.join(' ')).toMatch(/interrupted/);
+    expect(b.partialReasons.join(' ')).toMatch(/a readable cell.json \(it does not parse\) is missing/);
+    expect(b.arm).toBe('b'); // from the directory name
+    expect(b.counts.tasks).toBe(12);
     const a = summarizeCell(loaded.cells[0]!);
     expect(a.counts.tasks).toBe(12);
     expect(a.partialReasons.join(' ')).toMatch(/tasks.jsonl: 1 unparsable/);

@@ -288,8 +288,15 @@ async function parallelStepsReader(
 export async function loadCell(dir: string, id: string, stepsReader?: StepsReader): Promise<CellInput> {
   const skipped: SkippedLines[] = [];
   const missing: string[] = [];
-  const meta = (await readJson<CellMeta>(join(dir, 'cell.json'))) ?? {};
-  if (!(await exists(join(dir, 'cell.json')))) missing.push('cell.json');
+  let meta: CellMeta = {};
+  try {
+    const m = await readJson<CellMeta>(join(dir, 'cell.json'));
+    if (m === null) missing.push('cell.json');
+    else meta = m;
+  } catch {
+    // a cell cut while rewriting cell.json: analyse its records anyway
+    missing.push('a readable cell.json (it does not parse)');
+  }
   const sr = await (stepsReader ?? readStepsFile)(join(dir, 'steps.jsonl'));
   if (sr.stats === null) missing.push('steps.jsonl');
   else if (sr.stats.skipped)

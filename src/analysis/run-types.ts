@@ -42,7 +42,8 @@ export interface RunMeta {
   createdAt?: string;
   servelabVersion?: string;
   cells?: string[];
-  args?: Record<string, unknown>;
+  /** `servelab bench` writes its argv (redacted); other writers an object */
+  args?: Record<string, unknown> | string[];
   config?: Record<string, unknown>;
   [key: string]: unknown;
 }
