@@ -5,7 +5,9 @@
  *   400 | context_length     the 400 "maximum context length" error
  *   slow_first_token[;ms]    the request reaches the engine ms later (default 2000)
  *   stream_cut[;n]           the socket is destroyed after n stream chunks (default 3)
- *   hang                     never answers (a client disconnect still cleans up)
+ *   hang                     never finishes: a stream gets its headers and role chunk, then
+ *                            nothing; a non-streamed request gets nothing (a client disconnect
+ *                            still cleans up)
  *   malformed_chunk[;n]      chunk n+1 is not JSON (default 1), the stream goes on
  *   missing_done             the stream ends without `data: [DONE]`
  */
