@@ -21,6 +21,7 @@ interface AgentFlags {
   historyTrim?: string;
   out: string;
   name: string;
+  timeScale: string;
 }
 
 function num(flag: string, v: string): number {
@@ -54,6 +55,11 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .option('--release', 'POST /programs/release at program end on the orchestrator origin')
     .option('--max-steps <n>', 'max orchestrator calls per task', '200')
     .option('--history-trim <tokens>', 'middle-trim the history to about this many tokens')
+    .option(
+      '--time-scale <f>',
+      'multiply tool latencies and scripted user think times (0.1 = 10x shorter)',
+      '1',
+    )
     .option('--out <dir>', 'runs directory', 'runs')
     .option('--name <name>', 'run name', 'agent')
     .action(async (flags: AgentFlags) => {
@@ -91,6 +97,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         agent: {
           orchestrator,
           stream: flags.stream,
+          timeScale: num('--time-scale', flags.timeScale),
           ...(flags.historyTrim ? { historyTrimTokens: num('--history-trim', flags.historyTrim) } : {}),
         },
         concurrency: flags.concurrency.split(',').map((c) => num('--concurrency', c)),

@@ -1,4 +1,8 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { analyzeAgentRun } from '../../analysis/analyze-run.js';
+import { loadRun } from '../../analysis/load.js';
 import { createHttpTransport } from '../../client/index.js';
 import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT } from '../../errors.js';
@@ -25,6 +29,22 @@ export async function executeSpec(
     makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
   });
   io.stdout(`\n${result.table}\n\n`);
+  // the analysis (windows, completion times, tails) replaces each cell's driver summary.json
+  try {
+    const run = await loadRun(result.runDir);
+    if (run.kind === 'agent') {
+      const sums = analyzeAgentRun(run);
+      for (const s of sums)
+        await writeFile(join(result.runDir, s.id, 'summary.json'), `${JSON.stringify(s, null, 2)}\n`);
+      io.stdout(
+        `analysis: ${sums.length} summary.json file(s) written; windows and tails: servelab analyze ${result.runDir}\n`,
+      );
+    }
+  } catch (err) {
+    io.stderr(
+      `analysis of the run failed (the driver's summary.json files are kept): ${(err as Error).message}\n`,
+    );
+  }
   const failed = result.cells.filter((c) => c.status === 'failed');
   io.stdout(`run directory: ${result.runDir}\n`);
   if (result.interrupted) {
