@@ -46,6 +46,8 @@ export interface CellSummary {
   v: 1;
   kind: 'agent-cell';
   id: string;
+  /** the run dir's name, set when cells of several runs are pooled */
+  source?: string;
   arm: string;
   concurrency: number | null;
   rep: number | null;

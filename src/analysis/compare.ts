@@ -82,6 +82,9 @@ const flagsOf = (s: ServerInfo): string[] =>
       ? s.flags.split(/\s+/).filter(Boolean)
       : [];
 
+/** a cell's name in messages: `run/arm/cN/rK` when cells come from several run dirs */
+export const cellLabel = (c: CellSummary) => (c.source ? `${c.source}:${c.id}` : c.id);
+
 function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
@@ -234,10 +237,10 @@ export function findConfounds(
       out.push({
         severity: 'high',
         code: 'task-set',
-        message: `C=${conc}: arms ran different task sets or seeds: ${here
+        message: `C=${conc}: cells ran different task sets or seeds: ${here
           .map(
             (c) =>
-              `${c.id}: ${c.context.taskSet?.name ?? '?'} (${c.context.taskSet?.count ?? '?'} tasks, seed ${c.context.seed ?? c.context.taskSet?.seed ?? '?'})`,
+              `${cellLabel(c)}: ${c.context.taskSet?.name ?? '?'} (${c.context.taskSet?.count ?? '?'} tasks, seed ${c.context.seed ?? c.context.taskSet?.seed ?? '?'})`,
           )
           .join('; ')}`,
       });
@@ -261,25 +264,25 @@ export function findConfounds(
       out.push({
         severity: 'high',
         code: 'interrupted',
-        message: `cell ${c.id} is partial/interrupted: ${c.partialReasons.join('; ')}`,
+        message: `cell ${cellLabel(c)} is partial/interrupted: ${c.partialReasons.join('; ')}`,
       });
     if (c.kv.status !== 'ok')
       out.push({
         severity: 'medium',
         code: 'no-kv-window',
-        message: `cell ${c.id}: no active window (${c.kv.status}); compare it on the client-side window or the makespan`,
+        message: `cell ${cellLabel(c)}: no active window (${c.kv.status}); compare it on the client-side window or the makespan`,
       });
     for (const w of c.warnings) {
       if (CLIENT_BOTTLENECK.test(w))
         out.push({
           severity: 'high',
           code: 'client-bottleneck',
-          message: `cell ${c.id}: the client may have been the bottleneck: ${w}`,
+          message: `cell ${cellLabel(c)}: the client may have been the bottleneck: ${w}`,
         });
       if (/context-length error/.test(w))
-        out.push({ severity: 'high', code: 'retried-context-length', message: `cell ${c.id}: ${w}` });
+        out.push({ severity: 'high', code: 'retried-context-length', message: `cell ${cellLabel(c)}: ${w}` });
       if (/orchestrator calls for those tasks/.test(w))
-        out.push({ severity: 'medium', code: 'step-count-mismatch', message: `cell ${c.id}: ${w}` });
+        out.push({ severity: 'medium', code: 'step-count-mismatch', message: `cell ${cellLabel(c)}: ${w}` });
     }
   }
 

@@ -107,7 +107,7 @@ export function activeBounds(a: ActiveWindow): WindowBounds {
     note:
       a.status === 'no-samples'
         ? `no KV-usage samples on port ${a.port ?? '(none)'}: no active window`
-        : `KV usage never went above ${a.threshold} (peak ${a.peakValue}): no active window`,
+        : `KV usage never went above ${a.threshold} (peak ${a.peakValue === null ? '-' : a.peakValue.toFixed(3)}): no active window`,
   };
 }
 

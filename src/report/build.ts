@@ -48,6 +48,8 @@ export function analyseRuns(runs: readonly RunInput[], opts: BuildOptions = {}):
       continue;
     }
     const summaries = analyzeAgentRun(run, opts);
+    if (runs.filter((r) => r.kind === 'agent').length > 1)
+      for (const x of summaries) x.source = run.dir.split(/[\\/]/).filter(Boolean).pop() ?? run.dir;
     perRun.push({ dir: run.dir, summaries });
     run.cells.forEach((c, i) => {
       cells.push(cellReportData(c, summaries[i]!));

@@ -1,4 +1,4 @@
-import { COMPARE_METRICS } from '../analysis/compare.js';
+import { COMPARE_METRICS, cellLabel } from '../analysis/compare.js';
 import {
   type CdfPoint,
   type Chart,
@@ -60,7 +60,7 @@ export function reportCharts(data: ReportData): Chart[] {
     for (const p of c.completionCdf)
       cdf.push({
         arm: c.summary.arm,
-        cell: c.summary.id,
+        cell: cellLabel(c.summary),
         concurrency: c.summary.concurrency ?? 0,
         tS: p.tS,
         p: p.p,
@@ -77,7 +77,7 @@ export function reportCharts(data: ReportData): Chart[] {
     if (pts.length === 0) continue;
     charts.push(
       kvChart(
-        `kv-${s.id.replace(/[^\w-]/g, '-')}`,
+        `kv-${cellLabel(s).replace(/[^\w-]/g, '-')}`,
         `KV usage: ${s.arm}, C=${s.concurrency ?? '?'}, rep ${s.rep ?? '?'} (port ${s.kv.port ?? '?'})`,
         pts,
         win,

@@ -1,7 +1,7 @@
 import { AGGREGATE_DEFINITIONS } from '../analysis/aggregate.js';
 import { BENCH_DEFINITIONS } from '../analysis/bench-latency.js';
 import { CELL_DEFINITIONS } from '../analysis/cell-summary.js';
-import { COMPARE_DEFINITIONS, type Severity } from '../analysis/compare.js';
+import { COMPARE_DEFINITIONS, cellLabel, type Severity } from '../analysis/compare.js';
 import { COUNTING_RULE } from '../analysis/windows.js';
 import type { ReportData } from './report-data.js';
 import { fmt, type Table } from './table.js';
@@ -39,8 +39,8 @@ export function reportWarnings(data: ReportData): ReportWarning[] {
   const byText = new Map<string, string[]>();
   for (const c of data.cells) {
     if (c.summary.partial && !data.comparison)
-      add('high', `cell ${c.summary.id} is PARTIAL: ${c.summary.partialReasons.join('; ')}`);
-    for (const w of c.summary.warnings) byText.set(w, [...(byText.get(w) ?? []), c.summary.id]);
+      add('high', `cell ${cellLabel(c.summary)} is PARTIAL: ${c.summary.partialReasons.join('; ')}`);
+    for (const w of c.summary.warnings) byText.set(w, [...(byText.get(w) ?? []), cellLabel(c.summary)]);
   }
   for (const [w, ids] of byText)
     add('medium', `${ids.length === 1 ? 'cell' : `${ids.length} cells`} ${ids.join(', ')}: ${w}`);
@@ -97,14 +97,14 @@ export function reportSections(data: ReportData): ReportSection[] {
       ],
     });
     for (const s of sums) {
-      const tables = [{ caption: `Windows of ${s.id}`, table: windowsTable(s) }];
+      const tables = [{ caption: `Windows of ${cellLabel(s)}`, table: windowsTable(s) }];
       if (s.outside.tailTasks.length)
         tables.push({
-          caption: `Tail of ${s.id}: ${s.outside.tailTaskCount} task(s) ended after the active window (longest shown)`,
+          caption: `Tail of ${cellLabel(s)}: ${s.outside.tailTaskCount} task(s) ended after the active window (longest shown)`,
           table: tailTable(s),
         });
       out.push({
-        title: `Cell ${s.id}`,
+        title: `Cell ${cellLabel(s)}`,
         intro: `status ${s.cellStatus}${s.partial ? ` (PARTIAL: ${s.partialReasons.join('; ')})` : ''}; KV port ${s.kv.port ?? '-'} (${s.kv.portSource}), ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}; ramp-up ${fmt(s.outside.rampUpS)} s, tail ${fmt(s.outside.tailS)} s.`,
         tables,
       });

@@ -2,7 +2,7 @@ import type { AggregateRow, ParamComparison, ParetoResult } from '../analysis/ag
 import { AGGREGATE_METRICS } from '../analysis/aggregate.js';
 import type { BenchAnalysis } from '../analysis/bench-latency.js';
 import type { CellSummary } from '../analysis/cell-summary.js';
-import type { CellStat, CompareMetric, Comparison } from '../analysis/compare.js';
+import { type CellStat, type CompareMetric, type Comparison, cellLabel } from '../analysis/compare.js';
 import type { WindowKind } from '../analysis/windows.js';
 import { fmt, fmtPct, type Table } from './table.js';
 
@@ -85,7 +85,7 @@ export function cellsOverviewTable(cells: readonly CellSummary[]): Table {
       true,
     ],
     rows: cells.map((s) => [
-      s.id,
+      cellLabel(s),
       s.partial ? `${s.cellStatus} (PARTIAL)` : s.cellStatus,
       `${s.counts.tasksOk}/${s.counts.tasksFailed}/${s.counts.tasksIncomplete}`,
       String(s.counts.orchestratorSteps),
@@ -121,7 +121,7 @@ export function timeTable(cells: readonly CellSummary[]): Table {
       'user LLM call mean s',
     ],
     rows: cells.map((s) => [
-      s.id,
+      cellLabel(s),
       part(s.time.orchestratorTtft),
       part(s.time.orchestratorDecode),
       part(s.time.orchestratorUnsplit),
@@ -137,7 +137,8 @@ export function timeTable(cells: readonly CellSummary[]): Table {
 export function failuresTable(cells: readonly CellSummary[]): Table {
   const rows: string[][] = [];
   for (const s of cells)
-    for (const [reason, n] of Object.entries(s.failuresByReason)) rows.push([s.id, reason, String(n)]);
+    for (const [reason, n] of Object.entries(s.failuresByReason))
+      rows.push([cellLabel(s), reason, String(n)]);
   return { headers: ['cell', 'status: reason', 'tasks'], numeric: [false, false, true], rows };
 }
 

@@ -23,11 +23,13 @@ function cellText(s: CellSummary): string {
   for (const r of s.partialReasons) lines.push(`  partial: ${r}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   lines.push(
-    `  KV port ${s.kv.port ?? '-'} (${s.kv.portSource}): ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}, peak ${s.kv.peakValue ?? '-'}`,
+    `  KV port ${s.kv.port ?? '-'} (${s.kv.portSource}): ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}, peak ${fmt(s.kv.peakValue)}`,
   );
   lines.push(toTerminal(windowsTable(s)));
   lines.push(
-    `  ramp-up ${fmt(s.outside.rampUpS)} s; tail ${fmt(s.outside.tailS)} s with ${s.outside.tailTaskCount} task(s) ending after the active window`,
+    s.kv.startMs === null
+      ? '  no active window: no ramp-up or tail relative to it (see the client-side window and the makespan)'
+      : `  ramp-up ${fmt(s.outside.rampUpS)} s; tail ${fmt(s.outside.tailS)} s with ${s.outside.tailTaskCount} task(s) ending after the active window`,
   );
   if (s.outside.tailTasks.length) lines.push(toTerminal(tailTable(s)));
   return lines.join('\n');
