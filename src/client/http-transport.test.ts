@@ -106,6 +106,23 @@ describe('createHttpTransport: streamed answers', () => {
     expect((await t.call(req({ chunks: 4, tokensPerChunk: 5 }))).quirks).toContain('token_count_mismatch');
   });
 
+  it('keeps the connection alive across sequential streamed calls', async () => {
+    let conns = 0;
+    const onConn = () => {
+      conns++;
+    };
+    const own = createHttpTransport();
+    srv.server.on('connection', onConn);
+    try {
+      for (let k = 0; k < 5; k++) expect((await own.call(req({ chunks: 2 }))).status).toBe('ok');
+    } finally {
+      srv.server.off('connection', onConn);
+      await own.close();
+    }
+    // a call may start before the pool has seen the previous response end: at most one spare
+    expect(conns).toBeLessThanOrEqual(2);
+  });
+
   it('completions API, streamed and not; chat not streamed', async () => {
     const c = await t.call(req({ chunks: 2 }, { api: 'completions', prompt: 'x', messages: undefined }));
     expect(c.status).toBe('ok');

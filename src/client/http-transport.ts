@@ -176,7 +176,8 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
         tNow = now();
         clearFirstByte();
         parser.feed(decoder.decode(buf as Uint8Array, { stream: true }));
-        if (problem || st.done) break;
+        // after [DONE] keep reading to the end of the response so the connection is reused
+        if (problem) break;
       }
       if (!problem && !st.done) {
         tNow = now();
