@@ -90,7 +90,11 @@ export function saturationWarning(r: SelfCheckReport): string | undefined {
   if (worst.u >= SATURATION.utilisation || worst.d >= SATURATION.delayP99Ms || busyCpu)
     return (
       `client saturated: event loop ${(worst.u * 100).toFixed(0)} % busy, timer delay p99 ${worst.d.toFixed(1)} ms, ` +
-      `CPU ${r.cpuCores.toFixed(2)} of ${r.cores} cores: latencies include client delay; use --workers or fewer streams per process`
+      `CPU ${r.cpuCores.toFixed(2)} of ${r.cores} cores: latencies include client delay; ${
+        r.loops.length > 1
+          ? 'give the client more idle cores or fewer streams per worker'
+          : 'use --workers N (idle cores needed) or fewer streams'
+      }`
     );
   return undefined;
 }
