@@ -3,7 +3,7 @@
  * what the servers served, replay reproduces a recorded call structure, a context-length
  * failure ends only its task, and Ctrl-C leaves a readable, interrupted run directory.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -217,5 +217,34 @@ describe('agent runs on the simulator over HTTP', () => {
     expect(r.tasks.some((t) => t.status === 'incomplete' && t.reason === 'interrupted')).toBe(true);
     const loaded = await loadRun(r.result.runDir);
     expect(loaded.kind).toBe('agent');
+  }, 20_000);
+});
+
+describe('resume', () => {
+  it('skips complete cells and re-runs the first one not complete, keeping the old attempt', async () => {
+    const s = await startW1();
+    const sp = spec(s, { concurrency: [2, 3] });
+    const first = await run(sp);
+    expect(first.result.cells.map((c) => c.status)).toEqual(['complete', 'complete']);
+    const c3 = join(first.result.runDir, 'a/c3/r1');
+    const meta = JSON.parse(readFileSync(join(c3, 'cell.json'), 'utf8'));
+    writeFileSync(join(c3, 'cell.json'), JSON.stringify({ ...meta, status: 'interrupted' }));
+    const c2steps = readFileSync(join(first.result.runDir, 'a/c2/r1/steps.jsonl'), 'utf8');
+    const again = await runExperiment({
+      loaded: { spec: sp, baseDir: first.result.runDir, file: 'inline' },
+      cwd: first.result.runDir,
+      env: {},
+      log: () => {},
+      makeTransport: () => createHttpTransport(),
+      resumeDir: first.result.runDir,
+    });
+    expect(again.runDir).toBe(first.result.runDir);
+    expect(again.cells.map((c) => c.status)).toEqual(['complete', 'complete']);
+    expect(readFileSync(join(first.result.runDir, 'a/c2/r1/steps.jsonl'), 'utf8')).toBe(c2steps);
+    expect(readdirSync(join(first.result.runDir, 'a/c3')).some((d) => d.startsWith('r1.attempt-'))).toBe(
+      true,
+    );
+    expect(JSON.parse(readFileSync(join(c3, 'cell.json'), 'utf8')).status).toBe('complete');
+    expect(again.table).toMatch(/a\s+2\s[\s\S]*a\s+3\s/);
   }, 20_000);
 });
