@@ -37,7 +37,8 @@ export const AGGREGATE_METRICS = [
 ] as const;
 
 export const AGGREGATE_DEFINITIONS: Record<string, string> = {
-  output_throughput_tok_s: 'output tokens of ok requests / stage duration (first send -> last end)',
+  output_throughput_tok_s:
+    'output tokens of ok requests / stage duration (first scheduled send -> last end), as `servelab bench` computes it',
   request_throughput_req_s: 'ok requests / stage duration',
   success_rate: 'ok requests / all non-warm-up requests',
   'ttft_*_ms': 'time to first non-empty token, percentiles over ok requests (numpy linear interpolation)',
@@ -71,11 +72,14 @@ function flatten(obj: unknown, prefix: string, out: Record<string, string | numb
   }
 }
 
+/** bench flags that say where results go, not how the run was configured */
+const OUTPUT_ARGS = new Set(['out', 'result-dir', 'result-filename', 'save-result', 'json', 'quiet']);
+
 /** Config parameters of a bench run: run.json `config`, then `args`, then summary.json `config`. */
 export function runParams(run: BenchRunInput): Record<string, string | number | boolean | null> {
   const out: Record<string, string | number | boolean | null> = {};
   flatten(run.summary?.config, '', out);
-  Object.assign(out, argvParams(run.run.args));
+  for (const [k, v] of Object.entries(argvParams(run.run.args))) if (!OUTPUT_ARGS.has(k)) out[k] = v;
   flatten(run.run.config, '', out);
   return out;
 }

@@ -368,3 +368,42 @@ export function paretoTable(rows: readonly AggregateRow[], p: ParetoResult): Tab
     }),
   };
 }
+
+/** The aggregate for people: the parameters that vary, then the key metrics, rounded. */
+export function aggregateSummaryTable(rows: readonly AggregateRow[]): Table {
+  const params = [...new Set(rows.flatMap((r) => Object.keys(r.params)))]
+    .sort()
+    .filter((k) => new Set(rows.map((r) => String(r.params[k] ?? ''))).size > 1);
+  const metrics = [
+    'output_throughput_tok_s',
+    'request_throughput_req_s',
+    'ttft_p50_ms',
+    'ttft_p95_ms',
+    'tpot_p50_ms',
+    'e2e_p95_ms',
+    'success_rate',
+  ];
+  return {
+    headers: [
+      'run',
+      'stage',
+      ...params,
+      'out tok/s',
+      'req/s',
+      'TTFT p50 ms',
+      'TTFT p95 ms',
+      'TPOT p50 ms',
+      'E2E p95 ms',
+      'success',
+      'partial',
+    ],
+    numeric: [false, true, ...params.map(() => false), ...metrics.map(() => true), false],
+    rows: rows.map((r) => [
+      r.run,
+      r.stage === null ? '' : String(r.stage),
+      ...params.map((p) => String(r.params[p] ?? '')),
+      ...metrics.map((m) => (m === 'success_rate' ? fmtPct(r.metrics[m]) : fmt(r.metrics[m]))),
+      r.partial ? 'PARTIAL' : '',
+    ]),
+  };
+}

@@ -6,7 +6,7 @@ import { paretoOption } from '../../analysis/options.js';
 import { ServelabError } from '../../errors.js';
 import { analyseRuns, DEFAULT_PARETO } from '../../report/build.js';
 import { toCsv, toTerminal } from '../../report/table.js';
-import { aggregateTable, paramTable, paretoTable } from '../../report/tables.js';
+import { aggregateSummaryTable, aggregateTable, paramTable, paretoTable } from '../../report/tables.js';
 import { loadRuns } from '../../report/write.js';
 import type { CommandContext } from './index.js';
 
@@ -61,7 +61,12 @@ export function registerAggregate(program: Command, ctx: CommandContext): void {
         const byThroughput = [...rows].sort(
           (p, q) => (q.metrics.output_throughput_tok_s ?? 0) - (p.metrics.output_throughput_tok_s ?? 0),
         );
-        text.push('', 'runs by output throughput:', toTerminal(aggregateTable(byThroughput)), '');
+        text.push(
+          '',
+          'runs by output throughput (the parameters that vary):',
+          toTerminal(aggregateSummaryTable(byThroughput)),
+          '',
+        );
         text.push(
           `Pareto-optimal runs (${x.metric} ${x.direction}, ${y.metric} ${y.direction}):`,
           toTerminal(paretoTable(rows, pareto)),
