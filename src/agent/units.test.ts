@@ -222,3 +222,28 @@ describe('watchdog and interruption (fake transport)', () => {
     expect(tasks).toEqual(['incomplete:interrupted', 'incomplete:interrupted']);
   });
 });
+
+describe('mooncake-style traces', () => {
+  it('groups lines by session; gaps from delay or timestamps become pauses', async () => {
+    const { plansFromMooncake } = await import('./trace.js');
+    const plans = plansFromMooncake([
+      { session_id: 'a', timestamp: 0, input_length: 100, output_length: 10 },
+      { session_id: 'b', timestamp: 5, input_length: 50, output_length: 5 },
+      { session_id: 'a', timestamp: 400, input_length: 220, output_length: 12 },
+      { session_id: 'c', delay: 0, input_length: 30, output_length: 3 },
+      { session_id: 'c', delay: 250, input_length: 60, output_length: 4 },
+    ]);
+    expect(plans.map((p) => [p.taskId, p.steps.length])).toEqual([
+      ['a', 2],
+      ['b', 1],
+      ['c', 2],
+    ]);
+    expect(plans[0]?.steps[0]).toMatchObject({
+      promptTokens: 100,
+      outputTokens: 10,
+      next: { type: 'tool', durationMs: 400 },
+    });
+    expect(plans[0]?.steps[1]?.next.type).toBe('end');
+    expect(plans[2]?.steps[0]?.next.durationMs).toBe(250);
+  });
+});

@@ -248,3 +248,41 @@ describe('resume', () => {
     expect(again.table).toMatch(/a\s+2\s[\s\S]*a\s+3\s/);
   }, 20_000);
 });
+
+describe('more program shapes', () => {
+  it('plays user turns with a model endpoint, counted apart from steps', async () => {
+    const s = await startW1();
+    const sp = spec(s, {});
+    sp.agent.user = { mode: 'model', model: 'Qwen/Qwen3-32B-FP8' };
+    sp.workload.generator = {
+      ...(sp.workload.generator as NonNullable<Spec['workload']['generator']>),
+      count: 3,
+      overrides: {
+        retail: { userTurns: { min: 1, max: 1 } },
+        telecom: { userTurns: { min: 1, max: 1 } },
+        airline: { userTurns: { min: 1, max: 1 } },
+      },
+    };
+    const r = await run(sp);
+    const users = r.steps.filter((x) => x.kind === 'user');
+    expect(users).toHaveLength(3);
+    expect(r.tasks.reduce((a, t) => a + t.userCalls, 0)).toBe(3);
+    expect(r.tasks.reduce((a, t) => a + t.steps, 0)).toBe(
+      r.steps.filter((x) => x.kind === 'orchestrator').length,
+    );
+  }, 20_000);
+
+  it('replays with max_tokens = min_tokens + ignore_eos (how real vLLM is driven) to the same output lengths', async () => {
+    const s = await startW1();
+    const live = await run(spec(s));
+    const sp = spec(s);
+    sp.arms = sp.arms.map((a) => ({ ...a, replayOutput: 'min_tokens' as const }));
+    const rep = await run(sp, { replay: join(live.cellDir, 'steps.jsonl') });
+    const outs = (steps: StepRecord[]) =>
+      steps
+        .filter((x) => x.kind === 'orchestrator')
+        .map((x) => `${x.taskId}/${x.step}:${x.outputTokens}:${x.next?.type}`)
+        .sort();
+    expect(outs(rep.steps)).toEqual(outs(live.steps));
+  }, 20_000);
+});
