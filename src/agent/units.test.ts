@@ -247,3 +247,19 @@ describe('mooncake-style traces', () => {
     expect(plans[2]?.steps[0]?.next.durationMs).toBe(250);
   });
 });
+
+describe('comparability warnings', () => {
+  it('flags a model served at different versions across arms', async () => {
+    const { versionWarnings } = await import('../experiment/run-experiment.js');
+    const w = versionWarnings([
+      { arm: 'baseline', model: 'o', version: '0.11.0' },
+      { arm: 'router', model: 'o', version: '0.11.0' },
+      { arm: 'kv-ttl', model: 'o', version: '0.10.1' },
+      { arm: 'kv-ttl', model: 'e', version: '0.11.0' },
+    ]);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(
+      /^o ran different server versions across arms: 0\.11\.0 \(baseline, router\) vs 0\.10\.1 \(kv-ttl\)/,
+    );
+  });
+});

@@ -56,6 +56,8 @@ export interface RunExperimentResult {
   cells: CellResult[];
   interrupted: boolean;
   table: string;
+  /** things that make arms not comparable (e.g. different server versions) */
+  warnings: string[];
 }
 
 const monotonicNow = () => performance.timeOrigin + performance.now();
@@ -161,7 +163,37 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
         .map((r) => r.counts as CellCounts);
       if (cs.length > 0) rows.push({ arm: arm.name, concurrency: c, cells: cs });
     }
-  return { runDir, cells: results, interrupted, table: formatTable(rows) };
+  return {
+    runDir,
+    cells: results,
+    interrupted,
+    table: formatTable(rows),
+    warnings: versionWarnings(environment.servers),
+  };
+}
+
+/** W2's first pitfall: arms that ran different server versions of the same model. */
+export function versionWarnings(servers: readonly Record<string, unknown>[]): string[] {
+  const byModel = new Map<string, Map<string, Set<string>>>();
+  for (const s of servers) {
+    const model = String(s.model ?? '?');
+    const version = String(s.version ?? 'unknown');
+    const versions = byModel.get(model) ?? new Map<string, Set<string>>();
+    const arms = versions.get(version) ?? new Set<string>();
+    arms.add(String(s.arm ?? '?'));
+    versions.set(version, arms);
+    byModel.set(model, versions);
+  }
+  const out: string[] = [];
+  for (const [model, versions] of byModel) {
+    if (versions.size > 1) {
+      const parts = [...versions].map(([v, arms]) => `${v} (${[...arms].join(', ')})`);
+      out.push(
+        `${model} ran different server versions across arms: ${parts.join(' vs ')}; the arms are not comparable on the server alone`,
+      );
+    }
+  }
+  return out;
 }
 
 async function runCell(

@@ -29,6 +29,7 @@ export async function executeSpec(
     makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
   });
   io.stdout(`\n${result.table}\n\n`);
+  for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
   // the analysis (windows, completion times, tails) replaces each cell's driver summary.json
   try {
     const run = await loadRun(result.runDir);
