@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ScriptServer, startScriptServer } from '../../client/testing/sse-server.js';
 import { EXIT } from '../../errors.js';
+import { splitEndpoint } from '../../loadgen/bench-flags.js';
 import type { RequestRecord } from '../../loadgen/records.js';
 import { runMain } from '../main.js';
-import { splitEndpoint } from './bench.js';
 
 let srv: ScriptServer;
 beforeAll(async () => {
