@@ -149,6 +149,13 @@ describe('agent runs on the simulator over HTTP', () => {
     const cell = JSON.parse(readFileSync(join(r.cellDir, 'cell.json'), 'utf8'));
     expect(cell.status).toBe('complete');
     expect(cell.servers[0].version).toBe('0.11.0');
+    expect(cell.programFields).toEqual([
+      'program_id',
+      'job_id',
+      'is_last_step',
+      'this_func_call',
+      'last_func_call',
+    ]);
     expect(readFileSync(join(r.cellDir, 'kv_timeseries.csv'), 'utf8')).toMatch(
       /^ts_iso,ts_unix,port,metric,value\n/,
     );

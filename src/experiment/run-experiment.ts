@@ -18,6 +18,7 @@ import { redact, resolveSecret } from '../config/secrets.js';
 import type { ArmSpec, Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { Transport } from '../loadgen/transport.js';
+import { parsePrometheusText } from '../metrics/parse.js';
 import { startSampler } from '../metrics/sampler.js';
 import type { StartSimOptions } from '../sim/server/index.js';
 import { SERVELAB_VERSION } from '../version.js';
@@ -170,6 +171,26 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
     table: formatTable(rows),
     warnings: versionWarnings(environment.servers),
   };
+}
+
+/**
+ * The simulator counts the extra top-level fields it received (vLLM does not): recorded so a
+ * program field that never reached the server (W2's KV-TTL arm) is visible.
+ */
+async function receivedFields(origin: string): Promise<Record<string, number> | undefined> {
+  try {
+    const res = await fetch(`${origin}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const parsed = parsePrometheusText(await res.text());
+    if (!parsed.ok) return undefined;
+    const out: Record<string, number> = {};
+    for (const x of parsed.page.samples) {
+      if (x.name === 'servelab_sim_extra_fields_total' && x.labels.field)
+        out[x.labels.field] = (out[x.labels.field] ?? 0) + x.value;
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
 }
 
 /** W2's first pitfall: arms that ran different server versions of the same model. */
@@ -378,6 +399,8 @@ async function runCell(
     });
     opts.log(progressLine(label, tally, total, (now() - t0) / 1000, lastKv(kvPath)));
     if (drive.stalled.length > 0) meta.stalledTasks = drive.stalled;
+    if (serversSpec.kind === 'sim' && orchUrl)
+      meta.orchestratorReceivedFields = await receivedFields(orchUrl);
     status = drive.interrupted ? 'interrupted' : 'complete';
     if (drive.interrupted) meta.undispatched = total - drive.dispatched;
   } catch (err) {
