@@ -101,6 +101,31 @@ describe('compare', () => {
     expect(cmp.confounds.find((c) => c.code === 'failed-tasks')!.message).toMatch(/ttl 2/);
   });
 
+  it('object flags: placement (name, port) is not a confound, configuration is', () => {
+    const a = cell('baseline/c32/r1', 3, {
+      servers: [
+        { label: 'o', version: '0.11.0', flags: { name: 'orch', port: 1900, gpuMemoryUtilization: 0.95 } },
+      ],
+    });
+    const b = cell('router/c32/r1', 3, {
+      servers: [
+        { label: 'o', version: '0.11.0', flags: { name: 'orch-r', port: 1901, gpuMemoryUtilization: 0.95 } },
+      ],
+    });
+    expect(compareCells([a, b]).confounds.some((c) => c.code === 'server-flags')).toBe(false);
+    const c = cell('router/c32/r1', 3, {
+      servers: [
+        { label: 'o', version: '0.11.0', flags: { name: 'orch-r', port: 1901, gpuMemoryUtilization: 0.9 } },
+      ],
+    });
+    const f = compareCells([a, c]).confounds.find((x) => x.code === 'server-flags')!;
+    expect(f.message).toMatch(/gpuMemoryUtilization=0.9\b/);
+    const v = cell('router/c32/r1', 3, { servers: [{ label: 'o', version: 'unknown' }] });
+    expect(compareCells([a, v]).confounds.find((x) => x.code === 'server-version')!.message).toMatch(
+      /not recorded/,
+    );
+  });
+
   it('a field the simulator counted as an unknown extra is reported as never acted on', () => {
     const c = cell('ttl/c32/r1', 3, { programFields: ['job_id'] });
     c.context.extraFieldsIgnored = ['job_id'];

@@ -75,12 +75,19 @@ const versionOf = (s: ServerInfo) =>
   s.version === undefined || s.version === null || s.version === 'unknown' || s.version === ''
     ? null
     : String(s.version);
-const flagsOf = (s: ServerInfo): string[] =>
-  Array.isArray(s.flags)
-    ? s.flags.map(String)
-    : typeof s.flags === 'string'
-      ? s.flags.split(/\s+/).filter(Boolean)
-      : [];
+const PLACEMENT_KEYS = new Set(['name', 'label', 'port', 'host', 'url', 'log']);
+
+const flagsOf = (s: ServerInfo): string[] => {
+  const f: unknown = s.flags;
+  if (Array.isArray(f)) return f.map(String);
+  if (typeof f === 'string') return f.split(/\s+/).filter(Boolean);
+  // identity and placement (name, port) differ between arms by design; the rest is configuration
+  if (f && typeof f === 'object')
+    return Object.entries(f)
+      .filter(([k]) => !PLACEMENT_KEYS.has(k))
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return [];
+};
 
 /** a cell's name in messages: `run/arm/cN/rK` when cells come from several run dirs */
 export const cellLabel = (c: CellSummary) => (c.source ? `${c.source}:${c.id}` : c.id);
