@@ -105,7 +105,10 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
       cells: cells.map((c) => c.id),
       ...(opts.replay ? { replay: opts.replay } : {}),
     });
-    writeFileSync(join(runDir, 'spec.yaml'), toYaml(redact(spec)));
+    writeFileSync(
+      join(runDir, 'spec.yaml'),
+      `# resolved from ${opts.loaded.file}; relative paths below resolve against ${baseDir}\n${toYaml(redact(spec))}`,
+    );
   }
   const envPath = join(runDir, 'environment.json');
   const environment = existsSync(envPath)
