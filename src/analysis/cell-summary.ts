@@ -1,5 +1,5 @@
 import type { TaskRecord } from '../agent/records.js';
-import { type ActiveWindow, activeWindow, type KvSample } from './kv-window.js';
+import { type ActiveWindow, activeWindow, isKvUsageMetric, type KvSample } from './kv-window.js';
 import type { CellInput, ServerInfo } from './run-types.js';
 import { describe } from './stats.js';
 import { ERROR_KIND_CONTEXT, type TimeBreakdown, timeBreakdown } from './time-breakdown.js';
@@ -222,6 +222,11 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
   if (kv.valuesAboveOne)
     warnings.push(
       `${kv.valuesAboveOne} KV samples are above 1: the file may hold percents, not 0-1 fractions`,
+    );
+  const kvPorts = [...new Set(cell.kv.filter((x) => isKvUsageMetric(x.metric)).map((x) => x.port))];
+  if (kv.portSource === 'most-sampled' && kvPorts.length > 1)
+    warnings.push(
+      `the active window uses port ${kv.port} only (the most sampled; the orchestrator's port ${meta.orchestratorPort ?? '?'} has no KV samples); KV was also sampled on ${kvPorts.filter((p) => p !== kv.port).join(', ')}: pass --port to choose`,
     );
   if (kv.outOfOrder)
     warnings.push(`${kv.outOfOrder} KV sample(s) were out of time order (sorted before analysis)`);

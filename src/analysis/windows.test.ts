@@ -170,6 +170,17 @@ describe('active window edge cases', () => {
     expect(f.endMs).toBe(T0 + 3_000);
   });
 
+  it('a router arm: orchestrator port unsampled, several backend ports: says which port it used', () => {
+    const c = base();
+    c.meta.orchestratorPort = 1800;
+    c.kv = [...kvSeries(1900, 0, 5, [0.1, 0.8, 0.9, 0.2]), ...kvSeries(1901, 0, 5, [0.1, 0.2])];
+    const s = summarizeCell(c);
+    expect(s.kv.port).toBe(1900);
+    expect(s.warnings.join(' ')).toMatch(
+      /uses port 1900 only .*orchestrator's port 1800 has no KV samples.*also sampled on 1901/,
+    );
+  });
+
   it('older vLLM metric name is accepted', () => {
     const kv = KV.map((s) => ({ ...s, metric: 'vllm:gpu_cache_usage_perc' }));
     expect(activeWindow(kv).status).toBe('ok');
