@@ -178,6 +178,13 @@ const agentSchema = z.strictObject({
   apiKey: secretRef.optional(),
 });
 
+const preflightSchema = z.strictObject({
+  /** one chat (and, for the orchestrator, one tool-call) completion per endpoint before each cell */
+  smoke: z.boolean().default(true),
+  /** keep retrying (connection refused while a tunnel or a model load comes up) this long */
+  waitS: z.number().nonnegative().default(30),
+});
+
 const metricsSchema = z.strictObject({
   /** ports to sample (default: the orchestrator's) */
   ports: z.array(z.number().int().min(1).max(65535)).optional(),
@@ -197,6 +204,7 @@ export const specSchema = z
     repetitions: z.number().int().positive().default(1),
     limits: limitsSchema.default(limitsSchema.parse({})),
     metrics: metricsSchema.default({ intervalMs: 5000 }),
+    preflight: preflightSchema.default({ smoke: true, waitS: 30 }),
     outDir: z.string().default('runs'),
   })
   .superRefine((spec, ctx) => {

@@ -80,21 +80,30 @@ function spec(s: SimServers, over: Record<string, unknown> = {}): Spec {
       retries: { maxAttempts: 2, baseMs: 10, capMs: 20 },
     },
     metrics: { intervalMs: 200 },
+    // no smoke completions, so the servers' request counters hold the agent's calls only
+    preflight: { smoke: false, waitS: 5 },
     ...over,
   });
 }
 
-async function run(sp: Spec, extra: { replay?: string; signal?: AbortSignal } = {}) {
+async function run(
+  sp: Spec,
+  extra: { replay?: string; signal?: AbortSignal; onLog?: (line: string) => void } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'servelab-e2e-'));
   const lines: string[] = [];
   const result = await runExperiment({
     loaded: { spec: sp, baseDir: dir, file: 'inline' },
     cwd: dir,
     env: {},
-    log: (l) => lines.push(l),
+    log: (l) => {
+      lines.push(l);
+      extra.onLog?.(l);
+    },
     makeTransport: () => createHttpTransport(),
     progressIntervalMs: 10_000,
-    ...extra,
+    ...(extra.replay ? { replay: extra.replay } : {}),
+    ...(extra.signal ? { signal: extra.signal } : {}),
   });
   const cellDir = join(result.runDir, result.cells[0]?.id ?? '');
   const jsonl = <T>(f: string): T[] =>
@@ -195,13 +204,20 @@ describe('agent runs on the simulator over HTTP', () => {
   }, 20_000);
 
   it('ends a task that exceeds the context length as failed, without retrying, and goes on', async () => {
-    const s = await startW1({ orchMaxModelLen: 700 });
-    const r = await run(spec(s));
+    const s = await startW1({ orchMaxModelLen: 2000 });
+    // with the full preflight (smoke chat + tool call) of src/preflight
+    const sp = spec(s, { preflight: { smoke: true, waitS: 5 } });
+    // vLLM rejects prompt + max_tokens > max_model_len: keep max_tokens small so prompt growth decides
+    sp.agent.maxTokens = 200;
+    const r = await run(sp);
+    const cell = JSON.parse(readFileSync(join(r.cellDir, 'cell.json'), 'utf8'));
+    expect(cell.preflight).toHaveLength(4);
     expect(r.result.cells[0]?.status).toBe('complete');
     expect(r.tasks).toHaveLength(6);
     const failed = r.tasks.filter((t) => t.reason === 'context_length');
     expect(failed.length).toBeGreaterThan(0);
     expect(failed.every((t) => t.status === 'failed')).toBe(true);
+    expect(r.tasks.some((t) => t.status === 'ok')).toBe(true);
     const cl = r.steps.filter((x) => x.errorKind === 'context_length');
     expect(cl.length).toBe(failed.length);
     expect(cl.every((x) => x.retries === 0)).toBe(true);
@@ -215,8 +231,11 @@ describe('agent runs on the simulator over HTTP', () => {
       ...(sp.workload.generator as NonNullable<Spec['workload']['generator']>),
       count: 30,
     };
-    setTimeout(() => ac.abort(), 600);
-    const r = await run(sp, { signal: ac.signal });
+    // Ctrl-C 400 ms after dispatch starts (not after a fixed time: server start varies with load)
+    const onLog = (l: string) => {
+      if (/ tasks at C=/.test(l)) setTimeout(() => ac.abort(), 400);
+    };
+    const r = await run(sp, { signal: ac.signal, onLog });
     expect(r.result.interrupted).toBe(true);
     const cell = JSON.parse(readFileSync(join(r.cellDir, 'cell.json'), 'utf8'));
     expect(cell.status).toBe('interrupted');

@@ -1,9 +1,10 @@
 /**
- * A minimal preflight of our own before each cell: every server answers /health and lists its
- * model in /v1/models. "Connection refused" is retried until the timeout (an SSH tunnel or a
- * model load takes a while), so a port not yet listening is not mistaken for a dead server.
+ * Preflight before each cell (src/preflight's checkEndpoints) and the servers' versions.
+ * "Connection refused" is retried until the wait ends (an SSH tunnel or a model load takes a
+ * while), so a port not yet listening is not mistaken for a dead server.
  */
 import { ServelabError } from '../errors.js';
+import { checkEndpoints, renderCheckReport } from '../preflight/index.js';
 import type { ServerInfo } from './servers.js';
 
 async function getJson(
@@ -20,49 +21,52 @@ async function getJson(
   try {
     body = JSON.parse(text);
   } catch {
-    // /health answers an empty body
+    // not JSON
   }
   return { status: res.status, body };
 }
 
+export interface PreflightOutcome {
+  /** per endpoint: quirks seen in the smoke answers and problems of severity warn/info */
+  endpoints: { label: string; version?: string; quirks: string[]; problems: string[] }[];
+}
+
+/**
+ * The preflight of src/preflight (TCP refused vs unreachable, /health, /v1/models, /version, a
+ * smoke chat and, for the orchestrator, a tool call; retried until `waitMs`). Not ready: throws
+ * NOT_READY with its table; warnings come back for cell.json.
+ */
 export async function preflight(
   servers: readonly ServerInfo[],
-  opts: { timeoutMs: number; apiKey?: string; signal?: AbortSignal },
-): Promise<void> {
-  const problems: string[] = [];
-  await Promise.all(
-    servers.map(async (s) => {
-      const deadline = Date.now() + opts.timeoutMs;
-      let last = '';
-      for (;;) {
-        try {
-          const h = await getJson(`${s.url}/health`, 5000, opts.apiKey);
-          if (h.status !== 200) throw new Error(`/health answered ${h.status}`);
-          const m = await getJson(`${s.url}/v1/models`, 5000, opts.apiKey);
-          const ids = ((m.body as { data?: { id?: string }[] })?.data ?? []).map((d) => d.id);
-          if (!ids.includes(s.model)) {
-            problems.push(`${s.label}: /v1/models lists ${ids.join(', ') || 'nothing'}, not "${s.model}"`);
-          }
-          return;
-        } catch (err) {
-          last = (err as Error).message;
-          const cause = (err as { cause?: { code?: string } }).cause?.code;
-          if (cause) last = `${last} (${cause})`;
-        }
-        if (Date.now() > deadline || opts.signal?.aborted) {
-          problems.push(`${s.label}: not ready: ${last}`);
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }),
-  );
-  if (problems.length > 0) {
-    throw new ServelabError('NOT_READY', `preflight failed:\n  ${problems.join('\n  ')}`, {
-      hint: 'check the ports and model names in the endpoints (servelab check), and the server logs',
+  opts: { waitMs: number; smoke: boolean; orchestrator: string; apiKey?: string; signal?: AbortSignal },
+): Promise<PreflightOutcome> {
+  const report = await checkEndpoints({
+    endpoints: servers.map((s) => ({
+      url: s.url,
+      model: s.model,
+      label: s.label,
+      tools: s.model === opts.orchestrator,
+    })),
+    smoke: opts.smoke,
+    waitMs: opts.waitMs,
+    gpu: false,
+    ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  if (!report.ready) {
+    throw new ServelabError('NOT_READY', `preflight failed:\n${renderCheckReport(report)}`, {
+      hint: 'check the ports and model names of the endpoints (servelab check), and the server logs',
       exitCode: 1,
     });
   }
+  return {
+    endpoints: report.endpoints.map((e) => ({
+      label: e.label,
+      ...(e.version ? { version: e.version } : {}),
+      quirks: [...e.quirks],
+      problems: e.problems.map((p) => `${p.severity}: ${p.message}`),
+    })),
+  };
 }
 
 /** Each server's /version (vLLM answers {"version": "0.11.0"}); "unknown" when it has none. */

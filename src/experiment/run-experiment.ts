@@ -286,7 +286,15 @@ async function runCell(
       .filter((s) => s.cell !== cell.id)
       .concat(serverInfos.map((s) => ({ cell: cell.id, arm: cell.arm.name, ...s })));
     writeJson(envPath, environment);
-    await preflight(servers.servers, { timeoutMs: 30_000, apiKey, signal: opts.signal });
+    const pre = await preflight(servers.servers, {
+      waitMs: spec.preflight.waitS * 1000,
+      smoke: spec.preflight.smoke,
+      orchestrator: spec.agent.orchestrator,
+      ...(apiKey ? { apiKey } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    meta.preflight = pre.endpoints;
+    for (const e of pre.endpoints) for (const p of e.problems) note(`preflight ${e.label}: ${p}`);
 
     const experts = spec.agent.experts ?? servers.experts;
     const pools = new PoolSet(servers.endpoints, spec.agent.pool, seed);
