@@ -294,7 +294,9 @@ async function runCell(
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     meta.preflight = pre.endpoints;
-    for (const e of pre.endpoints) for (const p of e.problems) note(`preflight ${e.label}: ${p}`);
+    // info-level findings (e.g. gpt-oss's content null) stay in cell.json; warnings are notes too
+    for (const e of pre.endpoints)
+      for (const p of e.problems) if (!p.startsWith('info:')) note(`preflight ${e.label}: ${p}`);
 
     const experts = spec.agent.experts ?? servers.experts;
     const pools = new PoolSet(servers.endpoints, spec.agent.pool, seed);
