@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runMain } from '../main.js';
 
@@ -33,4 +36,60 @@ describe('servelab run', () => {
     expect(code).toBe(2);
     expect(x.err.join('')).toMatch(/cannot read spec/);
   });
+});
+
+describe('servelab run end to end (simulator over HTTP, free ports)', () => {
+  it('runs a small matrix and leaves records, per-cell summaries and the HTML report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'servelab-run-cli-'));
+    const topology = join(process.cwd(), 'examples', 'w1-topology.yaml');
+    writeFileSync(
+      join(dir, 'tiny.yaml'),
+      [
+        'name: tiny',
+        'seed: 2',
+        'servers:',
+        '  w1:',
+        '    kind: sim',
+        `    topology: ${JSON.stringify(topology)}`,
+        '    overrides: { stepTimeMs: 1, freePorts: true }',
+        'arms:',
+        '  - name: sim-vllm',
+        '    servers: w1',
+        'workload:',
+        '  generator:',
+        '    count: 6',
+        '    systemPromptTokens: 100',
+        'agent:',
+        '  orchestrator: /ckpt/Nemotron-Orchestrator-8B',
+        '  timeScale: 0.01',
+        '  expertMaxTokens: 64',
+        '  maxTokens: 256',
+        'concurrency: [2, 4]',
+        'limits: { maxSteps: 30, maxTaskTimeS: 30, callTimeoutS: 10, watchdogS: 10, graceS: 0.5 }',
+        'metrics: { intervalMs: 200 }',
+        '',
+      ].join('\n'),
+    );
+    const x = io();
+    x.o.cwd = dir;
+    const code = await runMain(['run', join(dir, 'tiny.yaml')], x.o);
+    const out = x.out.join('');
+    expect(code, x.err.join('')).toBe(0);
+    const runDir = /run directory: (.+)/.exec(out)?.[1]?.trim();
+    expect(runDir).toBeTruthy();
+    for (const c of [2, 4]) {
+      const cell = join(runDir!, 'sim-vllm', `c${c}`, 'r1');
+      const tasks = readFileSync(join(cell, 'tasks.jsonl'), 'utf8').trim().split('\n');
+      expect(tasks).toHaveLength(6);
+      const summary = JSON.parse(readFileSync(join(cell, 'summary.json'), 'utf8')) as Record<string, unknown>;
+      expect(JSON.stringify(summary)).toMatch(/makespan/);
+      expect(readFileSync(join(cell, 'kv_timeseries.csv'), 'utf8')).toMatch(
+        /^ts_iso,ts_unix,port,metric,value\n/,
+      );
+    }
+    for (const f of ['summary.csv', 'compare.md', 'report.html'])
+      expect(existsSync(join(runDir!, f)), f).toBe(true);
+    expect(readFileSync(join(runDir!, 'report.html'), 'utf8')).toMatch(/<svg/);
+    expect(out).toMatch(/report: .*report\.html/);
+  }, 60_000);
 });

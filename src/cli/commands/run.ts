@@ -1,12 +1,9 @@
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { analyzeAgentRun } from '../../analysis/analyze-run.js';
-import { loadRun } from '../../analysis/load.js';
 import { createHttpTransport } from '../../client/index.js';
 import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
+import { writeRunReport } from '../../report/write.js';
 import type { CliIO } from '../io.js';
 import type { CommandContext } from './index.js';
 
@@ -30,22 +27,14 @@ export async function executeSpec(
   });
   io.stdout(`\n${result.table}\n\n`);
   for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
-  // the analysis (windows, completion times, tails) replaces each cell's driver summary.json
-  try {
-    const run = await loadRun(result.runDir);
-    if (run.kind === 'agent') {
-      const sums = analyzeAgentRun(run);
-      for (const s of sums)
-        await writeFile(join(result.runDir, s.id, 'summary.json'), `${JSON.stringify(s, null, 2)}\n`);
-      io.stdout(
-        `analysis: ${sums.length} summary.json file(s) written; windows and tails: servelab analyze ${result.runDir}\n`,
-      );
-    }
-  } catch (err) {
-    io.stderr(
-      `analysis of the run failed (the driver's summary.json files are kept): ${(err as Error).message}\n`,
-    );
-  }
+  // the analysis (windows, completion times, tails) replaces each cell's driver summary.json,
+  // and the run gets summary.csv, compare.md and the self-contained report.html
+  const rep = await writeRunReport(result.runDir);
+  for (const e of rep.errors) io.stderr(`analysis: ${e}\n`);
+  io.stdout(
+    `analysis: ${rep.summaryPaths.length} summary.json file(s); windows and tails: servelab analyze ${result.runDir}\n`,
+  );
+  if (rep.reportPath) io.stdout(`report: ${rep.reportPath}\n`);
   const failed = result.cells.filter((c) => c.status === 'failed');
   io.stdout(`run directory: ${result.runDir}\n`);
   if (result.interrupted) {
