@@ -14,7 +14,7 @@ const portSchema = z.unknown().transform((v, ctx) => {
 });
 
 export const replicaSchema = z.strictObject({
-  ip_addr: z.string().min(1),
+  ip_addr: z.string().trim().min(1),
   port: portSchema,
   /** optional scheme override (default http) */
   scheme: z.enum(['http', 'https']).optional(),
@@ -28,9 +28,16 @@ export const modelConfigSchema = z
   .superRefine((obj, ctx) => {
     for (const [key, value] of Object.entries(obj)) {
       if (key === 'oss_expert_mapping') {
-        const r = z.record(z.string(), z.string()).safeParse(value);
-        if (!r.success)
+        if (!value || typeof value !== 'object' || Array.isArray(value))
           ctx.addIssue({ code: 'custom', path: [key], message: 'must map expert names to model names' });
+        else
+          for (const [expert, model] of Object.entries(value as Record<string, unknown>))
+            if (typeof model !== 'string')
+              ctx.addIssue({
+                code: 'custom',
+                path: [key, expert],
+                message: `expected a model name (string), got ${JSON.stringify(model)}`,
+              });
         continue;
       }
       if (NON_MODEL_KEYS.has(key) || !Array.isArray(value)) continue;
@@ -64,7 +71,7 @@ export function endpointsOf(cfg: ModelConfig): Map<string, Endpoint[]> {
     out.set(
       model,
       reps.map((r) => ({
-        baseUrl: `${r.scheme}://${r.host}:${r.port}/v1`,
+        baseUrl: `${r.scheme}://${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}/v1`,
         model,
         label: `${r.host}:${r.port}`,
       })),

@@ -3,10 +3,10 @@
  * `{ip_addr, port}` with ports as STRINGS, plus the non-model keys `oss_expert_mapping`
  * (expert name -> model name) and `vllm_model_config_path`. All problems are reported at once,
  * JSON syntax errors with line:col. Preflight's reading adds roles (orchestrator / expert) and
- * notes; src/config/model-config.ts (the experiment's reading, zod) accepts the same files: a
- * test holds the two to the same endpoints.
+ * notes on top of the one validating schema in src/config/model-config.ts.
  */
 import { parseDocument } from 'yaml';
+import { endpointsOf, modelConfigSchema } from '../config/model-config.js';
 import { ServelabError } from '../errors.js';
 
 export interface ModelConfigEndpoint {
@@ -37,6 +37,21 @@ export interface ModelConfig {
 
 const RESERVED = new Set(['oss_expert_mapping', 'vllm_model_config_path']);
 
+/** `"model"[0].port` for model lists, `oss_expert_mapping.e` for the known keys. */
+function issuePath(path: readonly PropertyKey[]): string {
+  return path
+    .map((k, i) =>
+      typeof k === 'number'
+        ? `[${k}]`
+        : i === 0
+          ? RESERVED.has(String(k))
+            ? String(k)
+            : `"${String(k)}"`
+          : `.${String(k)}`,
+    )
+    .join('');
+}
+
 function lineCol(text: string, pos: number): string {
   const before = text.slice(0, pos);
   const line = before.split('\n').length;
@@ -65,88 +80,49 @@ export function parseModelConfig(text: string, source = 'model config'): ModelCo
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
     throw new ServelabError('BAD_CONFIG', `${source}: expected a JSON object of model name -> replicas`);
   const obj = raw as Record<string, unknown>;
-  const errors: string[] = [];
-  const notes: string[] = [];
-  const ignoredKeys: string[] = [];
-  const expertMapping: Record<string, string> = {};
-  let vllmModelConfigPath: string | undefined;
-
-  const mapping = obj.oss_expert_mapping;
-  if (mapping !== undefined) {
-    if (!mapping || typeof mapping !== 'object' || Array.isArray(mapping))
-      errors.push('oss_expert_mapping: expected an object of expert name -> model name');
-    else
-      for (const [k, v] of Object.entries(mapping as Record<string, unknown>)) {
-        if (typeof v === 'string') expertMapping[k] = v;
-        else errors.push(`oss_expert_mapping.${k}: expected a model name (string), got ${JSON.stringify(v)}`);
-      }
-  }
-  if (obj.vllm_model_config_path !== undefined) {
-    if (typeof obj.vllm_model_config_path === 'string') vllmModelConfigPath = obj.vllm_model_config_path;
-    else errors.push('vllm_model_config_path: expected a string');
-  }
-
-  const models: string[] = [];
-  const endpoints: ModelConfigEndpoint[] = [];
-  const mappedModels = new Set(Object.values(expertMapping));
-  const hasMapping = Object.keys(expertMapping).length > 0;
-  for (const [key, value] of Object.entries(obj)) {
-    if (RESERVED.has(key)) continue;
-    if (!Array.isArray(value)) {
-      ignoredKeys.push(key);
-      continue;
-    }
-    models.push(key);
-    if (value.length === 0) errors.push(`"${key}": an empty replica list`);
-    value.forEach((rep, i) => {
-      const at = `"${key}"[${i}]`;
-      if (!rep || typeof rep !== 'object' || Array.isArray(rep)) {
-        errors.push(`${at}: expected {"ip_addr": ..., "port": ...}`);
-        return;
-      }
-      const r = rep as Record<string, unknown>;
-      const host = r.ip_addr;
-      if (typeof host !== 'string' || host.trim() === '')
-        errors.push(`${at}.ip_addr: expected a host or IP string`);
-      const p = r.port;
-      let port = Number.NaN;
-      if (typeof p === 'string' && /^\s*\d+\s*$/.test(p)) port = Number(p);
-      else if (typeof p === 'number' && Number.isInteger(p)) port = p;
-      if (!(port >= 1 && port <= 65535))
-        errors.push(`${at}.port: expected a port 1-65535 (a string like "1900"), got ${JSON.stringify(p)}`);
-      const scheme = r.scheme ?? 'http';
-      if (scheme !== 'http' && scheme !== 'https') errors.push(`${at}.scheme: expected "http" or "https"`);
-      if (typeof host === 'string' && host.trim() !== '' && port >= 1 && port <= 65535) {
-        const h = host.trim();
-        const experts = Object.entries(expertMapping)
-          .filter(([, m]) => m === key)
-          .map(([e]) => e);
-        endpoints.push({
-          model: key,
-          host: h,
-          port,
-          url: `${scheme === 'https' ? 'https' : 'http'}://${h.includes(':') ? `[${h}]` : h}:${port}`,
-          replica: i,
-          role: !hasMapping ? 'model' : mappedModels.has(key) ? 'expert' : 'orchestrator',
-          experts,
-        });
-      }
-    });
-  }
-  for (const [expert, model] of Object.entries(expertMapping))
-    if (!models.includes(model))
-      notes.push(`${expert} maps to "${model}", which has no replicas in this config`);
-  if (ignoredKeys.length > 0) notes.push(`keys ignored (not model lists): ${ignoredKeys.join(', ')}`);
-  if (models.length === 0)
+  // validation lives in one place: the experiment's schema (src/config/model-config.ts)
+  const parsed = modelConfigSchema.safeParse(obj);
+  const errors = parsed.success ? [] : parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`);
+  const models = parsed.success ? Object.keys(parsed.data.models) : [];
+  if (parsed.success && models.length === 0)
     errors.push('no model lists: expected "model name": [{"ip_addr": ..., "port": "..."}]');
   if (errors.length > 0)
     throw new ServelabError(
       'BAD_CONFIG',
       `${source}: ${errors.length} problem(s):\n  ${errors.join('\n  ')}`,
       {
-        hint: 'ports may be strings ("1900") or integers; every model maps to a list of replicas',
+        hint: 'ports may be strings ("1900") or integers; every model maps to a non-empty list of {"ip_addr", "port"}',
       },
     );
+  const { experts: expertMapping } = parsed.data!;
+  const ignoredKeys = Object.keys(obj).filter((k) => !RESERVED.has(k) && !Array.isArray(obj[k]));
+  const vllmModelConfigPath =
+    typeof obj.vllm_model_config_path === 'string' ? obj.vllm_model_config_path : undefined;
+  const mappedModels = new Set(Object.values(expertMapping));
+  const hasMapping = Object.keys(expertMapping).length > 0;
+  const urls = endpointsOf(parsed.data!);
+  const endpoints: ModelConfigEndpoint[] = [];
+  for (const model of models) {
+    const experts = Object.entries(expertMapping)
+      .filter(([, m]) => m === model)
+      .map(([e]) => e);
+    parsed.data!.models[model]!.forEach((r, i) => {
+      endpoints.push({
+        model,
+        host: r.host,
+        port: r.port,
+        url: urls.get(model)![i]!.baseUrl.replace(/\/v1$/, ''),
+        replica: i,
+        role: !hasMapping ? 'model' : mappedModels.has(model) ? 'expert' : 'orchestrator',
+        experts,
+      });
+    });
+  }
+  const notes: string[] = [];
+  for (const [expert, model] of Object.entries(expertMapping))
+    if (!models.includes(model))
+      notes.push(`${expert} maps to "${model}", which has no replicas in this config`);
+  if (ignoredKeys.length > 0) notes.push(`keys ignored (not model lists): ${ignoredKeys.join(', ')}`);
   return {
     endpoints,
     models,
