@@ -1,66 +1,7 @@
-/** Seeded randomness for task generation, pool choice and synthetic text. */
-export interface Rng {
-  next(): number;
-}
+/** Seeded randomness for task generation, pool choice and synthetic text (on src/random.ts). */
+import type { Rng } from '../random.js';
 
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return {
-    next() {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
-  };
-}
-
-export function hashString(s: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-export function mixSeed(...parts: number[]): number {
-  let h = 0x9e3779b9;
-  for (const p of parts) {
-    h ^= p >>> 0;
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
-}
-
-/** Log-normal with the given median, clamped to [lo, hi]. */
-export function logNormal(
-  rng: Rng,
-  median: number,
-  sigma: number,
-  lo = 0,
-  hi = Number.POSITIVE_INFINITY,
-): number {
-  const u1 = Math.max(rng.next(), 1e-12);
-  const u2 = rng.next();
-  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
-  return Math.min(hi, Math.max(lo, median * Math.exp(sigma * z)));
-}
-
-export function intIn(rng: Rng, lo: number, hi: number): number {
-  return lo + Math.floor(rng.next() * (hi - lo + 1));
-}
-
-export function shuffle<T>(items: T[], rng: Rng): T[] {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [a[i], a[j]] = [a[j] as T, a[i] as T];
-  }
-  return a;
-}
+export { hashString, intIn, logNormal, mixSeed, mulberry32, type Rng, shuffle } from '../random.js';
 
 /** Common English words: one word is about one token (and exactly one for the simulator). */
 const WORDS = (

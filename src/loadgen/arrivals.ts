@@ -1,5 +1,5 @@
 import { ServelabError } from '../errors.js';
-import { exponential, gamma, mulberry32, subSeed } from '../workload/prng.js';
+import { exponential, gamma, mulberry32, subSeed } from '../random.js';
 
 /**
  * When requests are due. Pure and seeded: an arrival process only answers "when is request n

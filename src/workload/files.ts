@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { ServelabError } from '../errors.js';
 import type { ChatMessage } from '../loadgen/transport.js';
+import { mulberry32, subSeed } from '../random.js';
 import type { WorkloadItem } from './item.js';
-import { mulberry32, subSeed } from './prng.js';
 import { countWords } from './words.js';
 
 function readText(path: string, flag: string): string {

@@ -1,5 +1,5 @@
 import { ServelabError } from '../errors.js';
-import { type Rng, standardNormal } from './prng.js';
+import { type Rng, standardNormal } from '../random.js';
 
 /** A distribution of token counts. Samples are integers >= 1, clamped to [min, max] when given. */
 export type LengthDist =

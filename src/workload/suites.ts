@@ -1,6 +1,6 @@
+import { mulberry32, subSeed } from '../random.js';
 import type { WorkloadItem } from './item.js';
 import type { LengthDist } from './lengths.js';
-import { mulberry32, subSeed } from './prng.js';
 import { syntheticItems } from './synthetic.js';
 
 /** The length classes of the W3 mix (token counts). */

@@ -1,6 +1,6 @@
+import { mulberry32, subSeed } from '../random.js';
 import type { WorkloadItem } from './item.js';
 import { type LengthDist, sampleLength } from './lengths.js';
-import { mulberry32, subSeed } from './prng.js';
 import { randomWords } from './words.js';
 
 export interface SyntheticSpec {

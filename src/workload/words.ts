@@ -1,4 +1,4 @@
-import type { Rng } from './prng.js';
+import type { Rng } from '../random.js';
 
 /**
  * Common English words that are single tokens (with their leading space) in the BPE

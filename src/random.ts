@@ -1,6 +1,7 @@
 /**
- * A small seeded PRNG (mulberry32) and the samplers built on it. Every dataset and arrival
- * process takes a seed so a run can be reproduced exactly; Math.random is never used.
+ * Seeded randomness shared by every module (datasets, arrivals, task sets, personas, faults).
+ * A leaf module like errors.ts: it imports nothing, so sim/ may use it without depending on the
+ * harness. Math.random is never used: every run is reproducible from its seed.
  */
 export interface Rng {
   /** uniform in [0, 1) */
@@ -20,6 +21,26 @@ export function mulberry32(seed: number): Rng {
   };
 }
 
+/** FNV-1a of a string, 32-bit. */
+export function hashString(s: string, h = 0x811c9dc5): number {
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Mixes numbers into one seed (order matters). */
+export function mixSeed(...parts: number[]): number {
+  let h = 0x9e3779b9;
+  for (const p of parts) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
+
 /** A derived seed for an independent stream (e.g. one per dataset field). */
 export function subSeed(seed: number, stream: number): number {
   let h = (seed ^ Math.imul(stream + 1, 0x9e3779b1)) >>> 0;
@@ -37,11 +58,22 @@ export function exponential(rng: Rng, mean: number): number {
   return -Math.log(1 - rng.next()) * mean;
 }
 
+/** Box-Muller; 1 - u keeps log away from 0 */
 export function standardNormal(rng: Rng): number {
-  // Box-Muller; 1 - u keeps log away from 0
   const u = 1 - rng.next();
   const v = rng.next();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** Log-normal with the given median, clamped to [lo, hi]. */
+export function logNormal(
+  rng: Rng,
+  median: number,
+  sigma: number,
+  lo = 0,
+  hi = Number.POSITIVE_INFINITY,
+): number {
+  return Math.min(hi, Math.max(lo, median * Math.exp(sigma * standardNormal(rng))));
 }
 
 /** Gamma(shape k, scale theta) by Marsaglia-Tsang; k < 1 via the boost k+1 and u^(1/k). */
@@ -61,4 +93,14 @@ export function gamma(rng: Rng, k: number, theta: number): number {
     if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v)))
       return d * v * theta;
   }
+}
+
+/** A shuffled copy (Fisher-Yates). */
+export function shuffle<T>(items: readonly T[], rng: Rng): T[] {
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [a[i], a[j]] = [a[j] as T, a[i] as T];
+  }
+  return a;
 }
