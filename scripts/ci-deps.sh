@@ -13,6 +13,7 @@ if [ ${#need[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
   else
     echo "ci-deps: missing ${need[*]} and not root; install them with apt-get" >&2
   fi
