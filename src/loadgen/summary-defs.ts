@@ -11,9 +11,9 @@ export const DEFINITIONS: Record<string, string> = {
   e2eMs:
     'end-to-end latency: request sent -> last content chunk (trailing usage chunk excluded); non-streamed: -> body received',
   e2eWithQueueMs:
-    'end-to-end latency including client queue time: when the arrival process wanted it sent (scheduled) -> last content chunk',
+    'end-to-end latency including client queue time: when the arrival process wanted it sent (scheduled; or sent, if sent early) -> last content chunk',
   scheduleLagMs:
-    'sent - scheduled: how late the client sent each request (timer slip, busy event loop, or waiting for a concurrency slot)',
+    'sent - scheduled: how late the client sent each request (timer slip, busy event loop, or waiting for a concurrency slot); negative = sent early (up to 1 ms, rather than a timer tick late)',
   duration:
     'measurement window in s: first measured request scheduled -> last measured request finished (warm-up excluded)',
   request_throughput: 'ok requests / duration',

@@ -73,6 +73,25 @@ const records: RequestRecord[] = [
   },
 ];
 
+describe('summarize: a request sent early', () => {
+  it('never has less latency including the client queue than without it', () => {
+    const early: RequestRecord = {
+      ...records[0]!,
+      scheduledMs: 1000,
+      sentMs: 999.2,
+      firstTokenMs: 1010,
+      lastTokenMs: 1030,
+      endMs: 1031,
+      status: 'ok',
+      chunkOffsetsMs: [10.8, 30.8],
+    };
+    const s = summarize([early], { percentiles: [50] });
+    expect(s.latency.e2eMs.mean).toBeCloseTo(30.8, 9);
+    expect(s.latency.e2eWithQueueMs.mean).toBeCloseTo(30.8, 9);
+    expect(s.latency.scheduleLagMs.mean).toBeCloseTo(-0.8, 9);
+  });
+});
+
 describe('summarize: hand-computed', () => {
   const s = summarize(records, {
     goodput: { ttftMs: 10 },

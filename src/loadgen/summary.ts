@@ -144,7 +144,8 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
     const last = r.lastTokenMs ?? r.endMs;
     const e = last - r.sentMs;
     e2e.push(e);
-    e2eQ.push(last - r.scheduledMs);
+    // a request sent early (the dispatcher fires up to 1 ms before a due time) waited in no queue
+    e2eQ.push(last - Math.min(r.scheduledMs, r.sentMs));
     const t = r.firstTokenMs !== undefined ? r.firstTokenMs - r.sentMs : undefined;
     if (t !== undefined) ttft.push(t);
     if (r.firstChunkMs !== undefined) ttft1.push(r.firstChunkMs - r.sentMs);
