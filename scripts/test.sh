@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx biome check src bench test
+npx biome check src bench
 npx tsc -p tsconfig.json --noEmit
 npm run build --silent
 report=$(mktemp -t servelab-vitest-XXXXXX.json)
