@@ -3,6 +3,8 @@
 # Ends with a plain "N passed, N failed, N skipped" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# headless Chromium (HTML report test) and Prometheus (--prometheus-url test), when missing
+bash scripts/ci-deps.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
