@@ -37,8 +37,8 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       "one agentic run against running endpoints given by the users' model-config JSON (no spec file)",
     )
     .requiredOption(
-      '--model-config <json>',
-      'endpoints: {"<model>": [{"ip_addr": "127.0.0.1", "port": "1900"}], "oss_expert_mapping": {...}}',
+      '--model-config <file>',
+      'the users\' model-config JSON file: {"<model>": [{"ip_addr": "127.0.0.1", "port": "1900"}], "oss_expert_mapping": {...}}',
     )
     .option('--orchestrator <model>', 'the orchestrator model name (default: the first model in the file)')
     .option('-c, --concurrency <list>', 'slots, comma-separated for several runs', '32')
