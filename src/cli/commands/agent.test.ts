@@ -38,8 +38,9 @@ describe('servelab agent', () => {
         '2',
         '--time-scale',
         '0.01',
+        // airline tasks have up to 7 scripted user turns x up to 6 tool steps: 30 is reachable
         '--max-steps',
-        '30',
+        '100',
       ],
       {
         stdout: (t) => out.push(t),
