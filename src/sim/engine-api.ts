@@ -110,4 +110,11 @@ export interface Engine {
   /** drop every cached block not in use (vLLM POST /reset_prefix_cache); false if blocks are in use */
   resetPrefixCache(): boolean;
   onStep?: (info: StepInfo) => void;
+  /**
+   * Real time only: milliseconds the engine fell behind its own model because the host could
+   * not keep up (each step started later than the previous one was planned to end, beyond the
+   * catch-up allowance). 0 in virtual time. Nonzero means the simulator's CPU, not the modelled
+   * GPU, limited what clients saw.
+   */
+  readonly realTimeLagMs: number;
 }

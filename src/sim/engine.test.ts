@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from './clock.js';
+import { RealClock, VirtualClock } from './clock.js';
 import { createEngine, type EngineOptions } from './engine.js';
 import type { EngineFinishReason, EngineRequestInfo } from './engine-api.js';
 
@@ -144,5 +144,37 @@ describe('engine', () => {
     );
     clock.runUntilIdle();
     expect(ev).toEqual(['first@1000', '1@1000', '1@1000', '1@1000', 'length:3@1000']);
+  });
+
+  it('real time: the next step starts where the last was planned to end, not after the streaming work', async () => {
+    const clock = new RealClock();
+    const engine = createEngine({ model: 'Llama-3.1-8B', gpu: 'H100', maxModelLen: 4096 }, clock);
+    const steps: { startMs: number; endMs: number }[] = [];
+    engine.onStep = (s) => steps.push({ startMs: s.startMs, endMs: s.endMs });
+    const burn = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {}
+    };
+    let n = 0;
+    const done = new Promise<void>((resolve) =>
+      engine.submit(
+        { id: 'a', promptTokenIds: [1, 2, 3, 4], maxTokens: 30, targetOutputTokens: 30 },
+        {
+          // 3 ms of "streaming" per step; one 60 ms stall (longer than the catch-up allowance)
+          onTokens: () => burn(++n === 15 ? 60 : 3),
+          onFinish: () => resolve(),
+        },
+      ),
+    );
+    await done;
+    clock.stop();
+    expect(steps.length).toBeGreaterThanOrEqual(30);
+    // each step starts at the previous one's planned end: the fire time give or take the
+    // clock's 0.5 ms early firing, or earlier when the fire was late; never ~3 ms after it
+    const gaps = steps.slice(1).map((s, i) => s.startMs - steps[i]!.endMs);
+    expect(Math.max(...gaps)).toBeLessThan(1);
+    // the 60 ms stall put the engine behind by more than it may catch up: counted as lag
+    expect(engine.realTimeLagMs).toBeGreaterThan(20);
+    expect(engine.realTimeLagMs).toBeLessThan(200);
   });
 });

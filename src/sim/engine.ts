@@ -56,6 +56,9 @@ export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
   return new EngineImpl(r.config, r.model, r.gpu, r.capacity, stepTime, clock, opts.fastForward ?? true);
 }
 
+/** real time: how far behind plan (ms) the engine may start a step to stay on its modelled cadence */
+const MAX_CATCH_UP_MS = 10;
+
 class EngineImpl implements SimEngine {
   readonly config: ResolvedEngineConfig;
   readonly model: ModelProfile;
@@ -65,6 +68,7 @@ class EngineImpl implements SimEngine {
   onStep?: (info: StepInfo) => void;
   stepCount = 0;
   fastForwardedSteps = 0;
+  realTimeLagMs = 0;
   private readonly sched: Scheduler;
   private readonly byId = new Map<string, SimRequest>();
   private readonly clock: Clock;
@@ -73,6 +77,9 @@ class EngineImpl implements SimEngine {
   /** idle: no step in flight or queued; kicked: a step start is queued; stepping: a step end is queued */
   private phase: 0 | 1 | 2 = 0;
   private stepStartMs = 0;
+  /** intended end of the step in flight (real time: the next step starts here, see endStep) */
+  private plannedEndMs = 0;
+  private lastSubmitMs = 0;
   private readonly ffEnabled: boolean;
 
   constructor(
@@ -128,7 +135,9 @@ class EngineImpl implements SimEngine {
     if (this.byId.has(spec.id)) {
       throw new ServelabError('BAD_CONFIG', `request id ${spec.id} is already in the engine`);
     }
-    const req = new SimRequest(spec, listener, this.clock.nowMs(), this.config.maxModelLen);
+    const nowMs = this.clock.nowMs();
+    this.lastSubmitMs = nowMs;
+    const req = new SimRequest(spec, listener, nowMs, this.config.maxModelLen);
     this.byId.set(spec.id, req);
     this.sched.addWaiting(req);
     if (this.phase === 0) {
@@ -175,7 +184,10 @@ class EngineImpl implements SimEngine {
   }
 
   private readonly startStep = (): void => {
-    const now = this.clock.nowMs();
+    this.beginStep(this.clock.nowMs());
+  };
+
+  private beginStep(now: number): void {
     const b = this.sched.schedule(now);
     if (b.reqs.length === 0) {
       this.phase = 0;
@@ -184,8 +196,9 @@ class EngineImpl implements SimEngine {
     this.phase = 2;
     this.stepStartMs = now;
     const t = this.stepTime(b.tokens, b.sampling, b.reqs.length, b.sumKv, b.sumAttn2);
+    this.plannedEndMs = now + t;
     this.clock.schedule(now + t, this.endStep);
-  };
+  }
 
   private readonly endStep = (): void => {
     const now = this.clock.nowMs();
@@ -226,7 +239,23 @@ class EngineImpl implements SimEngine {
         return;
       }
     }
-    this.startStep();
+    if (this.vclock) {
+      this.beginStep(now);
+      return;
+    }
+    // Real time: the next step starts where this one was planned to end, not after the time the
+    // front spent streaming this step's tokens: a GPU overlaps output processing with the next
+    // forward pass, and starting late would make every real-time step longer than modelled by
+    // the streaming cost (~16 ms at 2,000 streams). Never before the last arrival (no request
+    // is scheduled before it arrived). A host that fell further behind than MAX_CATCH_UP_MS
+    // does not get to compress the following steps: the excess is counted as lag instead.
+    let start = Math.max(this.plannedEndMs, this.lastSubmitMs);
+    const behind = now - start; // how late this step end fired
+    if (behind > MAX_CATCH_UP_MS) {
+      this.realTimeLagMs += behind - MAX_CATCH_UP_MS;
+      start += behind - MAX_CATCH_UP_MS;
+    }
+    this.beginStep(start);
   };
 
   /**

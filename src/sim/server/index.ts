@@ -127,6 +127,15 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
   const fronts: HttpFront[] = [];
   const endpoints: SimEndpoint[] = [];
   const close = async () => {
+    for (const e of endpoints) {
+      const lagS = e.service.engine.realTimeLagMs / 1000;
+      if (lagS > 0.05)
+        log(
+          `[${e.model} replica ${e.replica}] warning: the simulator fell ${lagS.toFixed(2)} s behind its modelled step times ` +
+            '(this host could not stream that many tokens in real time); latencies measured against it include that lag. ' +
+            'Use fewer streams, a faster host, or virtual time.',
+        );
+    }
     await Promise.all(fronts.map((f) => f.close()));
     // closing the sockets aborted every request; a clock we made must not keep the process alive
     if (!opts.clock && base instanceof RealClock) base.stop();

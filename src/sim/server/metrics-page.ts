@@ -110,6 +110,11 @@ export function renderMetrics(svc: SimService, names: MetricsNames): string {
     running_lora_adapters: '',
     waiting_lora_adapters: '',
   });
+  p.counter(
+    'servelab:sim_realtime_lag_seconds',
+    'servelab simulator only (not a vLLM metric): seconds the engine fell behind its modelled step times because the host CPU could not keep up; nonzero means the simulator, not the modelled GPU, limited what clients saw.',
+    [{ value: svc.engine.realTimeLagMs / 1000 }],
+  );
   p.counter('vllm:num_preemptions', 'Cumulative number of preemption from the engine.', [
     { value: c.preemptions },
   ]);

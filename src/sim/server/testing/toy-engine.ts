@@ -98,6 +98,7 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
 
   const engine: Engine = {
     config,
+    realTimeLagMs: 0,
     submit(spec, listener) {
       const ids = spec.promptTokenIds;
       let key = '';
