@@ -87,6 +87,9 @@ describe('/metrics', () => {
       ]),
     );
     expect(t).toContain('vllm:time_to_first_token_seconds_bucket{engine="0",model_name="m",le="0.001"}');
+    // the simulator's own self-check, outside vLLM's names: how far real time fell behind the model
+    expect(t).toContain('# TYPE servelab:sim_realtime_lag_seconds_total counter');
+    expect(t).toMatch(/servelab:sim_realtime_lag_seconds_total\{engine="0",model_name="m"\} 0(\.0)?\n/);
   });
 
   it('counters and histograms increase with traffic; buckets stay monotone; extra fields are counted', async () => {
