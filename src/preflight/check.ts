@@ -308,7 +308,7 @@ export async function checkOne(
         detail: `${chat.finishReason ?? '?'}${chat.quirks.length ? `; ${chat.quirks.join(', ')}` : ''}`,
         ms: chatMs,
       };
-      for (const q of chat.quirks) addQuirk(rep, q);
+      for (const q of chat.quirks) addQuirk(rep, q, opts.smokeMaxTokens ?? 32);
     } else {
       rep.stages.chat = { status: 'fail', detail: chat.error?.kind ?? chat.status, ms: chatMs };
       const pit = pitfallForError(chat.error?.message ?? '');
@@ -331,12 +331,22 @@ export async function checkOne(
   return rep;
 }
 
-function addQuirk(rep: EndpointReport, q: Quirk): void {
+function addQuirk(rep: EndpointReport, q: Quirk, smokeMaxTokens?: number): void {
   if (rep.quirks.includes(q)) return;
   rep.quirks.push(q);
   const t = QUIRK_TEXT[q];
-  if (t)
-    rep.problems.push({ code: 'quirk', severity: q === 'length_cut_inside_think' ? 'warn' : 'info', ...t });
+  if (!t) return;
+  // the check's own short request is what was cut: say so, so nobody reads it as the workload's
+  const message =
+    q === 'length_cut_inside_think' && smokeMaxTokens !== undefined
+      ? `${t.message} (this check's request had max_tokens ${smokeMaxTokens}; longer calls may get past the thinking)`
+      : t.message;
+  rep.problems.push({
+    code: 'quirk',
+    severity: q === 'length_cut_inside_think' ? 'warn' : 'info',
+    message,
+    hint: t.hint,
+  });
 }
 
 async function toolCheck(
@@ -388,7 +398,7 @@ async function toolCheck(
     });
     return;
   }
-  for (const q of r.quirks) if (q !== 'tool_call_as_text') addQuirk(rep, q);
+  for (const q of r.quirks) if (q !== 'tool_call_as_text') addQuirk(rep, q, 512);
   if (r.toolCalls.length > 0) {
     const names = r.toolCalls.map((c) => c.function.name).join(', ');
     rep.stages.tools = { status: 'ok', detail: `called ${names}`, ms };

@@ -112,6 +112,10 @@ describe("check against the simulator's W1 topology (on free ports)", () => {
     // qwen3 with a small max_tokens: stops inside <think>
     expect(by(qwenOk!.port).ready).toBe(true);
     expect(by(qwenOk!.port).quirks).toEqual(['think_in_content', 'length_cut_inside_think']);
+    // ... and the warning says it was this check's own short request
+    const cut = by(qwenOk!.port).problems.find((p) => p.message.includes('inside <think>'));
+    expect(cut?.severity).toBe('warn');
+    expect(cut?.message).toMatch(/this check's request had max_tokens 32/);
     expect(codes(qwen500!.port)).toEqual(['error:chat_failed']);
     expect(by(qwen500!.port).problems[0]!.message).toMatch(/server_error \(HTTP 500\)/);
     expect(by(nextNoDone!.port).problems[0]!.message).toMatch(/^chat completion failed: no_done/);
