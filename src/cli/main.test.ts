@@ -2,23 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { EXIT } from '../errors.js';
 import { SERVELAB_VERSION } from '../version.js';
 import { runMain } from './main.js';
+import { captureIo } from './testing/capture-io.js';
 
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: {
-      stdout: (t: string) => void out.push(t),
-      stderr: (t: string) => void err.push(t),
-      isTTY: false,
-      env: {},
-      cwd: process.cwd(),
-      signal: new AbortController().signal,
-    },
-  };
-}
+const capture = () => captureIo();
 
 describe('runMain', () => {
   it('prints the version and exits 0', async () => {

@@ -6,23 +6,9 @@ import { writeSyntheticBench, writeSyntheticRun } from '../../analysis/testing/s
 import { EXIT } from '../../errors.js';
 import { writeRunReport } from '../../report/write.js';
 import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
 
-function io(cwd: string) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: {
-      stdout: (t: string) => void out.push(t),
-      stderr: (t: string) => void err.push(t),
-      isTTY: false,
-      env: {},
-      cwd,
-      signal: new AbortController().signal,
-    },
-  };
-}
+const io = (cwd: string) => captureIo({ cwd });
 
 let dir: string;
 beforeAll(async () => {

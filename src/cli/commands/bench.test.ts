@@ -7,6 +7,7 @@ import { EXIT } from '../../errors.js';
 import { splitEndpoint } from '../../loadgen/bench-flags.js';
 import type { RequestRecord } from '../../loadgen/records.js';
 import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
 
 let srv: ScriptServer;
 beforeAll(async () => {
@@ -14,22 +15,8 @@ beforeAll(async () => {
 });
 afterAll(async () => srv.close());
 
-function io(env: Record<string, string> = {}, signal = new AbortController().signal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: {
-      stdout: (t: string) => void out.push(t),
-      stderr: (t: string) => void err.push(t),
-      isTTY: false,
-      env,
-      cwd: process.cwd(),
-      signal,
-    },
-  };
-}
+const io = (env: Record<string, string> = {}, signal = new AbortController().signal) =>
+  captureIo({ env, signal });
 
 describe('servelab bench', () => {
   it('runs a closed loop, writes the run directory, keeps the key out of every file', async () => {

@@ -5,23 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../errors.js';
 import { loadJsonl } from '../../workload/files.js';
 import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: {
-      stdout: (t: string) => void out.push(t),
-      stderr: (t: string) => void err.push(t),
-      isTTY: false,
-      env: {},
-      cwd: process.cwd(),
-      signal: new AbortController().signal,
-    },
-  };
-}
+const io = () => captureIo();
 
 describe('servelab dataset', () => {
   it('writes a seeded suite as JSONL that bench reads back, with --show-stats', async () => {

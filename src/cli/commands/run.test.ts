@@ -3,23 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    o: {
-      stdout: (t: string) => out.push(t),
-      stderr: (t: string) => err.push(t),
-      isTTY: false,
-      env: {},
-      cwd: process.cwd(),
-      signal: new AbortController().signal,
-    },
-  };
-}
+const io = () => {
+  const c = captureIo();
+  return { out: c.out, err: c.err, o: c.io };
+};
 
 describe('servelab run', () => {
   it('describes the W2 three-arm example without running it', async () => {

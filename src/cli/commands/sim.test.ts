@@ -5,23 +5,9 @@ import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../errors.js';
 import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
 
-function capture(signal: AbortSignal) {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: {
-      stdout: (t: string) => void out.push(t),
-      stderr: (t: string) => void err.push(t),
-      isTTY: false,
-      env: {},
-      cwd: process.cwd(),
-      signal,
-    },
-  };
-}
+const capture = (signal: AbortSignal) => captureIo({ signal });
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   const t0 = Date.now();
