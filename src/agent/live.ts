@@ -58,15 +58,27 @@ export interface TaskRun {
 export function taskDeadline(
   ctx: ProgramContext,
   signals: TaskSignals,
-): { signals: TaskSignals; hit: () => boolean; clear: () => void } {
+): {
+  signals: TaskSignals;
+  hit: () => boolean;
+  /** why the task must end before orchestrator call `step` (stopped, timed out, step cap), if it must */
+  endBefore: (step: number) => { status: TaskRecord['status']; reason: string } | undefined;
+  clear: () => void;
+} {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), ctx.limits.maxTaskTimeMs);
+  const stop = AbortSignal.any([signals.stop, ac.signal]);
   return {
-    signals: {
-      stop: AbortSignal.any([signals.stop, ac.signal]),
-      abort: AbortSignal.any([signals.abort, ac.signal]),
-    },
+    signals: { stop, abort: AbortSignal.any([signals.abort, ac.signal]) },
     hit: () => ac.signal.aborted,
+    endBefore: (step) => {
+      if (stop.aborted)
+        return ac.signal.aborted
+          ? { status: 'failed', reason: 'timeout' }
+          : { status: 'incomplete', reason: 'interrupted' };
+      if (step >= ctx.limits.maxSteps) return { status: 'failed', reason: 'max_steps' };
+      return undefined;
+    },
     clear: () => clearTimeout(timer),
   };
 }
@@ -100,16 +112,8 @@ export async function runLiveTask(
 
   try {
     for (let step = 0; !end; step++) {
-      if (signals.stop.aborted) {
-        end = dl.hit()
-          ? { status: 'failed', reason: 'timeout' }
-          : { status: 'incomplete', reason: 'interrupted' };
-        break;
-      }
-      if (step >= ctx.limits.maxSteps) {
-        end = { status: 'failed', reason: 'max_steps' };
-        break;
-      }
+      end = dl.endBefore(step);
+      if (end) break;
       const prompt = cfg.historyTrimTokens ? trimMiddle(messages, cfg.historyTrimTokens) : messages;
       const out = await callModel(
         ctx,

@@ -103,16 +103,8 @@ export async function runReplayTask(
   try {
     for (let i = 0; i < plan.steps.length && !end; i++) {
       const s = plan.steps[i] as PlannedStep;
-      if (signals.stop.aborted) {
-        end = dl.hit()
-          ? { status: 'failed', reason: 'timeout' }
-          : { status: 'incomplete', reason: 'interrupted' };
-        break;
-      }
-      if (i >= ctx.limits.maxSteps) {
-        end = { status: 'failed', reason: 'max_steps' };
-        break;
-      }
+      end = dl.endBefore(i);
+      if (end) break;
       // the message that brings the prompt to the recorded size
       const probe: ChatMessage = { role: pendingRole, content: '' };
       if (pendingRole === 'tool') probe.tool_call_id = pendingToolId ?? 'call_replay';
