@@ -106,7 +106,7 @@ export function registerBench(program: Command, ctx: CommandContext): void {
   program
     .command('bench')
     .description(
-      'Serving benchmark with vLLM-bench-like flags; without --base-url, benchmarks the embedded simulator',
+      'serving benchmark with vLLM-bench-like flags; without --base-url, benchmarks the embedded simulator',
     )
     .option(
       '--base-url <url>',

@@ -49,7 +49,7 @@ export function registerDataset(program: Command, ctx: CommandContext): void {
   program
     .command('dataset')
     .description(
-      'Generate or convert a workload to JSONL (seeded, reproducible); --show-stats prints its lengths',
+      'generate or convert a workload to JSONL (seeded, reproducible); --show-stats prints its lengths',
     )
     .option('--dataset-name <name>', 'random | sharegpt | jsonl | prefix')
     .option('--dataset-path <file>', 'ShareGPT JSON/JSONL or a JSONL of prompts / messages to convert')
