@@ -128,6 +128,7 @@ export function loadSpecFile(file: string): LoadedSpec {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ServelabError('BAD_FILE', `cannot read spec "${file}": ${(err as Error).message}`, {
+      hint: 'pass the path of a spec YAML file, e.g. examples/agentic-quickstart.yaml (relative to the current directory)',
       cause: err,
     });
   }

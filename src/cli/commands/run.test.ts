@@ -24,6 +24,7 @@ describe('servelab run', () => {
     const code = await runMain(['run', 'src/cli/commands/testdata-missing.yaml'], x.o);
     expect(code).toBe(2);
     expect(x.err.join('')).toMatch(/cannot read spec/);
+    expect(x.err.join('')).toMatch(/hint: pass the path of a spec YAML file/);
   });
 });
 
