@@ -1,3 +1,4 @@
+import { Agent, request as httpRequest } from 'node:http';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PersonaName } from '../persona.js';
@@ -320,5 +321,63 @@ describe('raw SSE shapes', () => {
       role: 'assistant',
       content: '',
     });
+  });
+
+  it('streamed responses are valid chunked bodies and keep-alive reuses the socket for the next request', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(`${sim.endpoints[0]!.url}/v1/chat/completions`);
+    const one = (stream: boolean) =>
+      new Promise<{ reused: boolean; chunked: string | undefined; body: string }>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (t: string) => {
+              body += t;
+            });
+            res.on('end', () =>
+              resolve({ reused: req.reusedSocket, chunked: res.headers['transfer-encoding'], body }),
+            );
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(
+          JSON.stringify({
+            model: MODEL,
+            messages: [{ role: 'user', content: 'hi there' }],
+            max_tokens: 6,
+            ignore_eos: true,
+            stream,
+          }),
+        );
+      });
+    try {
+      const a = await one(true);
+      const b = await one(true);
+      const c = await one(false);
+      expect(a.reused).toBe(false);
+      expect(b.reused).toBe(true);
+      expect(c.reused).toBe(true);
+      expect(a.chunked).toBe('chunked');
+      // node's HTTP parser de-chunked the body: whole SSE events, ending with [DONE]
+      for (const r of [a, b]) {
+        const events = r.body.split('\n\n').filter(Boolean);
+        expect(events.at(-1)).toBe('data: [DONE]');
+        expect(events.length).toBeGreaterThanOrEqual(6 + 2);
+        for (const e of events.slice(0, -1)) expect(() => JSON.parse(e.slice('data: '.length))).not.toThrow();
+      }
+      expect(JSON.parse(c.body).usage.completion_tokens).toBe(6);
+    } finally {
+      agent.destroy();
+    }
   });
 });

@@ -58,6 +58,23 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/**
+ * One chunk of a chunked-encoded streaming body. The hot path (one call per stream per engine
+ * step) frames the chunk itself and writes it to the socket in one call: node:http's res.write
+ * costs a cork/uncork tick and a three-part writev per chunk (~12 % of the front's CPU per chunk
+ * at 2,000 streams; most of the rest is the kernel's loopback write). Only once the headers are
+ * on the socket and the response owns it; otherwise res.write. res.end() still writes the
+ * terminating chunk, so keep-alive works as before.
+ */
+function writeBody(res: ServerResponse, text: string): void {
+  const sock = res.socket;
+  // res.socket is null for a response queued behind another on a pipelined connection, and
+  // writableLength > 0 while node:http still holds bytes of ours (headers or a corked write)
+  if (sock && res.headersSent && res.writableLength === 0) {
+    sock.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+  } else res.write(text);
+}
+
 function streamingSink(
   res: ServerResponse,
   getFault: () => ReturnType<SimService['chat']>['fault'],
@@ -70,9 +87,12 @@ function streamingSink(
     if (res.destroyed) return false;
     const fault = getFault();
     if (fault?.kind === 'malformed_chunk' && chunks === fault.afterChunks) {
-      res.write('data: {"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "unterminated\n\n');
+      writeBody(
+        res,
+        'data: {"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "unterminated\n\n',
+      );
     }
-    res.write(line);
+    writeBody(res, line);
     chunks++;
     if (fault?.kind === 'stream_cut' && chunks >= fault.afterChunks) {
       res.destroy();
@@ -85,8 +105,8 @@ function streamingSink(
       meta = m;
       lines = Array.from({ length: m.choices }, (_, i) => deltaLineFactory(m, i));
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      res.flushHeaders();
       if (m.kind === 'chat') for (let i = 0; i < m.choices; i++) write(roleChunk(m, i));
-      else res.flushHeaders();
     },
     delta(choice, d) {
       writeLine(lines[choice]!(d));
@@ -97,7 +117,7 @@ function streamingSink(
     done(usage, timing) {
       if (meta.includeUsage && !write(usageChunk(meta, usage, timing))) return;
       if (res.destroyed) return;
-      if (getFault()?.kind !== 'missing_done') res.write('data: [DONE]\n\n');
+      if (getFault()?.kind !== 'missing_done') writeBody(res, 'data: [DONE]\n\n');
       res.end();
     },
     error(err) {
