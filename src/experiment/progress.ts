@@ -35,12 +35,14 @@ export function progressLine(
   kv: Map<number, number>,
 ): string {
   const done = tally.tasks.length;
-  const failed = tally.tasks.filter((t) => t.status !== 'ok').length;
-  const ok = done - failed;
+  const failed = tally.tasks.filter((t) => t.status === 'failed').length;
+  const incomplete = tally.tasks.filter((t) => t.status === 'incomplete').length;
+  const ok = done - failed - incomplete;
   const kvText = [...kv].map(([p, v]) => `${p}:${(v * 100).toFixed(0)}%`).join(' ');
   const rate = (n: number, per: number) => (elapsedS > 0 ? (n / elapsedS) * per : 0);
   return (
-    `[${label}] tasks ${done}/${total} (failed ${failed}) | ${rate(tally.orchestratorOk, 1).toFixed(2)} steps/s ` +
+    `[${label}] tasks ${done}/${total} (failed ${failed}${incomplete ? `, incomplete ${incomplete}` : ''}) | ` +
+    `${rate(tally.orchestratorOk, 1).toFixed(2)} steps/s ` +
     `${rate(ok, 60).toFixed(2)} tasks/min | errors ${tally.errors} retries ${tally.retries}` +
     (kvText ? ` | KV ${kvText}` : '') +
     ` | ${elapsedS.toFixed(0)} s`

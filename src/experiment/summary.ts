@@ -88,20 +88,33 @@ export class CellTally {
 export function formatTable(
   rows: readonly { arm: string; concurrency: number; cells: CellCounts[] }[],
 ): string {
-  const header = ['arm', 'C', 'reps', 'tasks ok/total', 'failed', 'tasks/min', 'steps/s', 'makespan s'];
+  const header = [
+    'arm',
+    'C',
+    'reps',
+    'tasks ok/total',
+    'failed',
+    'incomplete',
+    'tasks/min',
+    'steps/s',
+    'makespan s',
+  ];
   const lines: string[][] = [header];
   for (const r of rows) {
     const n = r.cells.length;
     const mean = (f: (c: CellCounts) => number) => (n ? r.cells.reduce((a, c) => a + f(c), 0) / n : 0);
     const ok = r.cells.reduce((a, c) => a + c.tasks.ok, 0);
     const total = r.cells.reduce((a, c) => a + c.tasks.total, 0);
-    const failed = r.cells.reduce((a, c) => a + c.tasks.failed + c.tasks.incomplete, 0);
+    const failed = r.cells.reduce((a, c) => a + c.tasks.failed, 0);
+    // interrupted (Ctrl-C) or cut by the end of the cell: not failures of the server
+    const incomplete = r.cells.reduce((a, c) => a + c.tasks.incomplete, 0);
     lines.push([
       r.arm,
       String(r.concurrency),
       String(n),
       `${ok}/${total}`,
       String(failed),
+      String(incomplete),
       mean((c) => c.tasksPerMin).toFixed(2),
       mean((c) => c.stepsPerSec).toFixed(2),
       mean((c) => c.makespanS).toFixed(1),
