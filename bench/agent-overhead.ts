@@ -58,7 +58,7 @@ function procCpuMs(pid: number): number {
 async function main(): Promise<void> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', '--step-ms', arg('step-ms', '1')],
+    [...process.execArgv, new URL(import.meta.url).pathname, '--serve', '--step-ms', arg('step-ms', '1')],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },

@@ -141,8 +141,7 @@ async function server(): Promise<void> {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
+      ...process.execArgv,
       self,
       '--client',
       url,

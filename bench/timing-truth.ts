@@ -28,10 +28,10 @@ const SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 async function startServer(target: string): Promise<{ url: string; child: ChildProcess }> {
   let code: string;
   if (target === 'sim') {
-    const mod = fileURLToPath(new URL('../dist/sim/server/index.js', import.meta.url));
+    const mod = fileURLToPath(new URL('../src/sim/server/index.js', import.meta.url));
     code = `import { startSimServers } from ${JSON.stringify(mod)}; const s = await startSimServers({ servers: [{ model: ${JSON.stringify(SIM_MODEL)}, port: 0, maxNumSeqs: 1024 }] }); process.stdout.write(s.endpoints[0].url + '/v1\\n');`;
   } else {
-    const mod = fileURLToPath(new URL('../dist/client/testing/sse-server.js', import.meta.url));
+    const mod = fileURLToPath(new URL('../src/client/testing/sse-server.js', import.meta.url));
     code = `import { startScriptServer } from ${JSON.stringify(mod)}; const s = await startScriptServer(); process.stdout.write(s.url + '\\n');`;
   }
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], {

@@ -98,6 +98,8 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
     const sim = await startSimServers({
       servers: simServers,
       seed: opts.seed,
+      // the simulator's own warnings (it fell behind real time) become notes of the cell
+      ...(opts.onNote ? { warn: opts.onNote } : {}),
       ...(topo.host ? { host: topo.host } : {}),
       ...opts.simOverrides,
     });

@@ -8,9 +8,12 @@ import { runStage } from './run-stage.js';
 import { createSimTransport } from './sim-transport.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-function setup() {
+function setup(stepTimeMs?: number) {
   const clock = new VirtualClock(1_000_000);
-  const engine = createEngine({ model: MODEL, gpu: 'H100', maxModelLen: 8192 }, clock);
+  const engine = createEngine(
+    { model: MODEL, gpu: 'H100', maxModelLen: 8192, ...(stepTimeMs !== undefined ? { stepTimeMs } : {}) },
+    clock,
+  );
   const service = new SimService({ engine, clock, seed: 1 });
   const sim = createSimTransport({ clock, services: service });
   const tpl: RequestTemplate = {
@@ -32,6 +35,28 @@ const items = syntheticItems({
 describe('the in-process simulator transport (virtual time)', () => {
   it('a closed loop runs in virtual time with exact token counts and real-looking latencies', async () => {
     const { sim, tpl } = setup();
+    const r = await runStage({
+      items,
+      template: tpl,
+      arrivals: { kind: 'closed', concurrency: 8 },
+      seed: 0,
+      numPrompts: 40,
+      transport: sim,
+      virtual: sim,
+    });
+    expect(r.summary.counts).toMatchObject({ ok: 40, error: 0, incomplete: 0 });
+    expect(r.summary.total_output_tokens).toBe(40 * 30);
+    expect(r.outcome.maxInFlight).toBe(8);
+    const rec = r.records[0]!;
+    expect(rec.chunkOffsetsMs.length).toBe(30);
+    expect(rec.firstTokenMs! - rec.sentMs).toBeGreaterThan(0);
+    expect(rec.serverFirstTokenMs).toBe(rec.firstTokenMs);
+    expect(r.summary.latency.scheduleLagMs.max).toBe(0);
+    expect(r.summary.latency.tpotMs.mean).toBeGreaterThan(1);
+  });
+
+  it('never sleeps: 100 ms steps add up to seconds of simulated time, not of wall time', async () => {
+    const { sim, tpl } = setup(100);
     const wall0 = performance.now();
     const r = await runStage({
       items,
@@ -42,16 +67,13 @@ describe('the in-process simulator transport (virtual time)', () => {
       transport: sim,
       virtual: sim,
     });
-    expect(performance.now() - wall0).toBeLessThan(1500);
-    expect(r.summary.counts).toMatchObject({ ok: 40, error: 0, incomplete: 0 });
-    expect(r.summary.total_output_tokens).toBe(40 * 30);
-    expect(r.outcome.maxInFlight).toBe(8);
-    const rec = r.records[0]!;
-    expect(rec.chunkOffsetsMs.length).toBe(30);
-    expect(rec.firstTokenMs! - rec.sentMs).toBeGreaterThan(0);
-    expect(rec.serverFirstTokenMs).toBe(rec.firstTokenMs);
-    expect(r.summary.latency.scheduleLagMs.max).toBe(0);
-    expect(r.summary.latency.tpotMs.mean).toBeGreaterThan(1);
+    const wallMs = performance.now() - wall0;
+    expect(r.summary.counts.ok).toBe(40);
+    // 5 waves of 8 requests x 30 decode steps (+ prefill) x 100 ms: at least 15 simulated seconds
+    const simulatedMs = r.outcome.endMs - r.outcome.startMs;
+    expect(simulatedMs).toBeGreaterThanOrEqual(15_000);
+    // had it slept through the steps, the wall time would be at least the simulated time
+    expect(wallMs).toBeLessThan(simulatedMs / 3);
   });
 
   it('an open loop keeps its schedule exactly (no lag in virtual time)', async () => {

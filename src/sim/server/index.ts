@@ -91,6 +91,8 @@ export interface StartSimOptions {
   clock?: Clock;
   /** startup lines, vLLM-like */
   log?: (line: string) => void;
+  /** warnings (e.g. the simulator fell behind real time); default: log */
+  warn?: (line: string) => void;
   /** per-step lateness (actual - intended, ms) of every scheduled event, for benchmarks */
   onLateness?: LatenessRecorder;
   /** per-step facts (benchmarks) */
@@ -124,13 +126,14 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
     return (ms: number) => ms + offset;
   })();
   const log = opts.log ?? (() => {});
+  const warn = opts.warn ?? log;
   const fronts: HttpFront[] = [];
   const endpoints: SimEndpoint[] = [];
   const close = async () => {
     for (const e of endpoints) {
       const lagS = e.service.engine.realTimeLagMs / 1000;
       if (lagS > 0.05)
-        log(
+        warn(
           `[${e.model} replica ${e.replica}] warning: the simulator fell ${lagS.toFixed(2)} s behind its modelled step times ` +
             '(this host could not stream that many tokens in real time); latencies measured against it include that lag. ' +
             'Use fewer streams, a faster host, or virtual time.',
