@@ -175,6 +175,6 @@ describe('engine', () => {
     expect(Math.max(...gaps)).toBeLessThan(1);
     // the 60 ms stall put the engine behind by more than it may catch up: counted as lag
     expect(engine.realTimeLagMs).toBeGreaterThan(20);
-    expect(engine.realTimeLagMs).toBeLessThan(200);
+    expect(engine.realTimeLagMs).toBeLessThan(500); // bounded by the stall (+ scheduling noise), not growing
   });
 });

@@ -22,7 +22,11 @@ describe('real-time lag', () => {
         }),
       });
       const reader = res.body!.getReader();
-      await reader.read(); // streaming has begun
+      // wait for token chunks (the role chunk comes before the first engine step)
+      const dec = new TextDecoder();
+      let seen = '';
+      while ((seen.match(/"content":"[^"]/g) ?? []).length < 3)
+        seen += dec.decode((await reader.read()).value);
       const until = performance.now() + 250; // the host stalls for 250 ms (a GC pause, a busy core)
       while (performance.now() < until) {}
       for (let i = 0; i < 3; i++) await reader.read(); // the engine steps again after the stall
