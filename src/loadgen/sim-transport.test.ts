@@ -32,18 +32,23 @@ const items = syntheticItems({
   seed: 4,
 });
 
+/** 40 requests, 8 at a time, through the in-process transport in virtual time */
+function closedLoop40(sim: ReturnType<typeof setup>['sim'], tpl: RequestTemplate) {
+  return runStage({
+    items,
+    template: tpl,
+    arrivals: { kind: 'closed', concurrency: 8 },
+    seed: 0,
+    numPrompts: 40,
+    transport: sim,
+    virtual: sim,
+  });
+}
+
 describe('the in-process simulator transport (virtual time)', () => {
   it('a closed loop runs in virtual time with exact token counts and real-looking latencies', async () => {
     const { sim, tpl } = setup();
-    const r = await runStage({
-      items,
-      template: tpl,
-      arrivals: { kind: 'closed', concurrency: 8 },
-      seed: 0,
-      numPrompts: 40,
-      transport: sim,
-      virtual: sim,
-    });
+    const r = await closedLoop40(sim, tpl);
     expect(r.summary.counts).toMatchObject({ ok: 40, error: 0, incomplete: 0 });
     expect(r.summary.total_output_tokens).toBe(40 * 30);
     expect(r.outcome.maxInFlight).toBe(8);
@@ -58,15 +63,7 @@ describe('the in-process simulator transport (virtual time)', () => {
   it('never sleeps: 100 ms steps add up to seconds of simulated time, not of wall time', async () => {
     const { sim, tpl } = setup(100);
     const wall0 = performance.now();
-    const r = await runStage({
-      items,
-      template: tpl,
-      arrivals: { kind: 'closed', concurrency: 8 },
-      seed: 0,
-      numPrompts: 40,
-      transport: sim,
-      virtual: sim,
-    });
+    const r = await closedLoop40(sim, tpl);
     const wallMs = performance.now() - wall0;
     expect(r.summary.counts.ok).toBe(40);
     // 5 waves of 8 requests x 30 decode steps (+ prefill) x 100 ms: at least 15 simulated seconds
