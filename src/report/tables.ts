@@ -46,6 +46,29 @@ export function windowsTable(s: CellSummary): Table {
 
 const win = (s: CellSummary, k: WindowKind) => s.windows.find((w) => w.kind === k);
 
+/**
+ * The end of `servelab run`: each cell's throughput in the three windows side by side, as
+ * "tasks/min (steps/s)", with completion-time percentiles. A dash: no such window (e.g. KV
+ * never above the threshold).
+ */
+export function windowsOverviewTable(cells: readonly CellSummary[]): Table {
+  const pair = (s: CellSummary, k: WindowKind) => {
+    const w = win(s, k);
+    return w?.tasksPerMin == null ? '-' : `${fmt(w.tasksPerMin)} (${fmt(w.stepsPerS)})`;
+  };
+  return {
+    headers: ['cell', 'active window', 'client-side window', 'makespan', 'task time p50 / p95 s'],
+    numeric: [false, true, true, true, true],
+    rows: cells.map((s) => [
+      s.partial ? `${cellLabel(s)} (PARTIAL)` : cellLabel(s),
+      pair(s, 'active'),
+      pair(s, 'client'),
+      pair(s, 'makespan'),
+      `${fmt(s.completionTimeS.ok.p50)} / ${fmt(s.completionTimeS.ok.p95)}`,
+    ]),
+  };
+}
+
 export function cellsOverviewTable(cells: readonly CellSummary[]): Table {
   return {
     headers: [

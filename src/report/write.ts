@@ -4,6 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { CellSummary } from '../analysis/cell-summary.js';
 import { loadRun } from '../analysis/load.js';
 import type { RunInput } from '../analysis/run-types.js';
 import { type AnalysedRuns, analyseRuns, type BuildOptions, reportData } from './build.js';
@@ -48,6 +49,8 @@ export interface RunReportResult {
   reportPath: string | null;
   /** what went wrong; never thrown */
   errors: string[];
+  /** the agent cells as analysed (empty for a bench run or when the analysis failed) */
+  cells: CellSummary[];
 }
 
 /**
@@ -62,6 +65,7 @@ export async function writeRunReport(
 ): Promise<RunReportResult> {
   const errors: string[] = [];
   const summaryPaths: string[] = [];
+  const cells: CellSummary[] = [];
   let reportPath: string | null = null;
   try {
     const dir = resolve(runDir);
@@ -69,6 +73,7 @@ export async function writeRunReport(
     const a = analyseRuns([run], opts);
     for (const r of a.perRun)
       for (const s of r.summaries) {
+        cells.push(s);
         try {
           const p = join(r.dir, s.id, 'summary.json');
           await writeJson(p, s);
@@ -98,5 +103,5 @@ export async function writeRunReport(
   } catch (err) {
     errors.push((err as Error)?.message ?? String(err));
   }
-  return { summaryPaths, reportPath, errors };
+  return { summaryPaths, reportPath, errors, cells };
 }

@@ -81,5 +81,15 @@ describe('servelab run end to end (simulator over HTTP, free ports)', () => {
       expect(existsSync(join(runDir!, f)), f).toBe(true);
     expect(readFileSync(join(runDir!, 'report.html'), 'utf8')).toMatch(/<svg/);
     expect(out).toMatch(/report: .*report\.html/);
+    // the analysis's windows side by side, one row per cell, with the counting rule stated
+    expect(out).toMatch(/tasks\/min \(steps\/s\) per window: active = KV > 0\.7 on port \d+/);
+    expect(out).toMatch(/counts every task that ENDS inside the window/);
+    expect(out).toMatch(/cell\s+active window\s+client-side window\s+makespan\s+task time p50 \/ p95 s/);
+    for (const c of [2, 4])
+      expect(out).toMatch(
+        new RegExp(
+          `sim-vllm/c${c}/r1\\s+(-|[\\d.]+ \\([\\d.]+\\))\\s+[\\d.]+ \\([\\d.]+\\)\\s+[\\d.]+ \\([\\d.]+\\)`,
+        ),
+      );
   }, 60_000);
 });

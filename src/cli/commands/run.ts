@@ -3,6 +3,8 @@ import { createHttpTransport } from '../../client/index.js';
 import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
+import { toTerminal } from '../../report/table.js';
+import { windowsOverviewTable } from '../../report/tables.js';
 import { writeRunReport } from '../../report/write.js';
 import type { CliIO } from '../io.js';
 import type { CommandContext } from './index.js';
@@ -31,6 +33,16 @@ export async function executeSpec(
   // and the run gets summary.csv, compare.md and the self-contained report.html
   const rep = await writeRunReport(result.runDir);
   for (const e of rep.errors) io.stderr(`analysis: ${e}\n`);
+  if (rep.cells.length > 0) {
+    const active = rep.cells.flatMap((c) => c.windows).find((w) => w.kind === 'active')?.label;
+    io.stdout(
+      `tasks/min (steps/s) per window: active = ${active ?? 'KV above the threshold'} (the users' window); ` +
+        'client-side = from C programs in flight to the last dispatch; makespan = the whole cell. ' +
+        'tasks/min counts every task that ENDS inside the window (ok or failed), steps/s every ' +
+        'orchestrator call that ends inside it.\n' +
+        `${toTerminal(windowsOverviewTable(rep.cells))}\n\n`,
+    );
+  }
   io.stdout(
     `analysis: ${rep.summaryPaths.length} summary.json file(s); windows and tails: servelab analyze ${result.runDir}\n`,
   );
