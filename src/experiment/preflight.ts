@@ -64,7 +64,7 @@ export async function preflight(
       label: e.label,
       ...(e.version ? { version: e.version } : {}),
       quirks: [...e.quirks],
-      problems: e.problems.map((p) => `${p.severity}: ${p.message}${p.hint ? ` (${p.hint})` : ''}`),
+      problems: e.problems.map((p) => `${p.severity}: ${p.message}${p.hint ? `; hint: ${p.hint}` : ''}`),
     })),
   };
 }
