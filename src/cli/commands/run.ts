@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createHttpTransport } from '../../client/index.js';
 import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
@@ -78,12 +79,16 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     )
     .option('--dry-run', 'validate the spec and describe it, run nothing')
     .action(async (file: string, flags: { resume?: string; replay?: string; dryRun?: boolean }) => {
-      const loaded = loadSpecFile(file);
+      // paths are the user's, relative to the directory servelab runs in (the injected cwd)
+      const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
       if (flags.dryRun) {
         ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
         return;
       }
-      const { code } = await executeSpec(ctx.io, loaded, flags);
+      const { code } = await executeSpec(ctx.io, loaded, {
+        ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
+        ...(flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {}),
+      });
       ctx.setExit(code);
     });
 }
