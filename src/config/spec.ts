@@ -37,7 +37,7 @@ const processSchema = z.strictObject({
   health: httpUrl().optional(),
 });
 
-const serversSchema = z.discriminatedUnion('kind', [
+export const serversSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('sim'),
     /** a topology file (examples/w1-topology.yaml) or the topology inline */

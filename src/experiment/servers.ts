@@ -11,6 +11,7 @@ import type { ServersSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import { killGroup, type LaunchedProcess, spawnRecipe, waitHealthy } from '../launch/local.js';
 import type { Endpoint } from '../loadgen/transport.js';
+import { type ExecFileFn, GPU_HELD_MIB, queryGpus } from '../preflight/gpu.js';
 import { type SimServerSpec, type StartSimOptions, startSimServers } from '../sim/server/index.js';
 import { parseTopology } from '../sim/server/topology.js';
 
@@ -39,7 +40,33 @@ export interface StartServersOptions {
   seed: number;
   /** test hook: extra options for startSimServers (e.g. a toy engine) */
   simOverrides?: Partial<StartSimOptions>;
+  /** test hook: how nvidia-smi is run before command servers are launched */
+  execFile?: ExecFileFn;
   onNote?: (n: string) => void;
+}
+
+/**
+ * Before command servers start: GPUs (those the recipes name in CUDA_VISIBLE_DEVICES, else all)
+ * whose memory is already held, e.g. by a server of the previous cell that outlived its process
+ * group, or a dead job (WORKFLOWS.md W4). Nothing when nvidia-smi is absent.
+ */
+export async function gpuNotesBeforeLaunch(
+  processes: readonly { env?: Record<string, string> | undefined }[],
+  execFile?: ExecFileFn,
+): Promise<string[]> {
+  const g = await queryGpus(execFile);
+  if (!g.available) return [];
+  const named = new Set<number>();
+  for (const p of processes)
+    for (const d of (p.env?.CUDA_VISIBLE_DEVICES ?? '').split(','))
+      if (/^\s*\d+\s*$/.test(d)) named.add(Number(d));
+  return g.gpus
+    .filter((x) => x.memoryUsedMiB > GPU_HELD_MIB && (named.size === 0 || named.has(x.index)))
+    .map(
+      (x) =>
+        `before launch: GPU ${x.index} already holds ${x.memoryUsedMiB} MiB of ${x.memoryTotalMiB} MiB ` +
+        '(a server of an earlier cell, or a dead job?); the new server may not fit, or may measure less KV cache than it should',
+    );
 }
 
 function readEndpoints(e: string | ModelConfig, baseDir: string): ModelConfig {
@@ -126,6 +153,7 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
   const stop = async () => {
     await Promise.all(launched.map((p) => killGroup(p, s.stopTimeoutS * 1000)));
   };
+  for (const n of await gpuNotesBeforeLaunch(s.processes, opts.execFile)) opts.onNote?.(n);
   try {
     for (const r of s.processes) launched.push(spawnRecipe(r, opts.logsDir, opts.env));
     await Promise.all(
