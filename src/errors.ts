@@ -41,7 +41,13 @@ export class ServelabError extends Error {
     this.hint = opts.hint;
     this.exitCode =
       opts.exitCode ??
-      (code === 'LAUNCH_FAILED' ? EXIT.launch : code === 'INTERRUPTED' ? EXIT.interrupted : EXIT.usage);
+      (code === 'LAUNCH_FAILED'
+        ? EXIT.launch
+        : code === 'INTERRUPTED'
+          ? EXIT.interrupted
+          : code === 'NOT_READY'
+            ? EXIT.failed // the input was fine; the server was not there or not ready
+            : EXIT.usage);
   }
 }
 

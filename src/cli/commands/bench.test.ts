@@ -151,6 +151,19 @@ describe('servelab bench', () => {
     expect(s.counts.errorByKind).toEqual({ refused: 3 });
   });
 
+  it('without --model, a server that is down is named as such (exit 1), not as a model problem', async () => {
+    const c = io();
+    expect(await runMain(['bench', '--base-url', 'http://127.0.0.1:9', '--num-prompts', '3'], c.io)).toBe(
+      EXIT.failed,
+    );
+    const err = c.err.join('');
+    expect(err).toMatch(
+      /GET http:\/\/127\.0\.0\.1:9\/v1\/models: connection refused: nothing listens on 127\.0\.0\.1:9/,
+    );
+    expect(err).toMatch(/hint: start the server \(or the SSH forward\) first/);
+    expect(err).not.toMatch(/\n\s+at /);
+  });
+
   it('maps vLLM base URL + endpoint onto a /v1 base', () => {
     expect(splitEndpoint('http://h:8000', '/v1/chat/completions')).toEqual({
       base: 'http://h:8000/v1',

@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { request } from 'undici';
 import { resolveApiKey } from '../../client/api-key.js';
+import { networkError } from '../../client/errors.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
 import { parseGoodput, parseHeaders, parsePercentiles, splitEndpoint } from '../../loadgen/bench-flags.js';
@@ -85,19 +86,30 @@ function num(
 }
 
 async function firstModel(base: string, apiKey?: string): Promise<string> {
+  let why = 'did not name one';
   try {
     const res = await request(`${base}/models`, {
       headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
       headersTimeout: 10_000,
       bodyTimeout: 10_000,
     });
-    const body = (await res.body.json()) as { data?: { id?: string }[] };
-    const id = body.data?.[0]?.id;
+    const text = await res.body.text();
+    let id: string | undefined;
+    try {
+      id = (JSON.parse(text) as { data?: { id?: string }[] }).data?.[0]?.id;
+    } catch {
+      // not JSON: reported below
+    }
     if (res.statusCode === 200 && id) return id;
-  } catch {
-    // reported below
+    why = res.statusCode === 200 ? 'did not name one' : `answered HTTP ${res.statusCode}`;
+  } catch (err) {
+    // the server is not there at all: say so, the way every other request failure is said
+    const u = new URL(base);
+    throw new ServelabError('NOT_READY', networkError(err, u.host, `GET ${base}/models`).message, {
+      hint: 'start the server (or the SSH forward) first; `servelab check URL --wait 60s` waits for it',
+    });
   }
-  throw new ServelabError('NOT_READY', `no --model given and ${base}/models did not name one`, {
+  throw new ServelabError('NOT_READY', `no --model given and ${base}/models ${why}`, {
     hint: 'pass --model NAME, or check that the server is up (servelab check)',
   });
 }
