@@ -92,4 +92,32 @@ describe('servelab run end to end (simulator over HTTP, free ports)', () => {
         ),
       );
   }, 60_000);
+
+  it('external endpoints that are down: the cell fails its preflight, exit 1, and no window table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'servelab-run-down-'));
+    writeFileSync(
+      join(dir, 'down.yaml'),
+      [
+        'name: down',
+        'servers:',
+        '  ext:',
+        '    kind: external',
+        '    endpoints: { "/ckpt/Nemotron-Orchestrator-8B": [{ ip_addr: "127.0.0.1", port: "9" }] }',
+        'arms: [{ name: a, servers: ext }]',
+        'workload: { generator: { count: 2 } }',
+        'agent: { orchestrator: /ckpt/Nemotron-Orchestrator-8B }',
+        'concurrency: [2]',
+        'preflight: { waitS: 1 }',
+        '',
+      ].join('\n'),
+    );
+    const x = io();
+    x.o.cwd = dir;
+    expect(await runMain(['run', 'down.yaml'], x.o)).toBe(1);
+    const err = x.err.join('');
+    expect(err).toMatch(/\[a\/c2\/r1\] cell failed: preflight failed/);
+    expect(err).toMatch(/not listening yet: is the SSH forward up\?/);
+    expect(err).toMatch(/1 cell\(s\) failed: a\/c2\/r1/);
+    expect(x.out.join('')).not.toMatch(/per window/);
+  }, 30_000);
 });

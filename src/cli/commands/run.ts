@@ -34,7 +34,8 @@ export async function executeSpec(
   // and the run gets summary.csv, compare.md and the self-contained report.html
   const rep = await writeRunReport(result.runDir);
   for (const e of rep.errors) io.stderr(`analysis: ${e}\n`);
-  if (rep.cells.length > 0) {
+  // (a run in which no task ended, e.g. every cell failed its preflight, has nothing to show)
+  if (rep.cells.some((c) => c.counts.tasksOk + c.counts.tasksFailed + c.counts.tasksIncomplete > 0)) {
     const active = rep.cells.flatMap((c) => c.windows).find((w) => w.kind === 'active')?.label;
     io.stdout(
       `tasks/min (steps/s) per window: active = ${active ?? 'KV above the threshold'} (the users' window); ` +
