@@ -5,26 +5,15 @@
  * analysis flags that the two arms ran different server versions. `npm test` builds dist/ first.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../testing/free-port.js';
 import { runMain } from './main.js';
 import { captureIo } from './testing/capture-io.js';
 
 const BIN = resolve('bin/servelab.js');
 const ORCH = '/ckpt/Nemotron-Orchestrator-8B';
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 async function armServers(name: string, version: string): Promise<string[]> {
   const [orch, expert] = [await freePort(), await freePort()];

@@ -1,10 +1,10 @@
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type ServersSpec, serversSchema } from '../config/spec.js';
 import type { ExecFileFn } from '../preflight/gpu.js';
+import { freePort } from '../testing/free-port.js';
 import { gpuNotesBeforeLaunch, startServers } from './servers.js';
 
 const SMI = `index, memory.used [MiB], memory.total [MiB], utilization.gpu [%]
@@ -32,12 +32,7 @@ describe('GPU memory held before command servers launch', () => {
   });
 
   it('startServers notes them for the cell before it spawns the recipe', async () => {
-    const port = await new Promise<number>((res) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => res(p));
-      });
-    });
+    const port = await freePort();
     const server = `require('node:http').createServer((q, r) => r.end('ok')).listen(${port}, '127.0.0.1')`;
     const spec: ServersSpec = serversSchema.parse({
       kind: 'command',

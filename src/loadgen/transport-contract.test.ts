@@ -1,10 +1,10 @@
-import { createServer } from 'node:net';
 import { createHttpTransport } from '../client/http-transport.js';
 import { VirtualClock } from '../sim/clock.js';
 import { createEngine } from '../sim/engine.js';
 import { startSimServers } from '../sim/server/index.js';
 import { toyEngine } from '../sim/server/testing/toy-engine.js';
 import { SimService } from '../sim/service.js';
+import { freePort } from '../testing/free-port.js';
 import { syntheticItems } from '../workload/synthetic.js';
 import { requestFor } from './requests.js';
 import { createSimTransport } from './sim-transport.js';
@@ -16,14 +16,6 @@ const item = syntheticItems({
   output: { kind: 'fixed', value: 8 },
   seed: 1,
 })[0]!;
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((r) => probe.close(() => r()));
-  return port;
-}
 
 transportContract('HTTP client -> simulator HTTP front (real time, real sockets)', async () => {
   const sim = await startSimServers({

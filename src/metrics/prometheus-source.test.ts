@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Command } from 'commander';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerScrape } from '../cli/commands/scrape.js';
 import { EXIT } from '../errors.js';
 import { type SimServers, startSimServers } from '../sim/server/index.js';
+import { freePort } from '../testing/free-port.js';
 import { queryRange, readFromPrometheus, writeTimeseriesCsv } from './prometheus-source.js';
 import { type PageServer, startPageServer } from './testing/page-server.js';
 import { vllmPage } from './testing/pages.js';
@@ -21,17 +21,6 @@ function prometheusBin(): string | undefined {
     if (dir && existsSync(p)) return p;
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const bin = prometheusBin();
