@@ -29,6 +29,14 @@ describe('GPU memory held before command servers launch', () => {
     const all = await gpuNotesBeforeLaunch([{ env: {} }], fakeSmi);
     expect(all.map((n) => /GPU (\d+)/.exec(n)?.[1])).toEqual(['0', '2']);
     expect(await gpuNotesBeforeLaunch([{}], noSmi)).toEqual([]);
+    // one recipe pinned to GPU 1, another free to use any GPU: all are checked
+    const mixed = await gpuNotesBeforeLaunch([{ env: { CUDA_VISIBLE_DEVICES: '1' } }, {}], fakeSmi);
+    expect(mixed.map((n) => /GPU (\d+)/.exec(n)?.[1])).toEqual(['0', '2']);
+    expect(
+      (await gpuNotesBeforeLaunch([{ env: { CUDA_VISIBLE_DEVICES: '0,2' } }], fakeSmi)).map(
+        (n) => /GPU (\d+)/.exec(n)?.[1],
+      ),
+    ).toEqual(['0', '2']);
   });
 
   it('startServers notes them for the cell before it spawns the recipe', async () => {

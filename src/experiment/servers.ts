@@ -56,12 +56,16 @@ export async function gpuNotesBeforeLaunch(
 ): Promise<string[]> {
   const g = await queryGpus(execFile);
   if (!g.available) return [];
+  // a process without CUDA_VISIBLE_DEVICES (or with GPU UUIDs in it) may use any GPU
+  let all = false;
   const named = new Set<number>();
-  for (const p of processes)
-    for (const d of (p.env?.CUDA_VISIBLE_DEVICES ?? '').split(','))
-      if (/^\s*\d+\s*$/.test(d)) named.add(Number(d));
+  for (const p of processes) {
+    const ids = (p.env?.CUDA_VISIBLE_DEVICES ?? '').split(',').map((d) => d.trim());
+    if (!ids.every((d) => /^\d+$/.test(d))) all = true;
+    else for (const d of ids) named.add(Number(d));
+  }
   return g.gpus
-    .filter((x) => x.memoryUsedMiB > GPU_HELD_MIB && (named.size === 0 || named.has(x.index)))
+    .filter((x) => x.memoryUsedMiB > GPU_HELD_MIB && (all || named.has(x.index)))
     .map(
       (x) =>
         `before launch: GPU ${x.index} already holds ${x.memoryUsedMiB} MiB of ${x.memoryTotalMiB} MiB ` +
