@@ -1,7 +1,7 @@
 import { AGGREGATE_DEFINITIONS } from '../analysis/aggregate.js';
 import { BENCH_DEFINITIONS } from '../analysis/bench-latency.js';
 import { CELL_DEFINITIONS } from '../analysis/cell-summary.js';
-import { COMPARE_DEFINITIONS, cellLabel, type Severity } from '../analysis/compare.js';
+import { COMPARE_DEFINITIONS, type Comparison, cellLabel, type Severity } from '../analysis/compare.js';
 import { COUNTING_RULE } from '../analysis/windows.js';
 import type { ReportData } from './report-data.js';
 import { fmt, type Table } from './table.js';
@@ -59,6 +59,14 @@ export interface ReportSection {
   tables: { caption: string; table: Table }[];
 }
 
+/**
+ * Whether the per-metric comparison tables add anything to the users' tables: several arms to
+ * compare, or repetitions that give a confidence interval.
+ */
+export function comparesSomething(cmp: Comparison): boolean {
+  return cmp.arms.length > 1 || cmp.rows.some((r) => Object.values(r.byArm).some((x) => x.n > 1));
+}
+
 /** The tables of a report, grouped in sections (shared by the HTML and Markdown renderers). */
 export function reportSections(data: ReportData): ReportSection[] {
   const out: ReportSection[] = [];
@@ -66,18 +74,22 @@ export function reportSections(data: ReportData): ReportSection[] {
   if (cmp && cmp.arms.length > 0) {
     out.push({
       title: 'Comparison',
-      intro: `Baseline arm: ${cmp.baseline}. ${COUNTING_RULE}`,
+      intro: comparesSomething(cmp)
+        ? `Baseline arm: ${cmp.baseline}. ${COUNTING_RULE}`
+        : `One arm (${cmp.baseline}) and one repetition per cell: nothing to compare and no confidence interval to give, so only its figures per window are shown. Add arms to compare serving systems, repetitions for error bars. ${COUNTING_RULE}`,
       tables: [
         ...cmp.windows.map((w) => ({
           caption: `The users' table, ${w} window: tasks/min (steps/s)`,
           table: usersTable(cmp, w),
         })),
-        ...cmp.windows.flatMap((w) =>
-          (['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const).map((m) => ({
-            caption: `${w} window, ${m}: mean [95 % CI] per arm, winner, ratio to ${cmp.baseline}`,
-            table: comparisonTable(cmp, w, m),
-          })),
-        ),
+        ...(comparesSomething(cmp)
+          ? cmp.windows.flatMap((w) =>
+              (['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const).map((m) => ({
+                caption: `${w} window, ${m}: mean [95 % CI] per arm, winner, ratio to ${cmp.baseline}`,
+                table: comparisonTable(cmp, w, m),
+              })),
+            )
+          : []),
       ],
     });
   }

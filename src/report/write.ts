@@ -9,6 +9,7 @@ import { loadRun } from '../analysis/load.js';
 import type { RunInput } from '../analysis/run-types.js';
 import { type AnalysedRuns, analyseRuns, type BuildOptions, reportData } from './build.js';
 import { renderHtmlReport } from './html.js';
+import { comparesSomething } from './sections.js';
 import { toCsv, toMarkdown } from './table.js';
 import { cellsOverviewTable, comparisonTable, usersTable } from './tables.js';
 
@@ -29,8 +30,9 @@ export function comparisonMarkdown(a: AnalysedRuns): string {
   }
   for (const w of cmp.windows) {
     lines.push(`## ${w} window: tasks/min (steps/s)`, '', toMarkdown(usersTable(cmp, w)), '');
-    for (const m of ['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const)
-      lines.push(`### ${w}: ${m}`, '', toMarkdown(comparisonTable(cmp, w, m)), '');
+    if (comparesSomething(cmp))
+      for (const m of ['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const)
+        lines.push(`### ${w}: ${m}`, '', toMarkdown(comparisonTable(cmp, w, m)), '');
   }
   lines.push('## Definitions', '');
   for (const [k, v] of Object.entries(cmp.definitions)) lines.push(`- **${k}**: ${v}`);
