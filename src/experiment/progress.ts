@@ -35,9 +35,7 @@ export function progressLine(
   kv: Map<number, number>,
 ): string {
   const done = tally.tasks.length;
-  const failed = tally.tasks.filter((t) => t.status === 'failed').length;
-  const incomplete = tally.tasks.filter((t) => t.status === 'incomplete').length;
-  const ok = done - failed - incomplete;
+  const { ok, failed, incomplete } = tally.taskStatus;
   const kvText = [...kv].map(([p, v]) => `${p}:${(v * 100).toFixed(0)}%`).join(' ');
   const rate = (n: number, per: number) => (elapsedS > 0 ? (n / elapsedS) * per : 0);
   return (

@@ -39,21 +39,22 @@ export class CellTally {
     this.retries += r.retries;
   }
 
+  /** tasks by status so far (the progress line reads these every tick) */
+  readonly taskStatus = { ok: 0, failed: 0, incomplete: 0 };
+
   addTask(t: TaskRecord): void {
     this.tasks.push(t);
+    if (t.status === 'ok') this.taskStatus.ok++;
+    else if (t.status === 'failed') this.taskStatus.failed++;
+    else this.taskStatus.incomplete++;
   }
 
   summary(cell: string, status: string): CellCounts {
     const byReason: Record<string, number> = {};
-    let ok = 0;
-    let failed = 0;
-    let incomplete = 0;
+    const { ok, failed, incomplete } = this.taskStatus;
     let first = Number.POSITIVE_INFINITY;
     let last = 0;
     for (const t of this.tasks) {
-      if (t.status === 'ok') ok++;
-      else if (t.status === 'failed') failed++;
-      else incomplete++;
       if (t.reason) byReason[t.reason] = (byReason[t.reason] ?? 0) + 1;
       first = Math.min(first, t.startMs);
       last = Math.max(last, t.endMs);

@@ -86,7 +86,7 @@ function num(
 }
 
 async function firstModel(base: string, apiKey?: string): Promise<string> {
-  let why = 'did not name one';
+  let why: string;
   try {
     const res = await request(`${base}/models`, {
       headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
