@@ -4,6 +4,8 @@
  * flight finish for a grace period, then aborts them. A watchdog names tasks that make no
  * progress.
  */
+
+import { setTimer } from '../timers.js';
 import { runLiveTask } from './live.js';
 import type { TaskRecord } from './records.js';
 import { runReplayTask } from './replay.js';
@@ -70,7 +72,7 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
   const onInterrupt = () => {
     if (stopCtl.signal.aborted) return;
     stopCtl.abort();
-    graceTimer = setTimeout(() => abortCtl.abort(), opts.graceMs);
+    graceTimer = setTimer(() => abortCtl.abort(), opts.graceMs);
   };
   if (opts.signal?.aborted) onInterrupt();
   opts.signal?.addEventListener('abort', onInterrupt, { once: true });

@@ -5,6 +5,7 @@
  * model playing the customer) until the task's user turns are used up, then the task ends.
  */
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
+import { setTimer } from '../timers.js';
 import { toolSpecs, trimMiddle } from './history.js';
 import type { NextAction, StepRecord, TaskRecord } from './records.js';
 import { sleep } from './retry.js';
@@ -66,7 +67,7 @@ export function taskDeadline(
   clear: () => void;
 } {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ctx.limits.maxTaskTimeMs);
+  const timer = setTimer(() => ac.abort(), ctx.limits.maxTaskTimeMs);
   const stop = AbortSignal.any([signals.stop, ac.signal]);
   return {
     signals: { stop, abort: AbortSignal.any([signals.abort, ac.signal]) },

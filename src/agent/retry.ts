@@ -3,6 +3,7 @@
  * exponential back-off and a cap on attempts. context_length and aborted are never retried.
  */
 import type { CallResult, ErrorKind } from '../loadgen/transport.js';
+import { setTimer } from '../timers.js';
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -29,7 +30,7 @@ export function backoffMs(policy: RetryPolicy, retry: number): number {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (ms <= 0 || signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
+    const t = setTimer(done, ms);
     function done() {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);

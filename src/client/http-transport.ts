@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Pool } from 'undici';
 import type { CallError, CallRequest, CallResult, Quirk, Transport } from '../loadgen/transport.js';
+import { setTimer } from '../timers.js';
 import { httpError, inStreamError, networkError } from './errors.js';
 import { normaliseAnswer } from './normalize.js';
 import { apiPath, buildBody } from './request-body.js';
@@ -102,11 +103,8 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
     const firstByteMs = req.timeouts?.firstByteMs ?? opts.timeouts?.firstByteMs;
     const totalMs = req.timeouts?.totalMs ?? opts.timeouts?.totalMs;
     let fbTimer: NodeJS.Timeout | undefined =
-      firstByteMs && firstByteMs > 0
-        ? setTimeout(() => cutWith('timeout_first_byte'), firstByteMs)
-        : undefined;
-    const totalTimer =
-      totalMs && totalMs > 0 ? setTimeout(() => cutWith('timeout_total'), totalMs) : undefined;
+      firstByteMs && firstByteMs > 0 ? setTimer(() => cutWith('timeout_first_byte'), firstByteMs) : undefined;
+    const totalTimer = totalMs && totalMs > 0 ? setTimer(() => cutWith('timeout_total'), totalMs) : undefined;
     const clearFirstByte = () => {
       if (fbTimer) {
         clearTimeout(fbTimer);

@@ -5,6 +5,7 @@
  */
 import { ServelabError } from '../errors.js';
 import { checkEndpoints, renderCheckReport } from '../preflight/index.js';
+import { safeTimeoutMs } from '../timers.js';
 import type { ServerInfo } from './servers.js';
 
 async function getJson(
@@ -13,7 +14,7 @@ async function getJson(
   apiKey?: string,
 ): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, {
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: AbortSignal.timeout(safeTimeoutMs(timeoutMs)),
     headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
   });
   const text = await res.text();

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimer } from '../timers.js';
 import type { WorkloadItem } from '../workload/item.js';
 import { type ArrivalSpec, concurrencyCap } from './arrivals.js';
 import { toRecord } from './record.js';
@@ -85,7 +86,7 @@ export async function dispatch(plan: DispatchPlan, deps: DispatchDeps): Promise<
     interrupted = true;
     stop.abort();
     wake();
-    graceTimer = setTimeout(() => cut.abort(), deps.graceMs ?? 5000);
+    graceTimer = setTimer(() => cut.abort(), deps.graceMs ?? 5000);
     graceTimer.unref?.();
   };
   if (deps.signal?.aborted) onStop();

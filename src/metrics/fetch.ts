@@ -4,6 +4,7 @@
  */
 import { request } from 'undici';
 import { ServelabError } from '../errors.js';
+import { safeTimeoutMs, setTimer } from '../timers.js';
 import type { ServerKind } from './registry.js';
 import { type CanonicalSnapshot, canonicalize, parseOrThrow, serverOrigin } from './snapshot.js';
 
@@ -30,7 +31,7 @@ function errCode(err: unknown): string {
 /** The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the body. */
 export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, headers }) => {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  const timer = setTimer(() => ac.abort(), timeoutMs);
   const onAbort = () => ac.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -38,8 +39,8 @@ export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, heade
       method: 'GET',
       signal: ac.signal,
       ...(headers ? { headers } : {}),
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      headersTimeout: safeTimeoutMs(timeoutMs),
+      bodyTimeout: safeTimeoutMs(timeoutMs),
     });
     const text = await res.body.text();
     if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, text };

@@ -9,6 +9,7 @@
  */
 import { closeSync, existsSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { ServelabError } from '../errors.js';
+import { setTimer } from '../timers.js';
 import { type FetchText, fetchTextUndici } from './fetch.js';
 import { formatParseFailure, type ParsedPage, parsePrometheusText, type Sample } from './parse.js';
 import { aliasesOf, KV_USAGE_NAMES } from './registry.js';
@@ -35,7 +36,7 @@ export const realClock: SamplerClock = {
   sleepUntil: (t, signal) =>
     new Promise<void>((resolve) => {
       if (signal.aborted) return resolve();
-      const timer = setTimeout(done, Math.max(0, t - Date.now()));
+      const timer = setTimer(done, t - Date.now());
       function done() {
         clearTimeout(timer);
         signal.removeEventListener('abort', done);

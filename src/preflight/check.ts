@@ -9,6 +9,7 @@ import { createHttpTransport } from '../client/index.js';
 import { pitfallForError, pitfallsFor, toolParserFor } from '../knowledge/pitfalls.js';
 import type { CallResult, Quirk, ToolSpec, Transport } from '../loadgen/transport.js';
 import { type FetchText, fetchTextUndici } from '../metrics/fetch.js';
+import { setTimer } from '../timers.js';
 import { type ExecFileFn, type GpuReport, queryGpus } from './gpu.js';
 import { probeTcp } from './tcp.js';
 
@@ -479,7 +480,7 @@ export async function checkEndpoints(opts: CheckOptions): Promise<CheckReport> {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
+    const t = setTimer(done, ms);
     function done() {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);

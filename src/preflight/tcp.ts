@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { setTimer } from '../timers.js';
 
 export type TcpOutcome =
   | { ok: true; ms: number }
@@ -19,7 +20,7 @@ export function probeTcp(host: string, port: number, timeoutMs: number): Promise
       sock.destroy();
       resolve(r);
     };
-    const timer = setTimeout(
+    const timer = setTimer(
       () => done({ ok: false, kind: 'timeout', code: 'ETIMEDOUT', ms: performance.now() - t0 }),
       timeoutMs,
     );

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { EXIT, ServelabError } from '../../errors.js';
 import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
 import { createMonitor } from '../../preflight/monitor.js';
+import { setTimer } from '../../timers.js';
 import type { CommandContext } from './index.js';
 
 interface MonitorFlags {
@@ -24,7 +25,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
+    const t = setTimer(done, ms);
     function done() {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
