@@ -161,7 +161,9 @@ export async function callModel(
   if (result.finishReason) record.finishReason = result.finishReason;
   if (result.error) {
     record.errorKind = result.error.kind;
-    record.errorMessage = result.error.message.slice(0, 500);
+    // the client keeps 500 characters of the server's text; this bounds the rest (a long URL)
+    record.errorMessage = result.error.message.slice(0, 2000);
+    if (result.error.messageChars !== undefined) record.errorMessageChars = result.error.messageChars;
   }
   return { result, retries, record };
 }

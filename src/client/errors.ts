@@ -2,7 +2,20 @@ import type { CallError, ErrorKind } from '../loadgen/transport.js';
 
 const CONTEXT_RE = /maximum context length|context length|context_length_exceeded|too many tokens/i;
 
-/** The server's message from an OpenAI / vLLM error body (nested or flat), else the raw text. */
+/**
+ * How much of a server's own text (an error message, a non-JSON body) a CallError keeps. Records
+ * carry every failed request's message, so a server's 5 MB message would otherwise be copied
+ * into every line; the head is enough to read what went wrong, the length says how much was cut.
+ */
+export const SERVER_TEXT_MAX_CHARS = 500;
+
+/** The head of a server-provided text and, when it was cut, its full length in characters. */
+export function capServerText(text: string, max = SERVER_TEXT_MAX_CHARS): { text: string; chars?: number } {
+  if (text.length <= max) return { text };
+  return { text: `${text.slice(0, max)}...`, chars: text.length };
+}
+
+/** The server's message from an OpenAI / vLLM error body (nested or flat), else the raw text (whole). */
 export function serverMessage(bodyText: string): string {
   const trimmed = bodyText.trim();
   if (!trimmed) return '';
@@ -22,45 +35,61 @@ export function serverMessage(bodyText: string): string {
   } catch {
     // not JSON: fall through to the raw text
   }
-  return trimmed.length > 500 ? `${trimmed.slice(0, 500)}...` : trimmed;
+  return trimmed;
 }
 
-/** Classifies an HTTP error response. Context-length errors are never retryable. */
+/**
+ * Classifies an HTTP error response. Context-length errors are never retryable. The server's
+ * message is kept to its first SERVER_TEXT_MAX_CHARS characters (`messageChars` = its length).
+ */
 export function httpError(status: number, bodyText: string, where: string): CallError {
-  const msg = serverMessage(bodyText);
-  const text = `${where}: HTTP ${status}${msg ? `: ${msg}` : ''}`;
+  const full = serverMessage(bodyText);
+  const msg = capServerText(full);
+  const text = `${where}: HTTP ${status}${msg.text ? `: ${msg.text}` : ''}`;
+  // the classification reads the head only: a context-length message says so in its first words
+  const head = full.slice(0, 4 * SERVER_TEXT_MAX_CHARS);
   let kind: ErrorKind;
   let retryable = false;
   if (status === 429) {
     kind = 'rate_limited';
     retryable = true;
   } else if (status >= 500) {
-    kind = CONTEXT_RE.test(msg) ? 'context_length' : 'server_error';
+    kind = CONTEXT_RE.test(head) ? 'context_length' : 'server_error';
     retryable = kind === 'server_error';
   } else if (status === 400 || status === 413 || status === 422) {
-    kind = CONTEXT_RE.test(msg) ? 'context_length' : 'bad_request';
+    kind = CONTEXT_RE.test(head) ? 'context_length' : 'bad_request';
   } else if (status >= 400) {
     kind = 'bad_request';
   } else {
     kind = 'http';
   }
-  return { kind, message: text, httpStatus: status, retryable };
+  return {
+    kind,
+    message: text,
+    httpStatus: status,
+    retryable,
+    ...(msg.chars !== undefined ? { messageChars: msg.chars } : {}),
+  };
 }
 
 /** An `{"error": ...}` object sent inside a 200 stream (vLLM does this for mid-stream failures). */
 export function inStreamError(obj: Record<string, unknown>, where: string): CallError {
   const inner = obj.error as Record<string, unknown> | string;
-  const msg = typeof inner === 'string' ? inner : String(inner?.message ?? JSON.stringify(inner));
+  const full = typeof inner === 'string' ? inner : String(inner?.message ?? JSON.stringify(inner));
+  const capped = capServerText(full);
+  const msg = capped.text;
+  const cut = capped.chars !== undefined ? { messageChars: capped.chars } : {};
   const code = typeof inner === 'object' ? Number(inner?.code) : Number.NaN;
-  if (CONTEXT_RE.test(msg))
-    return { kind: 'context_length', message: `${where}: ${msg}`, httpStatus: 400, retryable: false };
+  if (CONTEXT_RE.test(full.slice(0, 4 * SERVER_TEXT_MAX_CHARS)))
+    return { kind: 'context_length', message: `${where}: ${msg}`, httpStatus: 400, retryable: false, ...cut };
   if (code === 429)
-    return { kind: 'rate_limited', message: `${where}: ${msg}`, httpStatus: 429, retryable: true };
+    return { kind: 'rate_limited', message: `${where}: ${msg}`, httpStatus: 429, retryable: true, ...cut };
   return {
     kind: 'server_error',
     message: `${where}: error inside the stream: ${msg}`,
     ...(Number.isFinite(code) ? { httpStatus: code } : {}),
     retryable: true,
+    ...cut,
   };
 }
 

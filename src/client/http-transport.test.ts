@@ -195,6 +195,53 @@ describe('createHttpTransport: every failure is a typed result', () => {
     expect((await t.call(req({}, { signal: ac2.signal }))).error?.kind).toBe('aborted');
   });
 
+  it('a stream that stops ends at the idle limit as timeout_idle, with what it had delivered', async () => {
+    let reads = 0;
+    const r = await t.call(
+      req({ mode: 'stall', chunks: 5, after: 2 }, { timeouts: { idleMs: 150 }, onActivity: () => reads++ }),
+    );
+    expect(r).toMatchObject({ status: 'incomplete', error: { kind: 'timeout_idle', retryable: true } });
+    expect(r.error?.message).toContain('no byte for 150 ms (idle timeout)');
+    expect(r.chunkMs).toHaveLength(2);
+    expect(r.endMs - r.lastTokenMs!).toBeGreaterThanOrEqual(140);
+    // the headers and at least one read of the body were signs of life
+    expect(reads).toBeGreaterThanOrEqual(2);
+  });
+
+  it('the idle limit lets a slow, steady stream finish; a first-byte limit past 2^31 ms is no 1 ms timer', async () => {
+    const r = await t.call(req({ chunks: 6, gapMs: 20 }, { timeouts: { idleMs: 2000 } }));
+    expect(r.status).toBe('ok');
+    expect(r.chunkMs).toHaveLength(6);
+    const far = await t.call(
+      req({ chunks: 2 }, { timeouts: { firstByteMs: 2 ** 31 + 5, totalMs: 2 ** 32 } }),
+    );
+    expect(far.status).toBe('ok');
+  });
+
+  it('the idle limit also covers the body of a non-streamed answer and a server that never answers', async () => {
+    const hang = await t.call(
+      req({ mode: 'hang' }, { stream: false, timeouts: { firstByteMs: 100, idleMs: 100 } }),
+    );
+    expect(hang).toMatchObject({ status: 'error', error: { kind: 'timeout_first_byte' } });
+  });
+
+  it("keeps the head and the length of a server's 5 MB JSON error message, not the message", async () => {
+    const big = 'x'.repeat(1024);
+    const r = await t.call(req({ mode: 'status', status: 500, message: big, messageRepeat: 5 * 1024 }));
+    expect(r).toMatchObject({ status: 'error', error: { kind: 'server_error', httpStatus: 500 } });
+    expect(r.error!.message.length).toBeLessThan(1000);
+    expect(r.error!.message).toContain(`HTTP 500: ${'x'.repeat(500)}...`);
+    expect(r.error!.messageChars).toBe(5 * 1024 * 1024);
+    // a short message is kept whole and has no length field
+    const small = await t.call(req({ mode: 'status', status: 500, message: 'oops' }));
+    expect(small.error?.messageChars).toBeUndefined();
+  });
+
+  it('cuts a long finish_reason from the server', async () => {
+    const r = await t.call(req({ chunks: 1, finishReason: 'z'.repeat(10_000) }));
+    expect(r.finishReason).toBe(`${'z'.repeat(64)}...`);
+  });
+
   it('a bad base URL is an error result, not a throw', async () => {
     const r = await t.call({ ...req({}), endpoint: { baseUrl: 'localhost:8000/v1', model: 'm' } });
     expect(r.status).toBe('error');

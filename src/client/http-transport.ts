@@ -5,7 +5,7 @@ import { setTimer } from '../timers.js';
 import { httpError, inStreamError, networkError } from './errors.js';
 import { normaliseAnswer } from './normalize.js';
 import { apiPath, buildBody } from './request-body.js';
-import { countQuirks, failed, finishStream } from './result.js';
+import { countQuirks, failed, finishStream, recordedFinishReason } from './result.js';
 import {
   applyChunk,
   applyFastContent,
@@ -26,8 +26,8 @@ export interface HttpTransportOptions {
   headers?: Record<string, string>;
   /** body fields merged into every request before the request's own extraBody */
   extraBody?: Record<string, unknown>;
-  /** defaults for requests that set no timeouts */
-  timeouts?: { firstByteMs?: number; totalMs?: number };
+  /** defaults for requests that set no timeouts (a request's own values win, kind by kind) */
+  timeouts?: { firstByteMs?: number; idleMs?: number; totalMs?: number };
   /** the monotonic absolute clock; default performance.timeOrigin + performance.now() */
   now?: () => number;
 }
@@ -38,7 +38,47 @@ export interface HttpTransport extends Transport {
 
 const monotonicNow = (): number => performance.timeOrigin + performance.now();
 
-type Cut = 'timeout_first_byte' | 'timeout_total' | 'aborted';
+type Cut = 'timeout_first_byte' | 'timeout_idle' | 'timeout_total' | 'aborted';
+
+/** Node turns a timer of 2^31 ms or more into 1 ms: longer limits wait in steps of this. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * The most of a response body kept in memory (an error body or a non-streamed answer); the rest
+ * is read and counted but dropped, so the connection stays reusable and memory stays bounded.
+ */
+export const BODY_KEEP_MAX_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Reads a whole body, calling `touch` on every read; keeps the first BODY_KEEP_MAX_CHARS
+ * characters. `cut` is the number of characters dropped (0 when the body was kept whole).
+ */
+async function readBody(
+  body: AsyncIterable<unknown>,
+  touch: () => void,
+): Promise<{ text: string; cut: number }> {
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let kept = 0;
+  let cut = 0;
+  const add = (t: string) => {
+    if (kept + t.length <= BODY_KEEP_MAX_CHARS) {
+      parts.push(t);
+      kept += t.length;
+    } else {
+      const room = BODY_KEEP_MAX_CHARS - kept;
+      if (room > 0) parts.push(t.slice(0, room));
+      kept += Math.max(0, room);
+      cut += t.length - Math.max(0, room);
+    }
+  };
+  for await (const buf of body) {
+    touch();
+    add(decoder.decode(buf as Uint8Array, { stream: true }));
+  }
+  add(decoder.decode());
+  return { text: parts.join(''), cut };
+}
 
 /**
  * An OpenAI-compatible Transport over undici. `call` never rejects: every failure is a
@@ -101,16 +141,47 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       }
     };
     const firstByteMs = req.timeouts?.firstByteMs ?? opts.timeouts?.firstByteMs;
+    const idleMs = req.timeouts?.idleMs ?? opts.timeouts?.idleMs;
     const totalMs = req.timeouts?.totalMs ?? opts.timeouts?.totalMs;
-    let fbTimer: NodeJS.Timeout | undefined =
-      firstByteMs && firstByteMs > 0 ? setTimer(() => cutWith('timeout_first_byte'), firstByteMs) : undefined;
-    const totalTimer = totalMs && totalMs > 0 ? setTimer(() => cutWith('timeout_total'), totalMs) : undefined;
-    const clearFirstByte = () => {
-      if (fbTimer) {
-        clearTimeout(fbTimer);
-        fbTimer = undefined;
+    const limits = { firstByteMs, idleMs, totalMs };
+    // One timer watches the wait for the next byte (first byte, then each gap). A read only
+    // notes its time; the timer, when it fires early, re-arms itself for the rest of the limit.
+    let lastReadAt = performance.now();
+    let gotFirst = false;
+    let settled = false;
+    let waitTimer: NodeJS.Timeout | undefined;
+    const armWait = () => {
+      const limit = gotFirst ? idleMs : firstByteMs;
+      if (settled || !limit || !(limit > 0)) return;
+      const due = lastReadAt + limit - performance.now();
+      if (due <= 0) {
+        cutWith(gotFirst ? 'timeout_idle' : 'timeout_first_byte');
+        return;
       }
+      waitTimer = setTimeout(armWait, Math.min(MAX_TIMER_MS, Math.ceil(due)));
     };
+    armWait();
+    /** a read of the response: the first one (the body of a stream, else the headers) ends the first-byte wait */
+    const touch = (first: boolean) => {
+      lastReadAt = performance.now();
+      if (first && !gotFirst) {
+        gotFirst = true;
+        if (waitTimer) clearTimeout(waitTimer);
+        waitTimer = undefined;
+        armWait();
+      }
+      req.onActivity?.();
+    };
+    const touchBody = () => touch(true);
+    const totalAt = totalMs && totalMs > 0 ? performance.now() + totalMs : undefined;
+    let totalTimer: NodeJS.Timeout | undefined;
+    const armTotal = () => {
+      if (totalAt === undefined || settled) return;
+      const due = totalAt - performance.now();
+      if (due <= 0) cutWith('timeout_total');
+      else totalTimer = setTimeout(armTotal, Math.min(MAX_TIMER_MS, Math.ceil(due)));
+    };
+    armTotal();
     const onUserAbort = () => cutWith('aborted');
     if (req.signal) {
       if (req.signal.aborted) cutWith('aborted');
@@ -128,15 +199,29 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
         signal: ac.signal,
       });
       headersMs = now();
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        clearFirstByte();
-        const text = await res.body.text();
-        return failed(sentMs, now(), httpError(res.statusCode, text, where), headersMs);
-      }
-      if (!req.stream) {
-        clearFirstByte();
-        const text = await res.body.text();
-        return nonStreamed(req, text, sentMs, headersMs, now(), where);
+      const answered = res.statusCode < 200 || res.statusCode >= 300 || !req.stream;
+      // a stream's headers come before any work is done (vLLM sends them at once): its first
+      // byte is the first body read; an error or a non-streamed answer is complete at its headers
+      touch(answered);
+      if (answered) {
+        const body = await readBody(res.body, touchBody);
+        if (res.statusCode < 200 || res.statusCode >= 300) {
+          const e = httpError(res.statusCode, body.text, where);
+          if (body.cut > 0) e.messageChars = Math.max(e.messageChars ?? 0, body.text.length + body.cut);
+          return failed(sentMs, now(), e, headersMs);
+        }
+        if (body.cut > 0)
+          return failed(
+            sentMs,
+            now(),
+            {
+              kind: 'malformed',
+              message: `${where}: the answer is over ${BODY_KEEP_MAX_CHARS} characters (${body.text.length + body.cut}); not read`,
+              retryable: false,
+            },
+            headersMs,
+          );
+        return nonStreamed(req, body.text, sentMs, headersMs, now(), where);
       }
       let problem: CallError | undefined;
       let tNow = 0;
@@ -172,7 +257,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       const decoder = new TextDecoder();
       for await (const buf of res.body) {
         tNow = now();
-        clearFirstByte();
+        touchBody();
         parser.feed(decoder.decode(buf as Uint8Array, { stream: true }));
         // after [DONE] keep reading to the end of the response so the connection is reused
         if (problem) break;
@@ -185,8 +270,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       const endMs = now();
       if (problem) return finishStream(req, st, sentMs, headersMs, endMs, problem);
       if (!st.done) {
-        if (cut)
-          return finishStream(req, st, sentMs, headersMs, endMs, cutError(cut, where, firstByteMs, totalMs));
+        if (cut) return finishStream(req, st, sentMs, headersMs, endMs, cutError(cut, where, limits));
         return finishStream(req, st, sentMs, headersMs, endMs, {
           kind: 'no_done',
           message: `${where}: the stream ended without "data: [DONE]" (cut by the server or a proxy)`,
@@ -196,10 +280,11 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       return finishStream(req, st, sentMs, headersMs, endMs, undefined);
     } catch (err) {
       const endMs = now();
-      const e = cut ? cutError(cut, where, firstByteMs, totalMs) : networkError(err, hostPort, where);
+      const e = cut ? cutError(cut, where, limits) : networkError(err, hostPort, where);
       return finishStream(req, st, sentMs, headersMs, endMs, e);
     } finally {
-      clearFirstByte();
+      settled = true;
+      if (waitTimer) clearTimeout(waitTimer);
       if (totalTimer) clearTimeout(totalTimer);
       req.signal?.removeEventListener('abort', onUserAbort);
     }
@@ -219,18 +304,28 @@ function malformed(where: string, data: string): CallError {
   return { kind: 'malformed', message: `${where}: malformed chunk: ${shown}`, retryable: true };
 }
 
-function cutError(cut: Cut, where: string, firstByteMs?: number, totalMs?: number): CallError {
+function cutError(
+  cut: Cut,
+  where: string,
+  limits: { firstByteMs?: number | undefined; idleMs?: number | undefined; totalMs?: number | undefined },
+): CallError {
   if (cut === 'aborted')
     return { kind: 'aborted', message: `${where}: aborted by the caller`, retryable: false };
   if (cut === 'timeout_first_byte')
     return {
       kind: 'timeout_first_byte',
-      message: `${where}: no response within ${firstByteMs} ms (first-byte timeout)`,
+      message: `${where}: no response within ${limits.firstByteMs} ms (first-byte timeout)`,
+      retryable: true,
+    };
+  if (cut === 'timeout_idle')
+    return {
+      kind: 'timeout_idle',
+      message: `${where}: the response stopped: no byte for ${limits.idleMs} ms (idle timeout)`,
       retryable: true,
     };
   return {
     kind: 'timeout_total',
-    message: `${where}: not finished within ${totalMs} ms (total timeout)`,
+    message: `${where}: not finished within ${limits.totalMs} ms (total timeout)`,
     retryable: true,
   };
 }
@@ -281,7 +376,7 @@ function nonStreamed(
     text: ans.text,
     reasoning: ans.reasoning,
     toolCalls: ans.toolCalls,
-    ...(ans.finishReason !== undefined ? { finishReason: ans.finishReason } : {}),
+    ...(ans.finishReason !== undefined ? { finishReason: recordedFinishReason(ans.finishReason) } : {}),
     ...(usage ? { usage } : {}),
     quirks: ans.quirks as Quirk[],
     ...(server !== undefined ? { serverFirstTokenMs: server } : {}),

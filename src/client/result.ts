@@ -22,6 +22,15 @@ export function failed(sentMs: number, endMs: number, error: CallError, firstByt
   };
 }
 
+/**
+ * A server's finish_reason as records keep it: the known values are short words ("stop",
+ * "length", "tool_calls", "abort"); anything longer is cut, so a server cannot fill the records.
+ */
+export function recordedFinishReason(reason: string): string {
+  return reason.length > FINISH_REASON_MAX_CHARS ? `${reason.slice(0, FINISH_REASON_MAX_CHARS)}...` : reason;
+}
+export const FINISH_REASON_MAX_CHARS = 64;
+
 export function countQuirks(req: CallRequest, res: CallResult): void {
   if (res.status !== 'ok') return;
   const u = res.usage;
@@ -70,7 +79,7 @@ export function finishStream(
     text: ans.text,
     reasoning: ans.reasoning,
     toolCalls: ans.toolCalls,
-    ...(ans.finishReason !== undefined ? { finishReason: ans.finishReason } : {}),
+    ...(ans.finishReason !== undefined ? { finishReason: recordedFinishReason(ans.finishReason) } : {}),
     ...(st.usage ? { usage: st.usage } : {}),
     quirks: ans.quirks,
     ...(st.serverFirstTokenMs !== undefined ? { serverFirstTokenMs: st.serverFirstTokenMs } : {}),

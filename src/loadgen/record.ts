@@ -56,6 +56,7 @@ export function toRecord(res: CallResult, m: RecordMeta): RequestRecord {
   if (res.error) {
     rec.errorKind = res.error.kind;
     rec.errorMessage = res.error.message;
+    if (res.error.messageChars !== undefined) rec.errorMessageChars = res.error.messageChars;
     if (res.error.httpStatus !== undefined) rec.httpStatus = res.error.httpStatus;
   }
   if (res.usage?.cachedTokens !== undefined) rec.cachedTokens = res.usage.cachedTokens;

@@ -25,7 +25,10 @@ export interface RequestRecord {
   endMs: number;
   status: CallStatus;
   errorKind?: ErrorKind;
+  /** the error, with at most 500 characters of the server's own text */
   errorMessage?: string;
+  /** when the server's text in errorMessage was cut: its full length in characters */
+  errorMessageChars?: number;
   httpStatus?: number;
   promptTokens: number;
   outputTokens: number;

@@ -57,8 +57,18 @@ export interface CallRequest {
   extraHeaders?: Record<string, string>;
   /** bearer token; never written to records, logs or reports */
   apiKey?: string;
-  timeouts?: { firstByteMs?: number; totalMs?: number };
+  /**
+   * firstByteMs: send -> first body byte of a stream (the response, when not streamed);
+   * idleMs: the longest gap between two reads after that (a stream that stops);
+   * totalMs: send -> end. Absent or 0: no limit of that kind.
+   */
+  timeouts?: { firstByteMs?: number; idleMs?: number; totalMs?: number };
   signal?: AbortSignal;
+  /**
+   * Called on every read of the response (headers, each body read): a sign of life for a
+   * watchdog (the agent's stall limit). Cheap and synchronous; never called after `call` settles.
+   */
+  onActivity?: () => void;
 }
 
 export type CallStatus = 'ok' | 'error' | 'incomplete';
@@ -73,7 +83,9 @@ export type ErrorKind =
   | 'reset' // connection reset or closed mid-response
   | 'no_done' // stream ended without data: [DONE]
   | 'timeout_first_byte'
+  | 'timeout_idle' // a stream that stopped: no byte for the idle timeout
   | 'timeout_total'
+  | 'stalled' // ended by the agent's watchdog: no byte for limits.stallTimeoutS
   | 'http' // non-2xx status not covered below
   | 'rate_limited' // HTTP 429
   | 'server_error' // HTTP 5xx
@@ -87,6 +99,8 @@ export interface CallError {
   message: string;
   httpStatus?: number;
   retryable: boolean;
+  /** set when the server's text in `message` was cut: its full length in characters */
+  messageChars?: number;
 }
 
 /** Response quirks that look like bugs and are not (WORKFLOWS.md W1). */

@@ -19,6 +19,7 @@ export interface Script {
     | 'malformed'
     | 'status'
     | 'hang'
+    | 'stall'
     | 'instream_error'
     | 'no_usage';
   /** content chunks to send (default 4) */
@@ -29,10 +30,14 @@ export interface Script {
   firstDelayMs?: number;
   /** send a role-only chunk first (vLLM does), default true */
   roleChunk?: boolean;
-  /** for 'reset' / 'no_done' / 'malformed': after how many content chunks */
+  /** for 'reset' / 'no_done' / 'malformed' / 'stall': after how many content chunks */
   after?: number;
   status?: number;
   message?: string;
+  /** for 'status': the error message is `message` repeated this many times (a huge message) */
+  messageRepeat?: number;
+  /** a finish_reason to send instead of the usual one */
+  finishReason?: string;
   /** report more completion tokens than chunks (speculative decoding) */
   tokensPerChunk?: number;
 }
@@ -69,7 +74,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, seen: ScriptSer
     const status = script.status ?? 500;
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(
-      JSON.stringify({ error: { message: script.message ?? 'boom', type: 'BadRequestError', code: status } }),
+      JSON.stringify({
+        error: {
+          message: (script.message ?? 'boom').repeat(script.messageRepeat ?? 1),
+          type: 'BadRequestError',
+          code: status,
+        },
+      }),
     );
     return;
   }
@@ -112,6 +123,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, seen: ScriptSer
       if (mode === 'reset') {
         await sleep(10);
         req.socket.destroy();
+        return;
+      }
+      if (mode === 'stall') {
+        // the stream stops: the connection stays open and silent until the client goes
+        req.socket.on('close', () => res.destroy());
         return;
       }
       if (mode === 'no_done') {
@@ -175,7 +191,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, seen: ScriptSer
       res.write(chunk({ content: ' the' }));
     }
   }
-  const finish = mode === 'think_cut' ? 'length' : mode === 'tools' ? 'tool_calls' : 'stop';
+  const finish =
+    script.finishReason ?? (mode === 'think_cut' ? 'length' : mode === 'tools' ? 'tool_calls' : 'stop');
   res.write(chunk({}, finish));
   if (mode !== 'no_usage')
     res.write(
