@@ -40,9 +40,6 @@ const monotonicNow = (): number => performance.timeOrigin + performance.now();
 
 type Cut = 'timeout_first_byte' | 'timeout_idle' | 'timeout_total' | 'aborted';
 
-/** Node turns a timer of 2^31 ms or more into 1 ms: longer limits wait in steps of this. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 /**
  * The most of a response body kept in memory (an error body or a non-streamed answer); the rest
  * is read and counted but dropped, so the connection stays reusable and memory stays bounded.
@@ -158,7 +155,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
         cutWith(gotFirst ? 'timeout_idle' : 'timeout_first_byte');
         return;
       }
-      waitTimer = setTimeout(armWait, Math.min(MAX_TIMER_MS, Math.ceil(due)));
+      waitTimer = setTimer(armWait, Math.ceil(due));
     };
     armWait();
     /** a read of the response: the first one (the body of a stream, else the headers) ends the first-byte wait */
@@ -179,7 +176,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       if (totalAt === undefined || settled) return;
       const due = totalAt - performance.now();
       if (due <= 0) cutWith('timeout_total');
-      else totalTimer = setTimeout(armTotal, Math.min(MAX_TIMER_MS, Math.ceil(due)));
+      else totalTimer = setTimer(armTotal, Math.ceil(due));
     };
     armTotal();
     const onUserAbort = () => cutWith('aborted');
