@@ -83,3 +83,87 @@ export function splitEndpoint(
   const base = `${root.origin}${path.endsWith(prefix) ? path : path + prefix}`;
   return { base, api };
 }
+
+/**
+ * Request timeouts of `servelab bench`. A server that never answers, or a stream that stops,
+ * would otherwise hold the benchmark until it is signalled. First byte: from send to the first
+ * byte of a stream's body (for --no-stream: the whole answer, which arrives at once). Idle: the
+ * longest silence between two reads after that. Total: none unless asked (a long answer at a
+ * slow decode rate is not a failure).
+ */
+export const BENCH_TIMEOUT_DEFAULTS_S = { firstByte: 300, idle: 120 } as const;
+/** the longest timeout a flag takes: one week (well below the 2^31 ms a Node timer holds) */
+export const BENCH_TIMEOUT_MAX_S = 7 * 24 * 3600;
+
+export interface BenchTimeouts {
+  /** seconds; null = no limit of that kind */
+  firstByteS: number | null;
+  idleS: number | null;
+  totalS: number | null;
+}
+
+function timeoutFlag(flag: string, v: string | undefined, dflt: number | null): number | null {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > BENCH_TIMEOUT_MAX_S)
+    throw new ServelabError(
+      'BAD_FLAG',
+      `${flag} "${v}" is not a number of seconds in [0, ${BENCH_TIMEOUT_MAX_S}] (0 = no limit)`,
+      { hint: `e.g. ${flag} 60` },
+    );
+  return n === 0 ? null : n;
+}
+
+/** `--first-byte-timeout`, `--idle-timeout`, `--timeout` (seconds; 0 = no limit) with the defaults. */
+export function parseBenchTimeouts(f: {
+  firstByteTimeout?: string;
+  idleTimeout?: string;
+  timeout?: string;
+}): BenchTimeouts {
+  return {
+    firstByteS: timeoutFlag('--first-byte-timeout', f.firstByteTimeout, BENCH_TIMEOUT_DEFAULTS_S.firstByte),
+    idleS: timeoutFlag('--idle-timeout', f.idleTimeout, BENCH_TIMEOUT_DEFAULTS_S.idle),
+    totalS: timeoutFlag('--timeout', f.timeout, null),
+  };
+}
+
+/** The transport's per-request timeouts (ms) from the bench timeouts. */
+export function timeoutsMs(t: BenchTimeouts): { firstByteMs?: number; idleMs?: number; totalMs?: number } {
+  return {
+    ...(t.firstByteS !== null ? { firstByteMs: t.firstByteS * 1000 } : {}),
+    ...(t.idleS !== null ? { idleMs: t.idleS * 1000 } : {}),
+    ...(t.totalS !== null ? { totalMs: t.totalS * 1000 } : {}),
+  };
+}
+
+/**
+ * The error share above which `bench` exits 1: a run where more than one measured request in ten
+ * did not end ok (error or incomplete) measured a failing server, not a serving speed.
+ */
+export const BENCH_MAX_ERROR_RATE_DEFAULT = 0.1;
+
+/** `--max-error-rate R`, a share in [0, 1] (1 = never fail on errors). */
+export function parseMaxErrorRate(v: string | undefined): number {
+  if (v === undefined) return BENCH_MAX_ERROR_RATE_DEFAULT;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new ServelabError('BAD_FLAG', `--max-error-rate "${v}" is not a share in [0, 1]`, {
+      hint: 'e.g. --max-error-rate 0.05 (5 %); 1 never fails the run on errors',
+    });
+  return n;
+}
+
+/**
+ * The verdict on a finished bench: the share of measured requests that did not end ok, and
+ * whether it passes the threshold. `null` when nothing was measured.
+ */
+export function errorShareVerdict(
+  measured: number,
+  ok: number,
+  maxErrorRate: number,
+): { share: number; failed: number; over: boolean } | null {
+  if (measured <= 0) return null;
+  const failed = measured - ok;
+  const share = failed / measured;
+  return { share, failed, over: share > maxErrorRate };
+}

@@ -14,7 +14,7 @@ export interface RequestTemplate {
   extraBody?: Record<string, unknown>;
   extraHeaders?: Record<string, string>;
   apiKey?: string;
-  timeouts?: { firstByteMs?: number; totalMs?: number };
+  timeouts?: CallRequest['timeouts'];
 }
 
 /** The request for a workload item; chat uses the item's messages or one user message. */

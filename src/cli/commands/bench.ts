@@ -5,7 +5,18 @@ import { resolveApiKey } from '../../client/api-key.js';
 import { networkError } from '../../client/errors.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
-import { parseGoodput, parseHeaders, parsePercentiles, splitEndpoint } from '../../loadgen/bench-flags.js';
+import {
+  BENCH_MAX_ERROR_RATE_DEFAULT,
+  BENCH_TIMEOUT_DEFAULTS_S,
+  errorShareVerdict,
+  parseBenchTimeouts,
+  parseGoodput,
+  parseHeaders,
+  parseMaxErrorRate,
+  parsePercentiles,
+  splitEndpoint,
+  timeoutsMs,
+} from '../../loadgen/bench-flags.js';
 import { runBench } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
@@ -62,6 +73,8 @@ export interface BenchFlags {
   extraBody?: string;
   timeout?: string;
   firstByteTimeout?: string;
+  idleTimeout?: string;
+  maxErrorRate?: string;
   workers?: string;
   grace: string;
   progress: boolean;
@@ -172,8 +185,19 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--api-key-file <file>', 'file whose first line is the API key')
     .option('--header <k=v...>', 'extra HTTP header (repeatable)')
     .option('--extra-body <json>', 'JSON object merged into every request body')
-    .option('--timeout <s>', 'total timeout per request, seconds')
-    .option('--first-byte-timeout <s>', 'timeout to the first response byte, seconds')
+    .option('--timeout <s>', 'total timeout per request, seconds (default: none; 0 = none)')
+    .option(
+      '--first-byte-timeout <s>',
+      `send -> first byte of the stream (--no-stream: the whole answer), seconds; 0 = none (default ${BENCH_TIMEOUT_DEFAULTS_S.firstByte})`,
+    )
+    .option(
+      '--idle-timeout <s>',
+      `longest silence of a stream after its first byte, seconds; 0 = none (default ${BENCH_TIMEOUT_DEFAULTS_S.idle})`,
+    )
+    .option(
+      '--max-error-rate <r>',
+      `exit 1 when more than this share of measured requests did not end ok (default ${BENCH_MAX_ERROR_RATE_DEFAULT}; 1 = never)`,
+    )
     .option('--workers <n|auto>', 'worker threads running the HTTP load (0 = this thread)', 'auto')
     .option('--grace <s>', 'after Ctrl-C, seconds in-flight requests get before they are cut', '5')
     .option('--no-progress', 'no progress line on stderr')
@@ -228,8 +252,8 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
       throw new ServelabError('BAD_FLAG', '--extra-body must be a JSON object');
   }
   const headers = parseHeaders(f.header);
-  const totalS = num(f.timeout, '--timeout', { min: 0.001 });
-  const fbS = num(f.firstByteTimeout, '--first-byte-timeout', { min: 0.001 });
+  const timeouts = parseBenchTimeouts(f);
+  const maxErrorRate = parseMaxErrorRate(f.maxErrorRate);
   const workload = buildWorkload({
     seed,
     ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
@@ -282,14 +306,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
       ...(extraBody ? { extraBody } : {}),
       ...(Object.keys(headers).length ? { extraHeaders: headers } : {}),
       ...(apiKey ? { apiKey } : {}),
-      ...(totalS !== undefined || fbS !== undefined
-        ? {
-            timeouts: {
-              ...(totalS ? { totalMs: totalS * 1000 } : {}),
-              ...(fbS ? { firstByteMs: fbS * 1000 } : {}),
-            },
-          }
-        : {}),
+      timeouts: timeoutsMs(timeouts),
     };
     const createdAt = new Date();
     const name = benchRunName(createdAt);
@@ -381,9 +398,17 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
       runDir.close();
     }
     const stages = result.stages;
+    // the limits the requests ran under, stated with the results they shaped
+    const limitsJson = { timeouts, maxErrorRate };
     if (stages.length === 1 && !sweep) {
       const s = stages[0]!.summary;
-      runDir.writeJson('summary.json', { ...s, model, baseUrl: base, dataset: workload.description });
+      runDir.writeJson('summary.json', {
+        ...s,
+        model,
+        baseUrl: base,
+        dataset: workload.description,
+        ...limitsJson,
+      });
       io.stdout(formatSummaryTable(s, percentiles));
     } else {
       runDir.writeJson('summary.json', {
@@ -391,6 +416,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
         model,
         baseUrl: base,
         dataset: workload.description,
+        ...limitsJson,
         sweep: f.sweep,
         ...(result.stoppedEarly ? { stoppedEarly: result.stoppedEarly } : {}),
         stages: stages.map((st, k) => ({ stage: k, ...st.summary })),
@@ -415,7 +441,16 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     if (io.signal.aborted) return EXIT.interrupted;
     const measured = stages.reduce((s, st) => s + st.summary.counts.measured, 0);
     const ok = stages.reduce((s, st) => s + st.summary.counts.ok, 0);
-    return measured > 0 && ok === 0 ? EXIT.failed : EXIT.ok;
+    const verdict = errorShareVerdict(measured, ok, maxErrorRate);
+    if (verdict && (verdict.over || ok === 0)) {
+      io.stderr(
+        `servelab bench: ${verdict.failed} of ${measured} measured requests did not end ok ` +
+          `(${(verdict.share * 100).toFixed(1)} %${verdict.over ? `, over --max-error-rate ${maxErrorRate}` : ''}): ` +
+          'the figures describe a failing server; see errorByKind in summary.json\n',
+      );
+      return EXIT.failed;
+    }
+    return EXIT.ok;
   } finally {
     await stopSim?.();
   }
