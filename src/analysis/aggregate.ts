@@ -1,5 +1,5 @@
 import { analyzeBench, argvParams, type BenchStage } from './bench-latency.js';
-import { isKvUsageMetric } from './kv-window.js';
+import { isKvUsageMetric, kvEngineOf } from './kv-window.js';
 import type { BenchRunInput } from './run-types.js';
 
 /** One row of experiment_results.csv: a bench run (or one stage of a multi-stage run). */
@@ -99,7 +99,8 @@ function kvMetrics(run: BenchRunInput): {
     if (base === 'vllm:num_preemptions_total' || base === 'vllm:num_preemptions') {
       pMin = Math.min(pMin, s.value);
       pMax = Math.max(pMax, s.value);
-    } else if (isKvUsageMetric(s.metric)) {
+    } else if (isKvUsageMetric(s.metric) && kvEngineOf(s.metric) === undefined) {
+      // the port's combined row only (used / total blocks); per-engine rows are beside it
       kvMax = Math.max(kvMax, s.value);
       kvSum += s.value;
       kvN++;

@@ -1,5 +1,11 @@
 import type { TaskRecord } from '../agent/records.js';
-import { type ActiveWindow, activeWindow, isKvUsageMetric, type KvSample } from './kv-window.js';
+import {
+  type ActiveWindow,
+  activeWindow,
+  isKvUsageMetric,
+  type KvEngineChoice,
+  type KvSample,
+} from './kv-window.js';
 import type { CellInput, ServerInfo } from './run-types.js';
 import { describe } from './stats.js';
 import { ERROR_KIND_CONTEXT, type TimeBreakdown, timeBreakdown } from './time-breakdown.js';
@@ -20,6 +26,8 @@ export interface AnalyzeOptions {
   threshold?: number;
   port?: number;
   window?: FixedWindowSpec;
+  /** which KV series of the port the active window reads (default 'max' over engines) */
+  kvEngine?: KvEngineChoice;
 }
 
 export interface Percentiles {
@@ -158,6 +166,7 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
   const kv = activeWindow(cell.kv, {
     threshold: opts.threshold ?? 0.7,
     ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.kvEngine !== undefined ? { engine: opts.kvEngine } : {}),
     ...(meta.orchestratorPort !== undefined ? { orchestratorPort: Number(meta.orchestratorPort) } : {}),
   });
   const active = activeBounds(kv);
@@ -227,6 +236,10 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
   if (kv.portSource === 'most-sampled' && kvPorts.length > 1)
     warnings.push(
       `the active window uses port ${kv.port} only (the most sampled; the orchestrator's port ${meta.orchestratorPort ?? '?'} has no KV samples); KV was also sampled on ${kvPorts.filter((p) => p !== kv.port).join(', ')}: pass --port to choose`,
+    );
+  if (typeof kv.engine.asked === 'number' && kv.engine.used !== 'combined' && kv.samples === 0)
+    warnings.push(
+      `--kv-engine ${kv.engine.asked}: port ${kv.port ?? '-'} has no KV rows of engine ${kv.engine.asked} (${kv.engine.engines.length ? `engines: ${kv.engine.engines.join(', ')}` : 'no per-engine rows: one engine'}); no active window`,
     );
   if (kv.outOfOrder)
     warnings.push(`${kv.outOfOrder} KV sample(s) were out of time order (sorted before analysis)`);

@@ -1,6 +1,11 @@
 /**
  * The users' "active window": from the first KV-usage sample above a threshold to the last
  * one above it, on one port. Pure; samples come from kv_timeseries.csv.
+ *
+ * A port with several engines (vLLM data parallel behind one port) has one row per engine
+ * (`vllm:kv_cache_usage_perc{engine="1"}`) beside the port's combined row (the bare name: used /
+ * total blocks). Which series the window reads is a choice ({@link KvEngineChoice}); the default
+ * is the max over engines, so one full engine next to an idle one is not averaged away.
  */
 
 export interface KvSample {
@@ -16,6 +21,38 @@ export const KV_USAGE_METRICS = ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usa
 export function isKvUsageMetric(metric: string): boolean {
   const base = metric.split('{')[0]!;
   return (KV_USAGE_METRICS as readonly string[]).includes(base);
+}
+
+/**
+ * Which KV series of a port the window reads: 'max' (per tick, the fullest engine; default),
+ * 'combined' (the port's bare-name row: used / total blocks), or one engine's number. A port
+ * without per-engine rows (one engine, or a file from before they were written) has only the
+ * bare row: 'max' and engine 0 read it; another engine number finds no samples.
+ */
+export type KvEngineChoice = 'max' | 'combined' | number;
+
+export const DEFAULT_KV_ENGINE: KvEngineChoice = 'max';
+
+/** The engine of a per-engine row (`name{engine="1"}`, SGLang `{dp_rank="1"}`); undefined for a combined row. */
+export function kvEngineOf(metric: string): string | undefined {
+  const m = /\{(?:engine|dp_rank)="([^"]*)"\}$/.exec(metric);
+  return m ? m[1] : undefined;
+}
+
+/** Parses --kv-engine: combined, max or an engine number; undefined when it is none of these. */
+export function parseKvEngine(text: string): KvEngineChoice | undefined {
+  const t = text.trim();
+  if (t === 'max' || t === 'combined') return t;
+  return /^\d+$/.test(t) ? Number(t) : undefined;
+}
+
+export interface KvEngineUsed {
+  /** what was asked for */
+  asked: KvEngineChoice;
+  /** the series read: 'combined' also when the port has no per-engine rows */
+  used: KvEngineChoice;
+  /** the engines with rows on the chosen port (empty: one engine, or an older file) */
+  engines: string[];
 }
 
 export type PortSource = 'flag' | 'orchestratorPort' | 'most-sampled' | 'none';
@@ -42,6 +79,8 @@ export interface ActiveWindow {
   peakValue: number | null;
   /** values above 1 mean the file holds percents, not fractions */
   valuesAboveOne: number;
+  /** which of the port's KV series the window was computed from */
+  engine: KvEngineUsed;
 }
 
 export interface ActiveWindowOptions {
@@ -50,6 +89,8 @@ export interface ActiveWindowOptions {
   port?: number;
   /** the orchestrator's port from cell.json */
   orchestratorPort?: number;
+  /** default {@link DEFAULT_KV_ENGINE} */
+  engine?: KvEngineChoice;
 }
 
 /** Chooses the port: the user's, else the orchestrator's (if it was sampled), else the most sampled. */
@@ -75,28 +116,58 @@ export function choosePort(
   return { port: best, source: best === null ? 'none' : 'most-sampled' };
 }
 
-/** KV samples of one port, sorted by time, with how many were out of order in the input. */
+/**
+ * KV samples of one port, sorted by time, with how many were out of order in the input, read as
+ * `engine` says (default {@link DEFAULT_KV_ENGINE}).
+ */
 export function kvSeries(
   samples: readonly KvSample[],
   port: number | null,
-): { series: KvSample[]; outOfOrder: number } {
+  engine: KvEngineChoice = DEFAULT_KV_ENGINE,
+): { series: KvSample[]; outOfOrder: number; engine: KvEngineUsed } {
+  const combined: KvSample[] = [];
+  const perEngine: KvSample[] = [];
+  const engines = new Set<string>();
+  for (const s of samples) {
+    if (s.port !== port || !isKvUsageMetric(s.metric) || !Number.isFinite(s.value)) continue;
+    const e = kvEngineOf(s.metric);
+    if (e === undefined) combined.push(s);
+    else {
+      engines.add(e);
+      perEngine.push(s);
+    }
+  }
+  const engineList = [...engines].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  let used: KvEngineChoice = engine;
+  let picked: KvSample[];
+  if (engine === 'combined' || (engines.size === 0 && (engine === 'max' || engine === 0))) {
+    used = 'combined';
+    picked = combined;
+  } else if (engine === 'max') {
+    // per tick (the rows of one scrape share their timestamp), the fullest engine
+    const byTs = new Map<number, KvSample>();
+    for (const s of perEngine) {
+      const prev = byTs.get(s.tsMs);
+      if (!prev || s.value > prev.value) byTs.set(s.tsMs, s);
+    }
+    picked = [...byTs.values()];
+  } else picked = perEngine.filter((s) => kvEngineOf(s.metric) === String(engine));
   const series: KvSample[] = [];
   let outOfOrder = 0;
   let last = Number.NEGATIVE_INFINITY;
-  for (const s of samples) {
-    if (s.port !== port || !isKvUsageMetric(s.metric) || !Number.isFinite(s.value)) continue;
+  for (const s of picked) {
     if (s.tsMs < last) outOfOrder++;
     else last = s.tsMs;
     series.push(s);
   }
   if (outOfOrder) series.sort((a, b) => a.tsMs - b.tsMs);
-  return { series, outOfOrder };
+  return { series, outOfOrder, engine: { asked: engine, used, engines: engineList } };
 }
 
 export function activeWindow(samples: readonly KvSample[], opts: ActiveWindowOptions = {}): ActiveWindow {
   const threshold = opts.threshold ?? 0.7;
   const { port, source } = choosePort(samples, opts);
-  const { series, outOfOrder } = kvSeries(samples, port);
+  const { series, outOfOrder, engine } = kvSeries(samples, port, opts.engine ?? DEFAULT_KV_ENGINE);
   const gaps: number[] = [];
   for (let i = 1; i < series.length; i++) gaps.push(series[i]!.tsMs - series[i - 1]!.tsMs);
   gaps.sort((a, b) => a - b);
@@ -133,6 +204,7 @@ export function activeWindow(samples: readonly KvSample[], opts: ActiveWindowOpt
     dipsInside,
     peakValue: peak,
     valuesAboveOne,
+    engine,
   };
   if (series.length === 0) return { ...base, status: 'no-samples', startMs: null, endMs: null };
   if (first < 0) return { ...base, status: 'never-above', startMs: null, endMs: null };

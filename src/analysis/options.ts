@@ -1,10 +1,20 @@
 import { ServelabError } from '../errors.js';
 import { parseParetoSpec } from './aggregate.js';
 import type { AnalyzeOptions } from './cell-summary.js';
+import { parseKvEngine } from './kv-window.js';
 import { parseWindowSpec } from './windows.js';
 
-/** --threshold / --port / --window shared by analyze, compare and report. */
-export function analyzeOptions(o: { threshold?: string; port?: string; window?: string }): AnalyzeOptions {
+/** The --kv-engine flag's help, the same in analyze, compare and report. */
+export const KV_ENGINE_HELP =
+  "which KV series of a port with several engines (vLLM data parallel) defines the active window: max (per sample, the fullest engine), combined (the port's row: used / total blocks) or an engine number";
+
+/** --threshold / --port / --window / --kv-engine shared by analyze, compare and report. */
+export function analyzeOptions(o: {
+  threshold?: string;
+  port?: string;
+  window?: string;
+  kvEngine?: string;
+}): AnalyzeOptions {
   const out: AnalyzeOptions = {};
   if (o.threshold !== undefined) {
     const t = Number(o.threshold);
@@ -27,6 +37,18 @@ export function analyzeOptions(o: { threshold?: string; port?: string; window?: 
         hint: 'offsets from the first dispatch, e.g. --window 600s..7800s or --window 10m..70m',
       });
     out.window = w;
+  }
+  if (o.kvEngine !== undefined) {
+    const e = parseKvEngine(o.kvEngine);
+    if (e === undefined)
+      throw new ServelabError(
+        'BAD_FLAG',
+        `--kv-engine ${o.kvEngine} is not max, combined or an engine number`,
+        {
+          hint: 'e.g. --kv-engine max (default), --kv-engine combined, --kv-engine 1',
+        },
+      );
+    out.kvEngine = e;
   }
   return out;
 }

@@ -117,7 +117,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reads KV usage (two engines combined), a counter and DCGM GPU series back, and writes the CSV', async () => {
+  it('reads KV usage (each engine and combined), a counter and DCGM GPU series back, and writes the CSV', async () => {
     const now = Math.ceil(Date.now() / 1000);
     const r = await readFromPrometheus({
       prometheusUrl: promUrl,
@@ -135,7 +135,27 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     expect(r.dcgmFound).toEqual(['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED']);
     const kv = r.samples.filter((s) => s.metric === 'vllm:kv_cache_usage_perc' && s.port === vllm.port);
     expect(kv.length).toBeGreaterThan(0);
-    expect(kv.every((s) => s.value === 0.5)).toBe(true); // mean of engines 0.25 and 0.75
+    // used / total blocks, weighted by vllm:cache_config_info's num_gpu_blocks (1000 and 3000)
+    expect(kv.every((s) => s.value === 0.625)).toBe(true);
+    // and each engine on its own row, before the combined row of the same time
+    const atT = r.samples.filter((s) => s.port === vllm.port && s.tsUnixS === kv[0]!.tsUnixS);
+    expect(atT.filter((s) => s.metric.startsWith('vllm:kv_cache_usage_perc'))).toEqual([
+      {
+        tsUnixS: kv[0]!.tsUnixS,
+        port: vllm.port,
+        metric: 'vllm:kv_cache_usage_perc{engine="0"}',
+        value: 0.25,
+      },
+      {
+        tsUnixS: kv[0]!.tsUnixS,
+        port: vllm.port,
+        metric: 'vllm:kv_cache_usage_perc{engine="1"}',
+        value: 0.75,
+      },
+      { tsUnixS: kv[0]!.tsUnixS, port: vllm.port, metric: 'vllm:kv_cache_usage_perc', value: 0.625 },
+    ]);
+    // the simulator has one engine: only the bare row
+    expect(r.samples.some((s) => s.port === sim.endpoints[0]!.port && s.metric.includes('{'))).toBe(false);
     // the simulator, scraped by the same Prometheus
     const simKv = r.samples.filter(
       (s) => s.metric === 'vllm:kv_cache_usage_perc' && s.port === sim.endpoints[0]!.port,
@@ -154,6 +174,15 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     expect(lines[0]).toBe(TIMESERIES_HEADER);
     expect(lines).toHaveLength(r.samples.length + 1);
+    // a second write appends (no second header); a file with another header is refused
+    writeTimeseriesCsv(out, r.samples.slice(0, 2));
+    const again = readFileSync(out, 'utf8').trim().split('\n');
+    expect(again).toHaveLength(r.samples.length + 3);
+    expect(again.filter((l) => l === TIMESERIES_HEADER)).toHaveLength(1);
+    const other = join(dir, 'other.csv');
+    writeFileSync(other, 'a,b\n1,2\n');
+    expect(() => writeTimeseriesCsv(other, r.samples)).toThrow(/exists with another header/);
+    expect(readFileSync(other, 'utf8')).toBe('a,b\n1,2\n');
   });
 
   it('servelab scrape --prometheus-url writes the CSV (one server picked by --url)', async () => {
@@ -198,6 +227,30 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     expect(metrics.has(`${vllm.port},vllm:kv_cache_usage_perc`)).toBe(true);
     expect(metrics.has(`${sim.endpoints[0]!.port},vllm:kv_cache_usage_perc`)).toBe(false);
     expect(err).toMatch(/GPU series \(DCGM\): DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED/);
+    // --help says the CSV is appended to: a second scrape into the same file keeps the first rows
+    const first = lines.length;
+    await program.parseAsync(
+      [
+        'scrape',
+        '--prometheus-url',
+        promUrl,
+        '--url',
+        vllm.url,
+        '--start',
+        '-10s',
+        '--step',
+        '1s',
+        '--out',
+        'p.csv',
+      ],
+      { from: 'user' },
+    );
+    expect(code).toBe(EXIT.ok);
+    const after = readFileSync(join(dir, 'p.csv'), 'utf8').trim().split('\n');
+    expect(after.slice(0, first)).toEqual(lines);
+    expect(after.length).toBeGreaterThan(first);
+    expect(after.filter((l) => l === TIMESERIES_HEADER)).toHaveLength(1);
+    expect(err).toMatch(/appended \d+ rows to .*p\.csv/);
   });
 
   it('reports Prometheus errors with its message', async () => {

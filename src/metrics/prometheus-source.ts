@@ -2,16 +2,17 @@
  * Reads the same series from an existing Prometheus server (`/api/v1/query_range`) for users who
  * already scrape their servers, including the DCGM exporter's GPU series when present, and writes
  * them in the users' CSV format. The port column is the scraped target's port (from the
- * `instance` label); several series of one name on one instance (vLLM engines) are combined the
- * way the sampler combines them (KV usage: mean, as Prometheus has no per-sample block weights
- * here; others: sum). DCGM series keep the GPU index in the metric name (`DCGM_FI_DEV_GPU_UTIL[gpu=0]`)
+ * `instance` label); an instance with several engines gets one row per engine
+ * (`name{engine="n"}`) and a combined row under the bare name, the way the sampler writes them
+ * (KV usage: used / total blocks, from vllm:cache_config_info when Prometheus has it, else the
+ * mean; others: the sum). The CSV is appended to, never overwritten. DCGM series keep the GPU index in the metric name (`DCGM_FI_DEV_GPU_UTIL[gpu=0]`)
  * because the CSV has no label column.
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { request } from 'undici';
 import { ServelabError } from '../errors.js';
 import { aliasesOf, KV_USAGE_NAMES } from './registry.js';
-import { type MetricSample, sampleToCsvLine, TIMESERIES_HEADER } from './timeseries.js';
+import { engineMetricName, type MetricSample, sampleToCsvLine, TIMESERIES_HEADER } from './timeseries.js';
 
 export const DCGM_METRICS: readonly string[] = ['DCGM_FI_DEV_GPU_UTIL', 'DCGM_FI_DEV_FB_USED'];
 
@@ -94,7 +95,7 @@ export interface PrometheusReadResult {
   dcgmFound: string[];
 }
 
-/** Reads the series and returns them as CSV samples, sorted by time, port, metric. */
+/** Reads the series and returns them as CSV samples, sorted by time, port, metric (engines before the combined row). */
 export async function readFromPrometheus(opts: PrometheusReadOptions): Promise<PrometheusReadResult> {
   const metrics = opts.metrics && opts.metrics.length > 0 ? opts.metrics : ['vllm:kv_cache_usage_perc'];
   const base = {
@@ -106,6 +107,7 @@ export async function readFromPrometheus(opts: PrometheusReadOptions): Promise<P
   };
   const samples: MetricSample[] = [];
   const namesFound: Record<string, string | null> = {};
+  const read = new Set<string>();
   for (const m of metrics) {
     const stem = m.endsWith('_total') ? m.slice(0, -6) : m;
     const names = [...new Set([m, ...aliasesOf(stem).flatMap((n) => [n, `${n}_total`])])];
@@ -116,23 +118,12 @@ export async function readFromPrometheus(opts: PrometheusReadOptions): Promise<P
       );
       if (series.length === 0) continue;
       namesFound[m] = name;
-      // combine the series of one instance per timestamp
-      const byKey = new Map<string, number[]>();
-      for (const s of series) {
-        const port = portOf(s.metric.instance);
-        for (const [t, v] of s.values) {
-          const key = `${port}|${t}`;
-          const arr = byKey.get(key) ?? [];
-          arr.push(Number(v));
-          byKey.set(key, arr);
-        }
-      }
-      const mean = KV_USAGE_NAMES.includes(name);
-      for (const [key, vals] of byKey) {
-        const [port, t] = key.split('|').map(Number) as [number, number];
-        const sum = vals.reduce((a, b) => a + b, 0);
-        samples.push({ tsUnixS: t, port, metric: name, value: mean ? sum / vals.length : sum });
-      }
+      // two requested names that resolve to the same series (V0 and V1 names): read it once
+      if (read.has(name)) break;
+      read.add(name);
+      const kv = KV_USAGE_NAMES.includes(name);
+      const blocks = kv && name.startsWith('vllm:') ? await blocksPerEngine(base, opts.ports) : new Map();
+      samples.push(...combinePerInstance(name, series, kv, blocks));
       break;
     }
   }
@@ -150,11 +141,113 @@ export async function readFromPrometheus(opts: PrometheusReadOptions): Promise<P
       }
     }
   }
-  samples.sort((a, b) => a.tsUnixS - b.tsUnixS || a.port - b.port || a.metric.localeCompare(b.metric));
+  // per port and metric: the engines' rows, then the combined row (the order the sampler writes)
+  const stem = (m: string) => m.split('{')[0]!;
+  samples.sort(
+    (a, b) =>
+      a.tsUnixS - b.tsUnixS ||
+      a.port - b.port ||
+      stem(a.metric).localeCompare(stem(b.metric)) ||
+      Number(b.metric.includes('{')) - Number(a.metric.includes('{')) ||
+      a.metric.localeCompare(b.metric, 'en', { numeric: true }),
+  );
   return { samples, namesFound, dcgmFound };
 }
 
-/** Writes samples as the users' CSV (header + one row per sample). */
+/** Engine label of a series (vLLM `engine`, SGLang `dp_rank`), if any. */
+function engineOf(labels: Record<string, string>): { label: string; engine: string } | undefined {
+  for (const label of ['engine', 'dp_rank']) {
+    const engine = labels[label];
+    if (engine !== undefined) return { label, engine };
+  }
+  return undefined;
+}
+
+/** num_gpu_blocks per `port|engine`, from vllm:cache_config_info (empty when Prometheus has none). */
+async function blocksPerEngine(
+  base: Omit<PrometheusRangeQuery, 'query'>,
+  ports: number[] | undefined,
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const series = await queryRange({ ...base, query: 'vllm:cache_config_info' }).catch(() => []);
+  for (const s of series) {
+    const port = portOf(s.metric.instance);
+    const nb = Number(s.metric.num_gpu_blocks);
+    if (ports && !ports.includes(port)) continue;
+    if (s.metric.engine !== undefined && Number.isFinite(nb) && nb > 0)
+      out.set(`${port}|${s.metric.engine}`, nb);
+  }
+  return out;
+}
+
+/**
+ * Per instance and timestamp: one sample per engine when the instance has two engines or more
+ * (`name{engine="n"}`), and the combined sample under the bare name, as the sampler writes them.
+ * KV usage combines as used / total blocks (weighted by num_gpu_blocks when every engine's is
+ * known, else the mean); other metrics as the sum.
+ */
+function combinePerInstance(
+  name: string,
+  series: RangeSeries[],
+  kv: boolean,
+  blocks: Map<string, number>,
+): MetricSample[] {
+  // port|t -> engine (or '' for a series without one) -> values
+  const byKey = new Map<string, { label?: string; perEngine: Map<string, number[]> }>();
+  for (const s of series) {
+    const port = portOf(s.metric.instance);
+    const e = engineOf(s.metric);
+    for (const [t, v] of s.values) {
+      const key = `${port}|${t}`;
+      const entry = byKey.get(key) ?? { perEngine: new Map<string, number[]>() };
+      if (e && entry.label === undefined) entry.label = e.label;
+      const ek = e?.engine ?? '';
+      entry.perEngine.set(ek, [...(entry.perEngine.get(ek) ?? []), Number(v)]);
+      byKey.set(key, entry);
+    }
+  }
+  const out: MetricSample[] = [];
+  for (const [key, { label, perEngine }] of byKey) {
+    const [port, t] = key.split('|').map(Number) as [number, number];
+    const all = [...perEngine.values()].flat();
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const engineValue = (xs: number[]) => (kv ? sum(xs) / xs.length : sum(xs));
+    let value = kv ? sum(all) / all.length : sum(all);
+    const engines = [...perEngine.keys()].filter((e) => e !== '');
+    if (kv && engines.length === perEngine.size && engines.every((e) => blocks.has(`${port}|${e}`))) {
+      const w = engines.map((e) => blocks.get(`${port}|${e}`)!);
+      value = sum(engines.map((e, i) => engineValue(perEngine.get(e)!) * w[i]!)) / sum(w);
+    }
+    if (label !== undefined && engines.length >= 2)
+      for (const e of engines)
+        out.push({
+          tsUnixS: t,
+          port,
+          metric: engineMetricName(name, label, e),
+          value: engineValue(perEngine.get(e)!),
+        });
+    out.push({ tsUnixS: t, port, metric: name, value });
+  }
+  return out;
+}
+
+/**
+ * Writes samples as the users' CSV: appends to an existing file with the same header (the header
+ * only when the file is new or empty); refuses a file with another header.
+ */
 export function writeTimeseriesCsv(path: string, samples: MetricSample[]): void {
-  writeFileSync(path, `${[TIMESERIES_HEADER, ...samples.map(sampleToCsvLine)].join('\n')}\n`);
+  let header = true;
+  if (existsSync(path) && statSync(path).size > 0) {
+    const text = readFileSync(path, 'utf8');
+    const first = text.split('\n')[0]!.replace(/\r$/, '');
+    if (first !== TIMESERIES_HEADER)
+      throw new ServelabError('BAD_FILE', `${path} exists with another header ("${first.slice(0, 80)}")`, {
+        hint: 'give a new --out file, or remove the old one',
+      });
+    header = false;
+    // a file cut mid-line gets its line ended first, so the next row starts on its own line
+    if (!text.endsWith('\n')) appendFileSync(path, '\n');
+  }
+  const lines = [...(header ? [TIMESERIES_HEADER] : []), ...samples.map(sampleToCsvLine)];
+  if (lines.length > 0) appendFileSync(path, `${lines.join('\n')}\n`);
 }

@@ -55,10 +55,16 @@ describe('sampler with an injected clock and fetch', () => {
     expect(calls).toBe(16);
     const lines = rows(out);
     expect(lines[0]).toBe(TIMESERIES_HEADER);
-    // 1910: 8 ticks x 2 metrics; 1911: 5 ticks x 2 (SGLang names written as the server reports them)
-    expect(lines.length - 1).toBe(16 + 10);
-    expect(stats.rows).toBe(26);
-    expect(lines[1]).toBe('2023-11-14T22:13:20.000Z,1700000000.000,1910,vllm:kv_cache_usage_perc,0.625');
+    // 1910 (two engines): 8 ticks x 2 metrics x (2 engines + combined); 1911 (one engine): 5 ticks x 2
+    // (SGLang names written as the server reports them)
+    expect(lines.length - 1).toBe(48 + 10);
+    expect(stats.rows).toBe(58);
+    expect(lines.slice(1, 4)).toEqual([
+      '2023-11-14T22:13:20.000Z,1700000000.000,1910,vllm:kv_cache_usage_perc{engine="0"},0.25',
+      '2023-11-14T22:13:20.000Z,1700000000.000,1910,vllm:kv_cache_usage_perc{engine="1"},0.75',
+      // used / total blocks: (0.25 x 1000 + 0.75 x 3000) / 4000
+      '2023-11-14T22:13:20.000Z,1700000000.000,1910,vllm:kv_cache_usage_perc,0.625',
+    ]);
     expect(lines).toContain('2023-11-14T22:13:20.000Z,1700000000.000,1911,sglang:token_usage,0.5');
     expect(lines).toContain('2023-11-14T22:13:25.000Z,1700000005.000,1910,vllm:num_requests_running,8');
     const ts1911 = lines.filter((l) => l.includes(',1911,sglang:token_usage')).map((l) => l.split(',')[1]);
@@ -96,6 +102,7 @@ describe('sampler with an injected clock and fetch', () => {
     expect(stats.ticks + stats.missedTicks).toBe(10);
     const ts = rows(out)
       .slice(1)
+      .filter((l) => l.split(',')[3] === 'vllm:kv_cache_usage_perc')
       .map((l) => Number(l.split(',')[1]));
     expect(ts).toEqual([0, 1, 2, 5.5, 6, 7, 8, 9]);
   });
@@ -145,7 +152,7 @@ describe('sampler with an injected clock and fetch', () => {
       clock: fakeClock(0),
       fetchText: async () => ({ ok: true, status: 200, text: vllmPage() }),
     }).done;
-    expect(rows(ok)).toHaveLength(2);
+    expect(rows(ok)).toHaveLength(4); // header, two engines, combined
     expect(() =>
       startSampler({ targets: [{ url: 'http://a:1', port: 1 }], out: ok, intervalMs: 50 }),
     ).toThrow(/100 ms/);

@@ -12,9 +12,9 @@ import { ServelabError } from '../errors.js';
 import { setTimer } from '../timers.js';
 import { type FetchText, fetchTextUndici } from './fetch.js';
 import { formatParseFailure, type ParsedPage, parsePrometheusText, type Sample } from './parse.js';
-import { aliasesOf, KV_USAGE_NAMES } from './registry.js';
+import { aliasesOf, KV_USAGE_NAMES, REGISTRY } from './registry.js';
 import { serverOrigin } from './snapshot.js';
-import { sampleToCsvLine, TIMESERIES_HEADER } from './timeseries.js';
+import { engineMetricName, sampleToCsvLine, TIMESERIES_HEADER } from './timeseries.js';
 
 export interface SamplerTarget {
   /** the server (any URL of it; /metrics is read at its origin) */
@@ -109,14 +109,38 @@ interface TargetState {
   stats: TargetStats;
 }
 
-/** The value of one requested metric on a page, combined over series; undefined when absent. */
-export function valueOnPage(page: ParsedPage, metric: string): { name: string; value: number } | undefined {
+/** One engine's value of a metric (vLLM `engine`, SGLang `dp_rank`): written as `name{label="n"}`. */
+export interface EngineValue {
+  label: string;
+  engine: string;
+  value: number;
+}
+
+export interface PageValue {
+  /** the name found on the page (the requested one or one of its other names) */
+  name: string;
+  /** the port's combined value: see {@link combineSeries} */
+  value: number;
+  /** one entry per engine, sorted by engine number; empty when the page has fewer than two engines */
+  engines: EngineValue[];
+}
+
+/** The labels that tell engines (data-parallel ranks) behind one port apart. */
+const ENGINE_LABELS: readonly string[] = [
+  ...new Set(Object.values(REGISTRY).flatMap((k) => [...k.engineLabels])),
+];
+
+/**
+ * The value of one requested metric on a page, combined over series, and per engine when the page
+ * has two or more engines; undefined when absent.
+ */
+export function valueOnPage(page: ParsedPage, metric: string): PageValue | undefined {
   const base = metric.endsWith('_total') ? metric.slice(0, -6) : metric;
   const names = new Set([metric, ...aliasesOf(base).flatMap((n) => [n, `${n}_total`])]);
   for (const name of names) {
     const samples = seriesNamed(page, name);
     if (samples.length === 0) continue;
-    return { name, value: combineSeries(page, name, samples) };
+    return { name, value: combineSeries(page, name, samples), engines: perEngine(page, name, samples) };
   }
   return undefined;
 }
@@ -129,9 +153,27 @@ function seriesNamed(page: ParsedPage, name: string): Sample[] {
   return fam?.samples.filter((s) => s.name === name) ?? [];
 }
 
+/** Each engine's value (its series combined as the port's are), when there are two engines or more. */
+function perEngine(page: ParsedPage, name: string, samples: Sample[]): EngineValue[] {
+  const label = ENGINE_LABELS.find((l) => samples.some((s) => s.labels[l] !== undefined));
+  if (label === undefined) return [];
+  const groups = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const e = s.labels[label];
+    if (e === undefined) continue;
+    groups.set(e, [...(groups.get(e) ?? []), s]);
+  }
+  if (groups.size < 2) return [];
+  return [...groups]
+    .sort((a, b) => Number(a[0]) - Number(b[0]) || a[0].localeCompare(b[0]))
+    .map(([engine, ss]) => ({ label, engine, value: combineSeries(page, name, ss) }));
+}
+
 /**
- * Several series of one name (vLLM: one per engine): KV usage is a block-weighted mean when
- * vllm:cache_config_info gives every engine's num_gpu_blocks, else a mean; others are summed.
+ * Several series of one name (vLLM: one per engine). KV usage: the port's used blocks / its total
+ * blocks, i.e. the engines' usage weighted by their num_gpu_blocks from vllm:cache_config_info, or
+ * the plain mean when the page does not give every engine's blocks (the same number when the pools
+ * are equal, as with vLLM's data-parallel engines). Other metrics (queues, counters): the sum.
  */
 function combineSeries(page: ParsedPage, name: string, samples: Sample[]): number {
   if (samples.length === 1) return samples[0]!.value;
@@ -270,15 +312,13 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
           return;
         }
         values[i] = v.value;
-        if (!opts.wide)
-          lines.push(
-            sampleToCsvLine({
-              tsUnixS: tickUnixMs / 1000,
-              port: st.target.port,
-              metric: v.name,
-              value: v.value,
-            }),
-          );
+        if (opts.wide) return;
+        const row = (metric: string, value: number) =>
+          lines.push(sampleToCsvLine({ tsUnixS: tickUnixMs / 1000, port: st.target.port, metric, value }));
+        // engines first, the port's combined value last: a reader of the file's tail
+        // (the run's progress line) that keeps the last row per port sees the combined value
+        for (const e of v.engines) row(engineMetricName(v.name, e.label, e.engine), e.value);
+        row(v.name, v.value);
       });
       if (lines.length > 0) write(`${lines.join('\n')}\n`, lines.length);
       return values;

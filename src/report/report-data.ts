@@ -51,7 +51,7 @@ export function thinSeries(points: readonly KvPoint[], maxPoints: number): KvPoi
 
 export function cellReportData(cell: CellInput, summary: CellSummary, maxPoints = 600): CellReportData {
   const origin = summary.outside.firstDispatchMs ?? cell.kv[0]?.tsMs ?? 0;
-  const { series } = kvSeries(cell.kv, summary.kv.port);
+  const { series } = kvSeries(cell.kv, summary.kv.port, summary.kv.engine?.asked);
   const kv = thinSeries(
     series.map((s) => ({ tS: (s.tsMs - origin) / 1000, value: s.value })),
     maxPoints,

@@ -4,7 +4,7 @@ import { analyzeAgentRun } from '../../analysis/analyze-run.js';
 import { analyzeBench } from '../../analysis/bench-latency.js';
 import type { CellSummary } from '../../analysis/cell-summary.js';
 import { loadRun } from '../../analysis/load.js';
-import { analyzeOptions } from '../../analysis/options.js';
+import { analyzeOptions, KV_ENGINE_HELP } from '../../analysis/options.js';
 import { COUNTING_RULE } from '../../analysis/windows.js';
 import { fmt, toTerminal } from '../../report/table.js';
 import {
@@ -18,12 +18,21 @@ import {
 import { writeJson } from '../../report/write.js';
 import type { CommandContext } from './index.js';
 
+/** Which of the port's KV series the window read, when the port has several engines. */
+function kvEngineText(s: CellSummary): string {
+  const e = s.kv.engine;
+  if (!e || e.engines.length === 0) return '';
+  const what =
+    e.used === 'max' ? 'max over engines' : e.used === 'combined' ? 'engines combined' : `engine ${e.used}`;
+  return `; ${what} of ${e.engines.join(', ')}`;
+}
+
 function cellText(s: CellSummary): string {
   const lines = [`== ${s.id}  (${s.cellStatus}${s.partial ? ', PARTIAL' : ''})`];
   for (const r of s.partialReasons) lines.push(`  partial: ${r}`);
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   lines.push(
-    `  KV port ${s.kv.port ?? '-'} (${s.kv.portSource}): ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}, peak ${fmt(s.kv.peakValue)}`,
+    `  KV port ${s.kv.port ?? '-'} (${s.kv.portSource}${kvEngineText(s)}): ${s.kv.samples} samples, ${s.kv.samplesAbove} above ${s.kv.threshold}, peak ${fmt(s.kv.peakValue)}`,
   );
   lines.push(toTerminal(windowsTable(s)));
   lines.push(
@@ -44,13 +53,21 @@ export function registerAnalyze(program: Command, ctx: CommandContext): void {
     .argument('<run-dir>', 'a directory written by `servelab run` or `servelab bench` (partial runs too)')
     .option('--threshold <frac>', 'KV-usage threshold of the active window (0-1)', '0.7')
     .option('--port <n>', "port whose KV usage defines the active window (default: the orchestrator's)")
+    .option('--kv-engine <max|combined|n>', KV_ENGINE_HELP, 'max')
     .option('--window <a..b>', 'an extra fixed window, offsets from the first dispatch, e.g. 600s..7800s')
     .option('--json', 'print the summaries as JSON instead of tables')
     .option('--no-write', 'do not write summary.json files')
     .action(
       async (
         dir: string,
-        o: { threshold?: string; port?: string; window?: string; json?: boolean; write: boolean },
+        o: {
+          threshold?: string;
+          port?: string;
+          window?: string;
+          kvEngine?: string;
+          json?: boolean;
+          write: boolean;
+        },
       ) => {
         const opts = analyzeOptions(o);
         const run = await loadRun(resolve(ctx.io.cwd, dir));

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { analyzeOptions } from '../../analysis/options.js';
+import { analyzeOptions, KV_ENGINE_HELP } from '../../analysis/options.js';
 import { ServelabError } from '../../errors.js';
 import { analyseRuns } from '../../report/build.js';
 import { toCsv, toTerminal } from '../../report/table.js';
@@ -22,12 +22,15 @@ export function registerCompare(program: Command, ctx: CommandContext): void {
     .option('--baseline <arm>', 'the arm ratios are taken against (default: "baseline", else the first arm)')
     .option('--threshold <frac>', 'KV-usage threshold of the active window (0-1)', '0.7')
     .option('--port <n>', 'port whose KV usage defines the active window')
+    .option('--kv-engine <max|combined|n>', KV_ENGINE_HELP, 'max')
     .option('--window <a..b>', 'an extra fixed window, e.g. 600s..7800s')
     .option('--md <file>', 'write the comparison as Markdown')
     .option('--csv <file>', 'write the comparison as CSV (one line per concurrency x window x metric x arm)')
     .option('--json', 'print the comparison as JSON')
     .action(async (dirs: string[], o: Record<string, string | boolean | undefined>) => {
-      const opts = analyzeOptions(o as { threshold?: string; port?: string; window?: string });
+      const opts = analyzeOptions(
+        o as { threshold?: string; port?: string; window?: string; kvEngine?: string },
+      );
       const runs = await loadRuns(dirs.map((d) => resolve(ctx.io.cwd, d)));
       const a = analyseRuns(runs, {
         ...opts,

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { analyzeOptions, paretoOption } from '../../analysis/options.js';
+import { analyzeOptions, KV_ENGINE_HELP, paretoOption } from '../../analysis/options.js';
 import { analyseRuns, reportData } from '../../report/build.js';
 import { renderHtmlReport } from '../../report/html.js';
 import { renderMarkdownReport } from '../../report/markdown.js';
@@ -21,6 +21,7 @@ export function registerReport(program: Command, ctx: CommandContext): void {
     .option('--baseline <arm>', 'baseline arm of the comparison')
     .option('--threshold <frac>', 'KV-usage threshold of the active window (0-1)', '0.7')
     .option('--port <n>', 'port whose KV usage defines the active window')
+    .option('--kv-engine <max|combined|n>', KV_ENGINE_HELP, 'max')
     .option('--window <a..b>', 'an extra fixed window, e.g. 600s..7800s')
     .option(
       '--pareto <x:dir,y:dir>',

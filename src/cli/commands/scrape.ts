@@ -1,7 +1,9 @@
 /**
  * `servelab scrape`: the KV / metrics sampler on its own, beside any driver (WORKFLOWS.md W1/W2):
  * `ts_iso,ts_unix,port,metric,value` rows, flushed as they come, stopped cleanly by Ctrl-C.
- * With --prometheus-url it reads the same series from an existing Prometheus instead.
+ * A port with several engines gets one row per engine (`name{engine="n"}`) and the combined row.
+ * With --prometheus-url it reads the same series from an existing Prometheus instead (appended
+ * to --out as well).
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -63,7 +65,7 @@ async function prometheusAction(f: ScrapeFlags, ctx: CommandContext): Promise<nu
   for (const [m, found] of Object.entries(r.namesFound))
     io.stderr(found ? `${m}: read as ${found}\n` : `${m}: Prometheus has none of its names in that range\n`);
   if (r.dcgmFound.length > 0) io.stderr(`GPU series (DCGM): ${r.dcgmFound.join(', ')}\n`);
-  io.stderr(`wrote ${r.samples.length} rows to ${out}\n`);
+  io.stderr(`appended ${r.samples.length} rows to ${out}\n`);
   return r.samples.length > 0 ? EXIT.ok : EXIT.failed;
 }
 
@@ -106,13 +108,25 @@ export function registerScrape(program: Command, ctx: CommandContext): void {
     .description(
       'sample server /metrics (KV-cache usage by default) into ts_iso,ts_unix,port,metric,value CSV',
     )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'A port with several engines (vLLM --data-parallel-size N behind one port) gets one row per',
+        'engine, the metric carrying its label (vllm:kv_cache_usage_perc{engine="1"}), and one row under',
+        "the bare name with the port's combined value: KV usage = used / total blocks (the engines'",
+        'usage weighted by num_gpu_blocks from vllm:cache_config_info; the mean when the page lacks it,',
+        'the same for equal pools); other metrics = the sum. `servelab analyze --kv-engine max|combined|<n>`',
+        'chooses the series of the active window (default max: the fullest engine). Formats: docs/FORMATS.md.',
+      ].join('\n'),
+    )
     .option('--url <url>', 'a server to sample, e.g. http://127.0.0.1:1900 (repeatable)', collect)
     .option('--config <file>', 'the model-config JSON (model -> [{ip_addr, port}]): sample its endpoints')
     .option('--model <name>', 'with --config: only this model (repeatable)', collect)
     .option('--interval <dur>', 'sampling interval (100ms or more)', '5s')
     .option(
       '--out <file>',
-      'CSV file (appended to when it exists with the same header)',
+      'CSV file, appended to when it exists with the same header (also with --prometheus-url)',
       'kv_cache_timeseries.csv',
     )
     .option('--duration <dur>', 'stop after this long (default: until Ctrl-C)')
@@ -121,7 +135,7 @@ export function registerScrape(program: Command, ctx: CommandContext): void {
       'metric names as the server reports them, comma-separated or repeated (default vllm:kv_cache_usage_perc; V0 / SGLang names are fallbacks)',
       collect,
     )
-    .option('--wide', 'one row per tick with a column per port:metric')
+    .option('--wide', "one row per tick with a column per port:metric (the port's combined values only)")
     .option(
       '--prometheus-url <url>',
       'read from this Prometheus (query_range) instead of scraping the servers',
