@@ -2,7 +2,8 @@
  * Global scheduling of agent programs: C slots (or per-domain slot pools), a finished task
  * frees its slot for the next, the order fixed up front. Ctrl-C stops dispatch, lets calls in
  * flight finish for a grace period, then aborts them. A watchdog names tasks that make no
- * progress.
+ * progress, and ends a call that has received no byte for the stall limit (the task fails
+ * with error:stalled; a hung server would otherwise hold it until maxTaskTimeS).
  */
 
 import { setTimer } from '../timers.js';
@@ -31,7 +32,10 @@ export interface DriveOptions {
   /** Ctrl-C */
   signal?: AbortSignal;
   graceMs: number;
+  /** a task with no progress for this long gets a note */
   watchdogMs: number;
+  /** a call with no byte for this long is ended (error kind 'stalled'); default ctx.limits.stallTimeoutMs */
+  stallMs?: number;
   onTask: (r: TaskRecord) => void;
 }
 
@@ -78,8 +82,13 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
   opts.signal?.addEventListener('abort', onInterrupt, { once: true });
   const signals: TaskSignals = { stop: stopCtl.signal, abort: abortCtl.signal };
 
-  const active = new Map<string, { lastMs: number; what: string; warned: boolean }>();
+  interface InFlight {
+    lastMs: number;
+    end: () => void;
+  }
+  const active = new Map<string, { lastMs: number; what: string; warned: boolean; call?: InFlight }>();
   const stalled = new Set<string>();
+  const stallMs = opts.stallMs ?? ctx.limits.stallTimeoutMs;
   const progressCtx: ProgramContext = {
     ...ctx,
     onProgress: (taskId, what) => {
@@ -91,11 +100,38 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
       }
       ctx.onProgress(taskId, what);
     },
+    ...(stallMs && stallMs > 0
+      ? {
+          watchCall: (taskId: string, end: () => void) => {
+            const a = active.get(taskId);
+            const call: InFlight = { lastMs: ctx.now(), end };
+            if (a) a.call = call;
+            return {
+              touch: () => {
+                call.lastMs = ctx.now();
+                if (a) a.lastMs = call.lastMs;
+              },
+              done: () => {
+                if (a?.call === call) delete a.call;
+              },
+            };
+          },
+        }
+      : {}),
   };
   const watchdog = setInterval(
     () => {
       const now = ctx.now();
       for (const [taskId, a] of active) {
+        if (stallMs && a.call && now - a.call.lastMs > stallMs) {
+          const { end, lastMs } = a.call;
+          delete a.call;
+          stalled.add(taskId);
+          ctx.onNote(
+            `watchdog: ended a call of task ${taskId}: no byte for ${Math.round((now - lastMs) / 1000)} s (limits.stallTimeoutS ${stallMs / 1000})`,
+          );
+          end();
+        }
         if (!a.warned && now - a.lastMs > opts.watchdogMs) {
           a.warned = true;
           stalled.add(taskId);
@@ -105,7 +141,7 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
         }
       }
     },
-    Math.max(50, Math.min(5000, opts.watchdogMs / 2)),
+    Math.max(50, Math.min(5000, Math.min(opts.watchdogMs, stallMs && stallMs > 0 ? stallMs : Infinity) / 2)),
   );
   watchdog.unref();
 

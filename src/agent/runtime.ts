@@ -13,6 +13,8 @@ export interface ProgramLimits {
   maxTaskTimeMs: number;
   callTimeoutMs: number;
   firstByteTimeoutMs?: number;
+  /** a call that receives no byte for this long is ended by the driver's watchdog (error kind 'stalled') */
+  stallTimeoutMs?: number;
   retry: RetryPolicy;
 }
 
@@ -51,6 +53,16 @@ export interface ProgramContext {
   /** any sign of life of a task (call sent, call ended, tool done) for the watchdog */
   onProgress: (taskId: string, what: string) => void;
   onNote: (note: string) => void;
+  /**
+   * The driver's watchdog, told of each call in flight: `end` cuts the call; the returned watch
+   * is touched on every read of the response and told when the call is done. Absent: no stall limit.
+   */
+  watchCall?: (taskId: string, end: () => void) => CallWatch;
+}
+
+export interface CallWatch {
+  touch: () => void;
+  done: () => void;
 }
 
 /** Signals of one task: `stop` = finish the current call then end; `abort` = cut calls now. */
@@ -129,9 +141,18 @@ export async function callModel(
       if (call.minTokens !== undefined) req.minTokens = call.minTokens;
       if (call.ignoreEos) req.ignoreEos = true;
       if (ctx.config.apiKey) req.apiKey = ctx.config.apiKey;
+      // the watchdog ends a call that makes no progress; the transport sees it as an abort
+      const stall = new AbortController();
+      const watch = ctx.watchCall?.(id.taskId, () => stall.abort());
+      if (watch) {
+        req.signal = AbortSignal.any([signals.abort, stall.signal]);
+        req.onActivity = watch.touch;
+      }
       try {
-        return await ctx.transport.call(req);
+        const r = await ctx.transport.call(req);
+        return stall.signal.aborted && !signals.abort.aborted ? stalled(r, endpointLabel, ctx.limits) : r;
       } finally {
+        watch?.done();
         lease.release();
       }
     },
@@ -166,6 +187,19 @@ export async function callModel(
     if (result.error.messageChars !== undefined) record.errorMessageChars = result.error.messageChars;
   }
   return { result, retries, record };
+}
+
+/** A call the watchdog ended: an error of kind 'stalled' (not retried: the server is stuck). */
+function stalled(r: CallResult, endpoint: string, limits: ProgramLimits): CallResult {
+  const s = Math.round((limits.stallTimeoutMs ?? 0) / 1000);
+  return {
+    ...r,
+    error: {
+      kind: 'stalled',
+      message: `${endpoint}: no byte of the response for ${s} s: ended by the watchdog (limits.stallTimeoutS)`,
+      retryable: false,
+    },
+  };
 }
 
 /** The reason a failed call ends its task. */

@@ -152,6 +152,8 @@ const limitsSchema = z.strictObject({
     })
     .default({ maxAttempts: 5, baseMs: 500, capMs: 10_000 }),
   watchdogS: z.number().positive().default(300),
+  /** a call that receives no byte for this long is ended by the watchdog (error kind 'stalled') */
+  stallTimeoutS: z.number().positive().default(300),
   /** after Ctrl-C, how long in-flight calls may finish before they are aborted */
   graceS: z.number().nonnegative().default(10),
 });

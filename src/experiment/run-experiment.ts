@@ -374,6 +374,7 @@ async function runCell(
         maxSteps: spec.limits.maxSteps,
         maxTaskTimeMs: spec.limits.maxTaskTimeS * 1000,
         callTimeoutMs: spec.limits.callTimeoutS * 1000,
+        stallTimeoutMs: spec.limits.stallTimeoutS * 1000,
         ...(spec.limits.firstByteTimeoutS
           ? { firstByteTimeoutMs: spec.limits.firstByteTimeoutS * 1000 }
           : {}),

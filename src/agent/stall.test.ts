@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpTransport } from '../client/http-transport.js';
+import { type Script, type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
+import { driveCell, type WorkItem } from './driver.js';
+import { PoolSet } from './pool.js';
+import type { StepRecord, TaskRecord } from './records.js';
+import type { ProgramContext } from './runtime.js';
+import { generateTasks } from './taskset.js';
+
+let srv: ScriptServer;
+beforeAll(async () => {
+  srv = await startScriptServer();
+});
+afterAll(async () => srv.close());
+
+/** One cell of live tasks against the script server, whose every answer follows `script`. */
+async function drive(script: Script, stallMs: number | undefined, count = 2) {
+  const transport = createHttpTransport({ headers: { 'x-test': JSON.stringify(script) } });
+  const notes: string[] = [];
+  const steps: StepRecord[] = [];
+  const tasks: TaskRecord[] = [];
+  const items: WorkItem[] = generateTasks({ seed: 3, scale: 1, count, overrides: {} }).map((task) => ({
+    kind: 'live',
+    task: { ...task, userTurns: 1 },
+  }));
+  const ctx: ProgramContext = {
+    transport,
+    pools: new PoolSet(new Map([['o', [{ baseUrl: srv.url, model: 'o' }]]]), 'random', 1),
+    config: {
+      orchestrator: 'o',
+      experts: {},
+      stream: true,
+      maxTokens: 10,
+      expertMaxTokens: 10,
+      temperature: 1,
+      userMode: 'scripted',
+      systemPromptTokens: 5,
+      timeScale: 0.0001,
+      programFields: [],
+      replayOutput: 'directive',
+      extraBody: {},
+    },
+    // a long call timeout and task time: without the watchdog a stalled call would hold for minutes
+    limits: {
+      maxSteps: 6,
+      maxTaskTimeMs: 600_000,
+      callTimeoutMs: 600_000,
+      ...(stallMs !== undefined ? { stallTimeoutMs: stallMs } : {}),
+      retry: { maxAttempts: 3, baseMs: 0, capMs: 0 },
+    },
+    cellTag: 'stall',
+    now: () => performance.now(),
+    onStep: (r) => steps.push(r),
+    onProgress: () => {},
+    onNote: (n) => notes.push(n),
+  };
+  const t0 = performance.now();
+  try {
+    const res = await driveCell({
+      items,
+      concurrency: count,
+      graceMs: 100,
+      watchdogMs: 600_000,
+      ctx,
+      onTask: (t) => tasks.push(t),
+    });
+    return { res, notes, steps, tasks, elapsedMs: performance.now() - t0 };
+  } finally {
+    await transport.close();
+  }
+}
+
+describe('the watchdog ends calls that make no progress (real server)', () => {
+  it('a stream that stops: the call ends at the stall limit as an error of kind stalled, the task fails', async () => {
+    const { res, notes, steps, tasks, elapsedMs } = await drive({ mode: 'stall', chunks: 4, after: 2 }, 300);
+    expect(tasks.map((t) => [t.status, t.reason])).toEqual([
+      ['failed', 'error:stalled'],
+      ['failed', 'error:stalled'],
+    ]);
+    expect(steps.map((s) => [s.kind, s.status, s.errorKind, s.retries])).toEqual([
+      ['orchestrator', 'incomplete', 'stalled', 0],
+      ['orchestrator', 'incomplete', 'stalled', 0],
+    ]);
+    expect(steps[0]?.errorMessage).toContain('ended by the watchdog (limits.stallTimeoutS)');
+    expect(notes.filter((n) => /watchdog: ended a call of task \S+: no byte for \d+ s/.test(n))).toHaveLength(
+      2,
+    );
+    expect(res.stalled).toHaveLength(2);
+    // ended by the 0.3 s stall limit, far from the 600 s call timeout
+    expect(elapsedMs).toBeLessThan(30_000);
+  });
+
+  it('a server that never answers: the call ends at the stall limit too', async () => {
+    const { tasks, steps } = await drive({ mode: 'hang' }, 300, 1);
+    expect(tasks.map((t) => t.reason)).toEqual(['error:stalled']);
+    expect(steps.map((s) => [s.status, s.errorKind])).toEqual([['error', 'stalled']]);
+  });
+
+  it('a slow but steady stream is progress: every chunk resets the limit, the tasks end ok', async () => {
+    // 8 chunks 100 ms apart: 0.8 s a call, longer than the 0.4 s limit, but never 0.4 s silent
+    const { tasks, notes } = await drive({ chunks: 8, gapMs: 100 }, 400, 1);
+    expect(tasks.map((t) => t.status)).toEqual(['ok']);
+    expect(notes.filter((n) => n.includes('ended a call'))).toEqual([]);
+  });
+});
