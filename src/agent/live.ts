@@ -7,6 +7,7 @@
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
 import { setTimer } from '../timers.js';
 import { toolSpecs, trimMiddle } from './history.js';
+import { PromptShape, prefixSegments } from './prompt-shape.js';
 import type { NextAction, StepRecord, TaskRecord } from './records.js';
 import { sleep } from './retry.js';
 import { logNormal, mixSeed, mulberry32, words } from './rng.js';
@@ -110,12 +111,16 @@ export async function runLiveTask(
   let lastTool: string | undefined;
   let prevTool: string | undefined;
   let end: { status: TaskRecord['status']; reason?: string } | undefined;
+  // what a replay needs to rebuild the prefix structure (see prompt-shape.ts)
+  const shape = new PromptShape();
+  const prefix = prefixSegments(messages, tools);
 
   try {
     for (let step = 0; !end; step++) {
       end = dl.endBefore(step);
       if (end) break;
       const prompt = cfg.historyTrimTokens ? trimMiddle(messages, cfg.historyTrimTokens) : messages;
+      const promptShape = { prefix, ...shape.prompt(step, prompt) };
       const out = await callModel(
         ctx,
         id,
@@ -139,16 +144,18 @@ export async function runLiveTask(
       );
       counts.steps++;
       if (out.result.status !== 'ok') {
-        ctx.onStep(out.record);
+        ctx.onStep({ ...out.record, ...promptShape });
         end = failureReason(out.result, signals, dl.hit());
         break;
       }
       const r = out.result;
-      messages.push({
+      const answer: ChatMessage = {
         role: 'assistant',
         content: r.text || null,
         ...(r.toolCalls.length ? { tool_calls: r.toolCalls } : {}),
-      });
+      };
+      messages.push(answer);
+      shape.answered(step, answer);
       let next: NextAction;
       const t0 = ctx.now();
       if (r.toolCalls.length > 0) {
@@ -249,7 +256,7 @@ export async function runLiveTask(
         end = { status: 'ok' };
       }
       next.durationMs = ctx.now() - t0;
-      ctx.onStep({ ...out.record, next } satisfies StepRecord);
+      ctx.onStep({ ...out.record, next, ...promptShape } satisfies StepRecord);
     }
   } finally {
     dl.clear();

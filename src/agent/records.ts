@@ -1,4 +1,5 @@
 import type { CallStatus, ErrorKind } from '../loadgen/transport.js';
+import type { HistoryRef, PrefixSegment } from './prompt-shape.js';
 
 /** Who made an LLM call in an agent program. A *step* is one orchestrator call, nothing else. */
 export type CallKind = 'orchestrator' | 'expert' | 'user';
@@ -45,6 +46,10 @@ export interface StepRecord {
   finishReason?: string;
   /** for orchestrator calls: what the answer led to */
   next?: NextAction;
+  /** orchestrator calls: the program's fixed head (tool schemas, system message), by content hash and size */
+  prefix?: PrefixSegment[];
+  /** orchestrator calls: the earlier call whose whole prompt (+ answer) this prompt starts with; absent: only `prefix` is shared */
+  history?: HistoryRef;
 }
 
 export type TaskStatus = 'ok' | 'failed' | 'incomplete';

@@ -1,12 +1,16 @@
 /**
  * Replays one task's recorded call structure against any server: synthetic conversation text
- * (one common word ~ one token) sized so each call's prompt has the recorded token count and
- * grows by the same prefix; output lengths imposed by the simulator's directive or by
- * max_tokens = min_tokens + ignore_eos; the same tool gaps, expert choices and user turns.
+ * (one common word ~ one token) sized so each call's prompt has the recorded token count, with
+ * the recorded prefix structure: the program's head (tools, system message) as text shared by
+ * every program that shared it, each prompt starting with the earlier prompt (+ answer) it
+ * started with when recorded (so history trimming is replayed, not re-decided), mooncake
+ * `hash_ids` as shared blocks of text; output lengths imposed by the simulator's directive or
+ * by max_tokens = min_tokens + ignore_eos; the same tool gaps, expert choices and user turns.
  */
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
 import { estimateTokens, trimMiddle } from './history.js';
 import { expertAnswer, forExpert, type TaskRun, taskDeadline } from './live.js';
+import { type PrefixSegment, PromptShape, prefixSegments } from './prompt-shape.js';
 import type { NextAction, TaskRecord } from './records.js';
 import { sleep } from './retry.js';
 import { hashString, mixSeed, mulberry32, words } from './rng.js';
@@ -20,7 +24,29 @@ import {
   releaseProgram,
   type TaskSignals,
 } from './runtime.js';
-import type { PlannedStep, TaskPlan } from './trace.js';
+import type { PlannedStep, PromptBlock, TaskPlan } from './trace.js';
+
+/** Seeded words per id: equal ids give equal text, in every program and every run. */
+function idText(id: string, tokens: number): string {
+  return words(mulberry32(hashString(id)), tokens);
+}
+
+/** The program's head as one system message of the recorded segments, within `capTokens`. */
+function headMessage(segments: readonly PrefixSegment[], capTokens: number): ChatMessage {
+  const parts: string[] = [];
+  let left = capTokens;
+  for (const seg of segments) {
+    const n = Math.min(seg.tokens, left);
+    if (n <= 0) break;
+    parts.push(idText(seg.id, n));
+    left -= n;
+  }
+  return { role: 'system', content: parts.join(' ') };
+}
+
+function blocksText(blocks: readonly PromptBlock[]): string {
+  return blocks.map((b) => idText(b.id, b.tokens)).join(' ');
+}
 
 /** Learns the server's token count from what it reports: est = words + 5/msg + delta + perMsg x new msgs. */
 class PromptCalibration {
@@ -68,12 +94,42 @@ export async function runReplayTask(
   const id: ProgramIdentity = { taskId: plan.taskId, programId: run.programId, domain: plan.domain };
   const rng = mulberry32(mixSeed(hashString(plan.taskId), 0x5eed));
   const calib = new PromptCalibration();
-  const messages: ChatMessage[] = [
-    {
-      role: 'system',
-      content: `You are an agent. ${words(rng, Math.min(cfg.systemPromptTokens, Math.max(0, (plan.steps[0]?.promptTokens ?? 0) - 40)))}`,
-    },
-  ];
+  const firstTokens = plan.steps[0]?.promptTokens ?? 0;
+  const headPrefix = plan.steps[0]?.prefix;
+  // traces without a recorded head (older steps.jsonl, mooncake lengths): a per-task system prompt
+  const head: ChatMessage = headPrefix
+    ? headMessage(headPrefix, Math.max(0, firstTokens - 8))
+    : {
+        role: 'system',
+        content: `You are an agent. ${words(rng, Math.min(cfg.systemPromptTokens, Math.max(0, firstTokens - 40)))}`,
+      };
+  // experts are offered no tools: their conversation starts with the head less its tool schemas
+  const expertHead: ChatMessage = headPrefix
+    ? headMessage(
+        headPrefix.filter((g) => !g.id.startsWith('tools:')),
+        Math.max(0, firstTokens - 8),
+      )
+    : head;
+  /**
+   * An expert's view of the conversation. Experts are sent the whole conversation, untrimmed:
+   * where the orchestrator's prompt was trimmed, the expert's conversation goes on from the one
+   * the previous expert call was sent, grown to the recorded size (so it keeps its prefix).
+   */
+  let expertConv: ChatMessage[] | undefined;
+  const forExpertCall = (ms: readonly ChatMessage[], recordedTokens: number): ChatMessage[] => {
+    let out = forExpert(ms[0] === head ? [expertHead, ...ms.slice(1)] : ms);
+    if (recordedTokens - estimateTokens(out) > 16) {
+      const base = expertConv && estimateTokens(expertConv) < recordedTokens ? expertConv : out;
+      const missing = recordedTokens - estimateTokens(base);
+      out = missing > 16 ? [...base, { role: 'user', content: words(rng, missing - 5) }] : [...base];
+    }
+    expertConv = out;
+    return out;
+  };
+  /** the whole conversation so far (traces without `history`) */
+  let messages: ChatMessage[] = [head];
+  const sent: { prompt: ChatMessage[]; answer?: ChatMessage }[] = [];
+  const shape = new PromptShape();
   const dl = taskDeadline(ctx, outer);
   const signals = dl.signals;
   const startMs = ctx.now();
@@ -105,19 +161,37 @@ export async function runReplayTask(
       const s = plan.steps[i] as PlannedStep;
       end = dl.endBefore(i);
       if (end) break;
-      // the message that brings the prompt to the recorded size
-      const probe: ChatMessage = { role: pendingRole, content: '' };
-      if (pendingRole === 'tool') probe.tool_call_id = pendingToolId ?? 'call_replay';
-      const need = Math.max(1, Math.round(s.promptTokens - calib.estimate([...messages, probe])));
-      probe.content = words(rng, need);
-      messages.push(probe);
-      let prompt: ChatMessage[] = messages;
-      if (calib.estimate(messages) > s.promptTokens + 16 || cfg.historyTrimTokens) {
-        prompt = trimMiddle(
-          messages,
-          Math.min(cfg.historyTrimTokens ?? Number.POSITIVE_INFINITY, s.promptTokens),
-        );
+      let prompt: ChatMessage[];
+      if (s.messages) prompt = s.messages;
+      else if (s.blocks) prompt = [{ role: 'user', content: blocksText(s.blocks) }];
+      else {
+        const h = s.history ? sent[s.history.step] : undefined;
+        let base: ChatMessage[];
+        let role = pendingRole;
+        if (h) {
+          base = s.history?.answer && h.answer ? [...h.prompt, h.answer] : [...h.prompt];
+          if (!(s.history?.answer && h.answer)) role = 'user';
+        } else if (i === 0 || s.prefix) {
+          // recorded: nothing but the program's head is shared with earlier calls
+          base = [head];
+          role = 'user';
+        } else base = messages;
+        // the message that brings the prompt to the recorded size
+        const probe: ChatMessage = { role, content: '' };
+        if (role === 'tool') probe.tool_call_id = pendingToolId ?? 'call_replay';
+        const need = Math.max(1, Math.round(s.promptTokens - calib.estimate([...base, probe])));
+        probe.content = words(rng, need);
+        prompt = [...base, probe];
+        const over = calib.estimate(prompt) - s.promptTokens;
+        if (!h && base === messages && over > 16) {
+          // an older trace that trimmed its history: keep head and recent messages within the size
+          prompt = trimMiddle(prompt, estimateTokens(prompt) - over);
+        }
       }
+      const promptShape = {
+        prefix: s.prefix ?? prefixSegments(prompt),
+        ...shape.prompt(i, prompt),
+      };
       const out = output(s.outputTokens, directiveCalls(s.next), s.finishReason);
       const res = await callModel(
         ctx,
@@ -142,7 +216,7 @@ export async function runReplayTask(
       );
       counts.steps++;
       if (res.result.status !== 'ok') {
-        ctx.onStep(res.record);
+        ctx.onStep({ ...res.record, ...promptShape });
         end = failureReason(res.result, signals, dl.hit());
         break;
       }
@@ -155,11 +229,14 @@ export async function runReplayTask(
             type: 'function',
             function: { name: c.name, arguments: JSON.stringify(c.arguments) },
           }));
-      messages.push({
+      const answer: ChatMessage = {
         role: 'assistant',
         content: r.text || (calls.length ? null : expertAnswer(r.text, r.reasoning) || '...'),
         ...(calls.length ? { tool_calls: calls } : {}),
-      });
+      };
+      messages = [...prompt, answer];
+      sent[i] = { prompt, answer };
+      shape.answered(i, answer);
       pendingRole = calls.length ? 'tool' : 'user';
       pendingToolId = calls[0]?.id;
       const t0 = ctx.now();
@@ -182,7 +259,7 @@ export async function runReplayTask(
             step: i,
             expert: ex.expert,
             model,
-            messages: forExpert(prompt.concat(messages.slice(-1))),
+            messages: forExpertCall(messages, ex.promptTokens),
             ...eo,
             extraBody: {
               ...cfg.extraBody,
@@ -208,7 +285,7 @@ export async function runReplayTask(
               kind: 'user',
               step: i,
               model: cfg.userModel ?? s.user.model,
-              messages: forExpert(messages),
+              messages: forExpertCall(messages, s.user.promptTokens),
               ...uo,
               extraBody: { ...cfg.extraBody, ...uo.extraBody },
             },
@@ -225,7 +302,7 @@ export async function runReplayTask(
       }
       ctx.onProgress(plan.taskId, 'action done');
       next.durationMs = ctx.now() - t0;
-      ctx.onStep({ ...res.record, next });
+      ctx.onStep({ ...res.record, next, ...promptShape });
     }
     if (!end) end = { status: 'ok' };
   } finally {

@@ -5,7 +5,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { ServelabError } from '../errors.js';
+import type { ChatMessage } from '../loadgen/transport.js';
+import type { HistoryRef, PrefixSegment } from './prompt-shape.js';
 import type { NextAction, StepRecord } from './records.js';
+
+/** tokens per `hash_ids` entry of a mooncake trace (its block size; AIPerf's default too) */
+export const MOONCAKE_BLOCK_TOKENS = 512;
+
+/** A content-addressed run of prompt tokens: equal ids are equal text (mooncake `hash_ids`). */
+export interface PromptBlock {
+  id: string;
+  tokens: number;
+}
 
 export interface PlannedCall {
   promptTokens: number;
@@ -18,6 +29,14 @@ export interface PlannedStep extends PlannedCall {
   finishReason?: string;
   expert?: PlannedCall & { expert: string; model: string };
   user?: PlannedCall & { model: string };
+  /** the program's fixed head (steps.jsonl `prefix`) */
+  prefix?: PrefixSegment[];
+  /** the earlier step whose prompt (+ answer) this prompt starts with (steps.jsonl `history`) */
+  history?: HistoryRef;
+  /** the whole prompt as content-addressed blocks (mooncake `hash_ids`) */
+  blocks?: PromptBlock[];
+  /** the prompt verbatim (mooncake `messages`) */
+  messages?: ChatMessage[];
 }
 
 export interface TaskPlan {
@@ -46,6 +65,8 @@ export function plansFromSteps(records: readonly StepRecord[]): TaskPlan[] {
         next: r.next ?? { type: 'end' },
       };
       if (r.finishReason) s.finishReason = r.finishReason;
+      if (r.prefix) s.prefix = r.prefix;
+      if (r.history) s.history = r.history;
       const ex = recs.find((x) => x.kind === 'expert' && x.step === r.step && x.status === 'ok');
       if (ex)
         s.expert = {
@@ -74,7 +95,27 @@ interface MooncakeLine {
   delay?: number;
   input_length?: number;
   output_length?: number;
+  hash_ids?: (number | string)[];
   messages?: { role: string; content: unknown }[];
+}
+
+/** `hash_ids` as blocks: each full, the last one holding what is left of `input_length`. */
+function mooncakeBlocks(ids: readonly (number | string)[], inputLength: number): PromptBlock[] {
+  return ids.map((id, k) => ({
+    id: `block:${id}`,
+    tokens:
+      k < ids.length - 1
+        ? MOONCAKE_BLOCK_TOKENS
+        : Math.max(1, inputLength - MOONCAKE_BLOCK_TOKENS * (ids.length - 1)),
+  }));
+}
+
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
+function traceMessages(ms: readonly { role: string; content: unknown }[]): ChatMessage[] {
+  return ms.map((m) => ({
+    role: (ROLES.has(m.role) ? m.role : 'user') as ChatMessage['role'],
+    content: typeof m.content === 'string' ? m.content : JSON.stringify(m.content ?? ''),
+  }));
 }
 
 /** Mooncake-style sessions: each line one call; the gap to the session's next call becomes a tool pause. */
@@ -99,11 +140,14 @@ export function plansFromMooncake(lines: readonly MooncakeLine[]): TaskPlan[] {
         (l.messages
           ? l.messages.reduce((n, m) => n + String(m.content ?? '').split(/\s+/).length + 5, 0)
           : 0);
-      return {
+      const step: PlannedStep = {
         promptTokens: input,
         outputTokens: l.output_length ?? 1,
         next: following ? { type: 'tool', name: 'trace_gap', durationMs: gap } : { type: 'end' },
       };
+      if (l.messages) step.messages = traceMessages(l.messages);
+      else if (l.hash_ids && l.hash_ids.length > 0) step.blocks = mooncakeBlocks(l.hash_ids, input);
+      return step;
     });
     plans.push({ taskId: sid, domain: 'trace', steps });
   }

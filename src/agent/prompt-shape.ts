@@ -1,0 +1,93 @@
+/**
+ * The prefix structure of an agent program's prompts, as steps.jsonl records it so a replay can
+ * rebuild it (a prefix cache sees the same shared and re-sent blocks, not only the same token
+ * counts): the program's head (tool schemas, system message; each by content hash and size, so
+ * programs that shared a head share it again) and, per call, the earlier call whose whole
+ * prompt (and answer) this prompt starts with.
+ */
+import type { ChatMessage, ToolSpec } from '../loadgen/transport.js';
+import { hashString } from './rng.js';
+
+/** One part of a program's fixed head; programs with equal ids sent equal text. */
+export interface PrefixSegment {
+  /** `tools:<hash>` or `system:<hash>` of the text sent */
+  id: string;
+  /** its size in pieces (a word or a punctuation mark: the simulator's tokens, about a real tokenizer's) */
+  tokens: number;
+}
+
+/** The earlier orchestrator call whose whole prompt (and, with `answer`, its answer) this prompt starts with. */
+export interface HistoryRef {
+  step: number;
+  answer: boolean;
+}
+
+const PIECE_RE = /\w+|[^\w\s]/g;
+
+export function pieceCount(text: string): number {
+  return text.match(PIECE_RE)?.length ?? 0;
+}
+
+export function contentId(kind: string, text: string): string {
+  const h = (seed: number) => hashString(text, seed).toString(16).padStart(8, '0');
+  return `${kind}:${h(0x811c9dc5)}${h(0x2545f491)}`;
+}
+
+function textOf(m: ChatMessage): string {
+  if (typeof m.content === 'string') return m.content;
+  return Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : '';
+}
+
+/** The head segments of a prompt: the offered tools, then the leading system message. */
+export function prefixSegments(
+  messages: readonly ChatMessage[],
+  tools?: readonly ToolSpec[],
+): PrefixSegment[] {
+  const out: PrefixSegment[] = [];
+  if (tools && tools.length > 0) {
+    const json = JSON.stringify(tools);
+    out.push({ id: contentId('tools', json), tokens: pieceCount(json) });
+  }
+  const sys = messages[0];
+  if (sys?.role === 'system') {
+    const t = textOf(sys);
+    out.push({ id: contentId('system', t), tokens: pieceCount(t) });
+  }
+  return out;
+}
+
+function startsWith(seq: readonly ChatMessage[], head: readonly ChatMessage[]): boolean {
+  if (head.length > seq.length) return false;
+  for (let k = 0; k < head.length; k++) if (seq[k] !== head[k]) return false;
+  return true;
+}
+
+/**
+ * Follows one program's orchestrator prompts by message identity (the program keeps its
+ * message objects; trimming drops some, never rewrites them).
+ */
+export class PromptShape {
+  private readonly calls: { prompt: readonly ChatMessage[]; answer?: ChatMessage }[] = [];
+
+  /** the shape of orchestrator call `step`'s prompt; call before sending it */
+  prompt(step: number, messages: readonly ChatMessage[]): { history?: HistoryRef } {
+    let best: { ref: HistoryRef; len: number } | undefined;
+    this.calls.forEach((c, j) => {
+      const withAnswer = c.answer ? [...c.prompt, c.answer] : undefined;
+      if (withAnswer && startsWith(messages, withAnswer)) {
+        if (!best || withAnswer.length > best.len)
+          best = { ref: { step: j, answer: true }, len: withAnswer.length };
+      } else if (startsWith(messages, c.prompt) && (!best || c.prompt.length > best.len)) {
+        best = { ref: { step: j, answer: false }, len: c.prompt.length };
+      }
+    });
+    this.calls[step] = { prompt: [...messages] };
+    return best ? { history: best.ref } : {};
+  }
+
+  /** the assistant message the program appended after call `step` */
+  answered(step: number, answer: ChatMessage): void {
+    const c = this.calls[step];
+    if (c) c.answer = answer;
+  }
+}
