@@ -9,13 +9,17 @@ export class JsonlWriter {
   private fd: number | undefined;
   count = 0;
 
-  constructor(readonly path: string) {
+  /** `scrub` rewrites each line before it is written (servelab's secrets out of server text) */
+  constructor(
+    readonly path: string,
+    private readonly scrub: (line: string) => string = (l) => l,
+  ) {
     this.fd = openSync(path, 'a');
   }
 
   write(record: unknown): void {
     if (this.fd === undefined) throw new Error(`${this.path} is closed`);
-    writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    writeSync(this.fd, `${this.scrub(JSON.stringify(record))}\n`);
     this.count++;
   }
 

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { SecretRegistry, secretsFromEnv } from '../config/secrets.js';
 import { EXIT, formatError, ServelabError } from '../errors.js';
 import { SERVELAB_VERSION } from '../version.js';
 import { COMMANDS } from './commands/index.js';
@@ -22,7 +23,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
  */
 export async function runMain(argv: string[], ioOverride?: Partial<CliIO>): Promise<number> {
   const controller = new AbortController();
-  const io: CliIO = {
+  const raw: CliIO = {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     isTTY: Boolean(process.stderr.isTTY),
@@ -30,6 +31,16 @@ export async function runMain(argv: string[], ioOverride?: Partial<CliIO>): Prom
     cwd: process.cwd(),
     signal: controller.signal,
     ...ioOverride,
+  };
+  // every secret servelab learns (env here; flags, files, headers, recipes in the commands) is
+  // scrubbed from everything printed, server-provided text included
+  const secrets = raw.secrets ?? new SecretRegistry();
+  secrets.addAll(secretsFromEnv(raw.env));
+  const io: CliIO = {
+    ...raw,
+    stdout: (t) => raw.stdout(secrets.scrub(t)),
+    stderr: (t) => raw.stderr(secrets.scrub(t)),
+    secrets,
   };
   let interrupts = 0;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ServelabError } from '../errors.js';
+import { readKeyFile } from '../config/secrets.js';
 
 export interface ApiKeySource {
   /** name of the environment variable holding the key (default OPENAI_API_KEY) */
@@ -14,23 +13,7 @@ export interface ApiKeySource {
  * for it); a missing environment variable is not (local servers need no key).
  */
 export function resolveApiKey(src: ApiKeySource, env: NodeJS.ProcessEnv): string | undefined {
-  if (src.file) {
-    let text: string;
-    try {
-      text = readFileSync(src.file, 'utf8');
-    } catch (cause) {
-      throw new ServelabError('BAD_FILE', `--api-key-file ${src.file}: cannot read it`, {
-        hint: 'give a readable file whose first line is the API key',
-        cause,
-      });
-    }
-    const key = text.split(/\r?\n/)[0]?.trim();
-    if (!key)
-      throw new ServelabError('BAD_FILE', `--api-key-file ${src.file}: the file is empty`, {
-        hint: 'put the API key on its first line',
-      });
-    return key;
-  }
+  if (src.file) return readKeyFile(src.file, '.', `--api-key-file ${src.file}`);
   const value = env[src.envName ?? 'OPENAI_API_KEY']?.trim();
   return value ? value : undefined;
 }

@@ -1,4 +1,5 @@
 export {
+  checkSpecFiles,
   formatIssues,
   type LoadedSpec,
   loadModelConfigFile,

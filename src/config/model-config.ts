@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import type { Endpoint } from '../loadgen/transport.js';
+import { BOUNDS } from './bounds.js';
+import { HOST_HINT, parseHost } from './host.js';
 
 const portSchema = z.unknown().transform((v, ctx) => {
   const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v;
@@ -14,7 +16,12 @@ const portSchema = z.unknown().transform((v, ctx) => {
 });
 
 export const replicaSchema = z.strictObject({
-  ip_addr: z.string().trim().min(1),
+  ip_addr: z.string().transform((v, ctx) => {
+    const host = parseHost(v);
+    if (host !== undefined) return host;
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a host: give ${HOST_HINT}` });
+    return z.NEVER;
+  }),
   port: portSchema,
   /** optional scheme override (default http) */
   scheme: z.enum(['http', 'https']).optional(),
@@ -23,44 +30,61 @@ export const replicaSchema = z.strictObject({
 /** Keys of the users' file that are not model names. */
 const NON_MODEL_KEYS = new Set(['oss_expert_mapping', 'vllm_model_config_path']);
 
-export const modelConfigSchema = z
-  .record(z.string(), z.unknown())
-  .superRefine((obj, ctx) => {
-    for (const [key, value] of Object.entries(obj)) {
-      if (key === 'oss_expert_mapping') {
-        if (!value || typeof value !== 'object' || Array.isArray(value))
-          ctx.addIssue({ code: 'custom', path: [key], message: 'must map expert names to model names' });
-        else
-          for (const [expert, model] of Object.entries(value as Record<string, unknown>))
-            if (typeof model !== 'string')
-              ctx.addIssue({
-                code: 'custom',
-                path: [key, expert],
-                message: `expected a model name (string), got ${JSON.stringify(model)}`,
-              });
+type Replica = { host: string; port: number; scheme: 'http' | 'https' };
+
+/**
+ * One pass that validates and builds (a refinement followed by a transform would run the
+ * transform on invalid input, and its parse error escaped as a raw issue array).
+ */
+export const modelConfigSchema = z.record(z.string(), z.unknown()).transform((obj, ctx) => {
+  const models: Record<string, Replica[]> = {};
+  let experts: Record<string, string> = {};
+  let bad = false;
+  const issue = (path: PropertyKey[], message: string) => {
+    bad = true;
+    ctx.addIssue({ code: 'custom', path, message });
+  };
+  for (const [key, value] of Object.entries(obj)) {
+    if (key === 'oss_expert_mapping') {
+      if (!value || typeof value !== 'object' || Array.isArray(value)) {
+        issue([key], 'must map expert names to model names');
         continue;
       }
-      if (NON_MODEL_KEYS.has(key) || !Array.isArray(value)) continue;
-      const r = z.array(replicaSchema).min(1).safeParse(value);
-      if (!r.success) {
-        for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: [key, ...issue.path] } as never);
-      }
+      for (const [expert, model] of Object.entries(value as Record<string, unknown>))
+        if (typeof model !== 'string')
+          issue([key, expert], `expected a model name (string), got ${JSON.stringify(model)}`);
+      experts = value as Record<string, string>;
+      continue;
     }
-  })
-  .transform((obj) => {
-    const models: Record<string, { host: string; port: number; scheme: 'http' | 'https' }[]> = {};
-    let experts: Record<string, string> = {};
-    for (const [key, value] of Object.entries(obj)) {
-      if (key === 'oss_expert_mapping') experts = value as Record<string, string>;
-      else if (!NON_MODEL_KEYS.has(key) && Array.isArray(value)) {
-        models[key] = z
-          .array(replicaSchema)
-          .parse(value)
-          .map((r) => ({ host: r.ip_addr, port: r.port, scheme: r.scheme ?? 'http' }));
+    if (NON_MODEL_KEYS.has(key) || !Array.isArray(value)) continue;
+    const r = z
+      .array(replicaSchema)
+      .min(1, 'a model needs at least one replica {"ip_addr", "port"}')
+      .max(BOUNDS.listLength, `at most ${BOUNDS.listLength} replicas`)
+      .safeParse(value);
+    if (!r.success) {
+      for (const i of r.error.issues) {
+        const path = [key, ...(i.path as PropertyKey[])];
+        if (i.code === 'unrecognized_keys')
+          for (const k of i.keys) {
+            bad = true;
+            // kept as unrecognized_keys so a spec's loader points at the key itself
+            ctx.addIssue({
+              code: 'unrecognized_keys',
+              keys: [k],
+              path: [...path, k],
+              message: `unknown key "${k}" (a replica has ip_addr, port and optionally scheme)`,
+            });
+          }
+        else issue(path, i.message);
       }
+      continue;
     }
-    return { models, experts };
-  });
+    models[key] = r.data.map((x) => ({ host: x.ip_addr, port: x.port, scheme: x.scheme ?? 'http' }));
+  }
+  if (bad) return z.NEVER;
+  return { models, experts };
+});
 
 export type ModelConfig = z.output<typeof modelConfigSchema>;
 

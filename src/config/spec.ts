@@ -3,6 +3,8 @@
  * metrics. Declarative and validated up front; `describeSpec` prints it in one line.
  */
 import { z } from 'zod';
+import { shellQuote } from '../shell-quote.js';
+import { BOUNDS, count, durationMs, durationS, list, tokens } from './bounds.js';
 import { modelConfigSchema } from './model-config.js';
 
 const secretRef = z.union([
@@ -30,7 +32,7 @@ export const httpUrl = () => z.url({ protocol: /^https?$/, hostname: z.regexes.h
 const processSchema = z.strictObject({
   label: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the log file)'),
   /** argv array; spawned without a shell */
-  argv: z.array(z.string()).min(1),
+  argv: list(z.string()).min(1),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
   port: z.number().int().min(1).max(65535),
@@ -46,11 +48,11 @@ export const serversSchema = z.discriminatedUnion('kind', [
     overrides: z
       .strictObject({
         /** multiply every modelled step time (< 1: faster than the GPU would be) */
-        stepTimeScale: z.number().positive().optional(),
+        stepTimeScale: z.number().positive().max(1000).optional(),
         /** a fixed step time in ms instead of the roofline model */
-        stepTimeMs: z.number().positive().optional(),
-        maxModelLen: z.number().int().min(16).optional(),
-        maxNumSeqs: z.number().int().min(1).optional(),
+        stepTimeMs: z.number().positive().max(3_600_000, 'at most 3,600,000 ms (one hour a step)').optional(),
+        maxModelLen: tokens(16).optional(),
+        maxNumSeqs: count(1, BOUNDS.concurrency).optional(),
         /** listen on free ports instead of the topology's (parallel runs, tests) */
         freePorts: z.boolean().optional(),
       })
@@ -62,10 +64,10 @@ export const serversSchema = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('command'),
-    processes: z.array(processSchema).min(1),
+    processes: list(processSchema).min(1),
     endpoints: endpointsSchema,
-    healthTimeoutS: z.number().positive().default(900),
-    stopTimeoutS: z.number().positive().default(30),
+    healthTimeoutS: durationS().default(900),
+    stopTimeoutS: durationS().default(30),
   }),
 ]);
 export type ServersSpec = z.output<typeof serversSchema>;
@@ -92,36 +94,46 @@ const armSchema = z.strictObject({
 });
 export type ArmSpec = z.output<typeof armSchema>;
 
-const dist = z.strictObject({
-  median: z.number().nonnegative(),
-  sigma: z.number().nonnegative().default(0.5),
-});
-export type DistSpec = z.output<typeof dist>;
+/** A lognormal (median, sigma); the median bounded in its unit (ms, tokens, steps). */
+const distOf = (maxMedian: number, unit: string) =>
+  z.strictObject({
+    median: z
+      .number()
+      .nonnegative()
+      .max(maxMedian, `at most ${maxMedian.toLocaleString('en-US')} ${unit}`),
+    sigma: z.number().nonnegative().max(10).default(0.5),
+  });
+const msDist = distOf(BOUNDS.durationS * 1000, 'ms (7 days)');
+const tokenDist = distOf(BOUNDS.tokens, 'tokens');
+export type DistSpec = z.output<typeof msDist>;
 
 const domainOverride = z.strictObject({
-  tasks: z.number().int().nonnegative().optional(),
-  tools: z.array(z.string().min(1)).min(1).optional(),
-  toolLatencyMs: dist.optional(),
-  toolResultTokens: dist.optional(),
+  tasks: count(0, BOUNDS.tasks).optional(),
+  tools: list(z.string().min(1)).min(1).optional(),
+  toolLatencyMs: msDist.optional(),
+  toolResultTokens: tokenDist.optional(),
   expertProb: z.number().min(0).max(1).optional(),
   userTurns: z
-    .strictObject({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
+    .strictObject({ min: count(0, BOUNDS.listLength), max: count(0, BOUNDS.listLength) })
+    .refine((t) => t.min <= t.max, {
+      message: 'min must be <= max (user turns after the first message, e.g. {min: 1, max: 4})',
+    })
     .optional(),
-  userDelayMs: dist.optional(),
-  stepsPerTask: dist.optional(),
-  firstUserTokens: dist.optional(),
+  userDelayMs: msDist.optional(),
+  stepsPerTask: distOf(BOUNDS.steps, 'steps').optional(),
+  firstUserTokens: tokenDist.optional(),
 });
 export type DomainOverride = z.output<typeof domainOverride>;
 
 const generatorSchema = z.strictObject({
   /** which domains (default all three of tau2-bench) */
-  domains: z.array(z.string()).optional(),
+  domains: list(z.string().min(1)).min(1).optional(),
   /** fraction of each domain's tasks to run (0-1] */
   scale: z.number().positive().max(1).default(1),
   /** or an exact total count (after scale); tasks picked in seeded order */
-  count: z.number().int().positive().optional(),
+  count: count(1, BOUNDS.tasks).optional(),
   overrides: z.record(z.string(), domainOverride).default({}),
-  systemPromptTokens: z.number().int().nonnegative().default(600),
+  systemPromptTokens: tokens(0).default(600),
   /** live: the orchestrator model decides; synthetic: a fixed call structure drawn from the task's parameters */
   mode: z.enum(['live', 'synthetic']).default('live'),
 });
@@ -140,22 +152,22 @@ const workloadSchema = z
 export type WorkloadSpec = z.output<typeof workloadSchema>;
 
 const limitsSchema = z.strictObject({
-  maxSteps: z.number().int().positive().default(200),
-  maxTaskTimeS: z.number().positive().default(3600),
-  callTimeoutS: z.number().positive().default(600),
-  firstByteTimeoutS: z.number().positive().optional(),
+  maxSteps: count(1, BOUNDS.steps).default(200),
+  maxTaskTimeS: durationS().default(3600),
+  callTimeoutS: durationS().default(600),
+  firstByteTimeoutS: durationS().optional(),
   retries: z
     .strictObject({
-      maxAttempts: z.number().int().min(1).default(5),
-      baseMs: z.number().nonnegative().default(500),
-      capMs: z.number().nonnegative().default(10_000),
+      maxAttempts: count(1, BOUNDS.attempts).default(5),
+      baseMs: durationMs().default(500),
+      capMs: durationMs().default(10_000),
     })
     .default({ maxAttempts: 5, baseMs: 500, capMs: 10_000 }),
-  watchdogS: z.number().positive().default(300),
+  watchdogS: durationS().default(300),
   /** a call that receives no byte for this long is ended by the watchdog (error kind 'stalled') */
-  stallTimeoutS: z.number().positive().default(300),
+  stallTimeoutS: durationS().default(300),
   /** after Ctrl-C, how long in-flight calls may finish before they are aborted */
-  graceS: z.number().nonnegative().default(10),
+  graceS: durationS({ zero: true }).default(10),
 });
 
 const agentSchema = z.strictObject({
@@ -163,20 +175,20 @@ const agentSchema = z.strictObject({
   /** expert name -> model; default the endpoints' oss_expert_mapping */
   experts: z.record(z.string(), z.string()).optional(),
   stream: z.boolean().default(true),
-  maxTokens: z.number().int().positive().default(8000),
+  maxTokens: tokens().default(8000),
   temperature: z.number().min(0).default(1),
-  expertMaxTokens: z.number().int().positive().default(2048),
+  expertMaxTokens: tokens().default(2048),
   /** the user turn: a scripted think time, or a model endpoint plays the customer */
   user: z
     .strictObject({ mode: z.enum(['scripted', 'model']).default('scripted'), model: z.string().optional() })
     .default({ mode: 'scripted' }),
   /** middle-trim the history to about this many tokens (keep system + first user + recent) */
-  historyTrimTokens: z.number().int().positive().optional(),
+  historyTrimTokens: tokens().optional(),
   pool: z.enum(['random', 'round-robin', 'least-outstanding']).default('random'),
   /** per-domain slot pools: domain -> share of C (default: one global pool) */
   domainSlots: z.record(z.string(), z.number().positive()).optional(),
   /** scale of tool latencies and user delays (0.1 = ten times faster) */
-  timeScale: z.number().positive().default(1),
+  timeScale: z.number().positive().max(1000).default(1),
   apiKey: secretRef.optional(),
 });
 
@@ -184,47 +196,93 @@ const preflightSchema = z.strictObject({
   /** one chat (and, for the orchestrator, one tool-call) completion per endpoint before each cell */
   smoke: z.boolean().default(true),
   /** keep retrying (connection refused while a tunnel or a model load comes up) this long */
-  waitS: z.number().nonnegative().default(30),
+  waitS: durationS({ zero: true }).default(30),
 });
 
 const metricsSchema = z.strictObject({
   /** ports to sample (default: the orchestrator's) */
-  ports: z.array(z.number().int().min(1).max(65535)).optional(),
-  intervalMs: z.number().int().min(100).default(5000),
-  names: z.array(z.string()).optional(),
+  ports: list(z.number().int().min(1).max(65535)).optional(),
+  intervalMs: count(100, BOUNDS.durationS * 1000, 'ms').default(5000),
+  names: list(z.string()).optional(),
 });
 
-export const specSchema = z
-  .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
-    seed: z.number().int().nonnegative().default(0),
-    servers: z.record(z.string(), serversSchema),
-    arms: z.array(armSchema).min(1),
-    workload: workloadSchema,
-    agent: agentSchema,
-    concurrency: z.array(z.number().int().positive()).min(1),
-    repetitions: z.number().int().positive().default(1),
-    limits: limitsSchema.default(limitsSchema.parse({})),
-    metrics: metricsSchema.default({ intervalMs: 5000 }),
-    preflight: preflightSchema.default({ smoke: true, waitS: 30 }),
-    outDir: z.string().default('runs'),
-  })
-  .superRefine((spec, ctx) => {
-    spec.arms.forEach((arm, i) => {
-      if (!(arm.servers in spec.servers)) {
+const specBase = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
+  seed: z.number().int().nonnegative().default(0),
+  servers: z.record(z.string(), serversSchema),
+  arms: list(armSchema).min(1),
+  workload: workloadSchema,
+  agent: agentSchema,
+  concurrency: list(count(1, BOUNDS.concurrency, 'programs in flight')).min(1),
+  repetitions: count(1, BOUNDS.repetitions).default(1),
+  limits: limitsSchema.default(limitsSchema.parse({})),
+  metrics: metricsSchema.default({ intervalMs: 5000 }),
+  preflight: preflightSchema.default({ smoke: true, waitS: 30 }),
+  outDir: z.string().default('runs'),
+});
+
+export const specSchema = specBase.superRefine((spec, ctx) => {
+  spec.arms.forEach((arm, i) => {
+    if (!(arm.servers in spec.servers)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['arms', i, 'servers'],
+        message: `unknown servers "${arm.servers}" (known: ${Object.keys(spec.servers).join(', ') || 'none'})`,
+      });
+    }
+  });
+  const names = spec.arms.map((a) => a.name);
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i)
+      ctx.addIssue({ code: 'custom', path: ['arms', i, 'name'], message: `duplicate arm "${n}"` });
+  });
+  const cells = spec.arms.length * spec.concurrency.length * spec.repetitions;
+  if (cells > BOUNDS.cells)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['repetitions'],
+      message: `${cells.toLocaleString('en-US')} cells (arms x concurrency levels x repetitions); at most ${BOUNDS.cells.toLocaleString('en-US')}`,
+    });
+  domainIssues(spec, ctx);
+});
+
+/** The generator's built-in domains (agent/taskset.ts TAU2_DOMAINS; a test keeps them equal). */
+export const TAU2_DOMAIN_NAMES = ['retail', 'telecom', 'airline'] as const;
+
+/**
+ * Domains named anywhere must exist: a generator domain is built in or has its own task count
+ * (overrides.<d>.tasks); an override or a slot share names a domain the generator runs.
+ */
+function domainIssues(spec: z.output<typeof specBase>, ctx: z.RefinementCtx): void {
+  const g = spec.workload.generator;
+  const builtIn: readonly string[] = TAU2_DOMAIN_NAMES;
+  const known = `built in: ${builtIn.join(', ')}`;
+  const run = g?.domains ?? builtIn;
+  g?.domains?.forEach((d, i) => {
+    if (!builtIn.includes(d) && g.overrides[d]?.tasks === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'generator', 'domains', i],
+        message: `unknown domain "${d}" (${known}; or give a custom domain its count: overrides.${d}.tasks)`,
+      });
+  });
+  for (const d of Object.keys(g?.overrides ?? {}))
+    if (!run.includes(d))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'generator', 'overrides', d],
+        message: `domain "${d}" is not generated (domains: ${run.join(', ')})`,
+      });
+  // task files and traces carry their own domains: only a generator's are known here
+  if (g)
+    for (const d of Object.keys(spec.agent.domainSlots ?? {}))
+      if (!run.includes(d))
         ctx.addIssue({
           code: 'custom',
-          path: ['arms', i, 'servers'],
-          message: `unknown servers "${arm.servers}" (known: ${Object.keys(spec.servers).join(', ') || 'none'})`,
+          path: ['agent', 'domainSlots', d],
+          message: `unknown domain "${d}" (the workload's domains: ${run.join(', ')})`,
         });
-      }
-    });
-    const names = spec.arms.map((a) => a.name);
-    names.forEach((n, i) => {
-      if (names.indexOf(n) !== i)
-        ctx.addIssue({ code: 'custom', path: ['arms', i, 'name'], message: `duplicate arm "${n}"` });
-    });
-  });
+}
 
 export type Spec = z.output<typeof specSchema>;
 export type LimitsSpec = Spec['limits'];
@@ -233,9 +291,9 @@ export type AgentSpec = Spec['agent'];
 export function describeSpec(spec: Spec): string {
   const w = spec.workload;
   const work = w.replay
-    ? `replay ${w.replay}`
+    ? `replay ${shellQuote(w.replay)}`
     : w.tasks
-      ? `tasks ${w.tasks}`
+      ? `tasks ${shellQuote(w.tasks)}`
       : `generated tasks (${(w.generator?.domains ?? ['retail', 'telecom', 'airline']).join('/')}${w.generator?.count ? `, ${w.generator.count} tasks` : w.generator?.scale !== 1 ? `, scale ${w.generator?.scale}` : ''})`;
   const arms = spec.arms.map((a) => `${a.name}[${spec.servers[a.servers]?.kind ?? '?'}]`).join(', ');
   return `${spec.name}: ${spec.arms.length} arm(s) ${arms} x C=${spec.concurrency.join('/')} x ${spec.repetitions} rep(s), ${work}, orchestrator ${spec.agent.orchestrator}, seed ${spec.seed}`;

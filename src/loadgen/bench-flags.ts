@@ -1,4 +1,8 @@
+import { BOUNDS } from '../config/bounds.js';
+import { parseUrlFlag } from '../config/host.js';
 import { ServelabError } from '../errors.js';
+import { parseLength } from '../workload/lengths.js';
+import type { WorkloadOptions } from '../workload/source.js';
 import type { GoodputSlo } from './summary.js';
 
 /** Parsers of `servelab bench` flag values; each error names the flag and the fix. */
@@ -34,21 +38,6 @@ export function parsePercentiles(text: string): number[] {
   return ps;
 }
 
-export function parseHeaders(list: readonly string[] = []): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const h of list) {
-    const eq = h.indexOf('=');
-    const colon = h.indexOf(':');
-    const cut = eq === -1 ? colon : colon === -1 ? eq : Math.min(eq, colon);
-    if (cut <= 0)
-      throw new ServelabError('BAD_FLAG', `--header "${h}" is not k=v`, {
-        hint: 'e.g. --header x-servelab-fault=429',
-      });
-    out[h.slice(0, cut).trim().toLowerCase()] = h.slice(cut + 1).trim();
-  }
-  return out;
-}
-
 /** vLLM takes the server root + an endpoint path; our transport takes a base ending in /v1. */
 export function splitEndpoint(
   baseUrl: string,
@@ -69,15 +58,7 @@ export function splitEndpoint(
     throw new ServelabError('BAD_FLAG', `--endpoint "${endpoint}" is not an OpenAI completions path`, {
       hint: 'use /v1/chat/completions or /v1/completions',
     });
-  let root: URL;
-  try {
-    root = new URL(baseUrl);
-    if (root.protocol !== 'http:' && root.protocol !== 'https:') throw new Error('scheme');
-  } catch {
-    throw new ServelabError('BAD_FLAG', `--base-url "${baseUrl}" is not an http(s) URL`, {
-      hint: 'e.g. --base-url http://127.0.0.1:8000',
-    });
-  }
+  const root = parseUrlFlag(baseUrl, '--base-url');
   const prefix = endpoint.replace(/\/(chat\/)?completions\/?$/, '') || '/v1';
   const path = root.pathname.replace(/\/+$/, '');
   const base = `${root.origin}${path.endsWith(prefix) ? path : path + prefix}`;
@@ -166,4 +147,100 @@ export function errorShareVerdict(
   const failed = measured - ok;
   const share = failed / measured;
   return { share, failed, over: share > maxErrorRate };
+}
+
+/**
+ * The upper bound of each numeric `bench` flag (docs/FORMATS.md, "Bounds"): past it a value is a
+ * typo or a unit slip, and taking it exhausts the heap (--random-input-len 1e12) or a timer.
+ */
+export const BENCH_FLAG_MAX: Record<string, number> = {
+  '--seed': Number.MAX_SAFE_INTEGER,
+  '--num-prompts': BOUNDS.prompts,
+  '--duration': BOUNDS.durationS,
+  '--max-concurrency': BOUNDS.concurrency,
+  '--burstiness': 1000,
+  '--request-rate': 1_000_000,
+  '--warmup': BOUNDS.prompts,
+  '--grace': BOUNDS.durationS,
+  '--metrics-interval': BOUNDS.durationS,
+  '--random-input-len': BOUNDS.tokens,
+  '--random-output-len': BOUNDS.tokens,
+  '--random-range-ratio': 1,
+  '--prefix-groups': BOUNDS.prompts,
+  '--prompts-per-group': BOUNDS.prompts,
+  '--prefix-len': BOUNDS.tokens,
+  '--sharegpt-output-len': BOUNDS.tokens,
+  '--workers': BOUNDS.workers,
+  '--temperature': 100,
+};
+
+/** A numeric flag value: finite, an integer with `int`, in [min, max] (max from BENCH_FLAG_MAX). */
+export function parseNumberFlag(
+  v: string | undefined,
+  flag: string,
+  opts: { int?: boolean; min?: number; max?: number; inf?: boolean } = {},
+): number | undefined {
+  if (v === undefined) return undefined;
+  if (opts.inf && /^inf(inity)?$/i.test(v.trim())) return Number.POSITIVE_INFINITY;
+  const n = Number(v);
+  const max = opts.max ?? BENCH_FLAG_MAX[flag];
+  const what = opts.int ? 'an integer' : 'a number';
+  if (v.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n)))
+    throw new ServelabError('BAD_FLAG', `${flag} "${v}" is not ${what}`);
+  if ((opts.min !== undefined && n < opts.min) || (max !== undefined && n > max)) {
+    const range =
+      opts.min !== undefined && max !== undefined
+        ? `from ${opts.min} to ${max.toLocaleString('en-US')}`
+        : opts.min !== undefined
+          ? `>= ${opts.min}`
+          : `<= ${max!.toLocaleString('en-US')}`;
+    throw new ServelabError('BAD_FLAG', `${flag} "${v}" is out of range: give ${what} ${range}`);
+  }
+  return n;
+}
+
+/** The largest length a distribution flag (--input-dist) gives, roughly (its mean for normal / lognormal). */
+function largestLength(dist: string, flag: string): number {
+  const d = parseLength(dist, flag);
+  return d.kind === 'fixed' ? d.value : d.kind === 'uniform' ? d.max : d.mean;
+}
+
+/**
+ * The synthetic workloads (random, prefix) are built in memory before the run: their prompt
+ * tokens (count x length) are bounded by BOUNDS.workloadTokens, so a slip like
+ * `--random-input-len 1e12` or `--num-prompts 1e7` with long prompts is an error, not a crash.
+ * Returns the options unchanged.
+ */
+export function boundedWorkload(o: WorkloadOptions): WorkloadOptions {
+  const name = o.datasetName ?? (o.suite ? 'random' : o.datasetPath ? 'jsonl' : 'random');
+  if (o.suite !== undefined || (name !== 'random' && name !== 'prefix')) return o;
+  const inputLen = o.inputDist
+    ? largestLength(o.inputDist, '--input-dist')
+    : Math.ceil((o.randomInputLen ?? (name === 'prefix' ? 128 : 1024)) * (1 + (o.randomRangeRatio ?? 0)));
+  let prompts: number;
+  let perPrompt: number;
+  let flags: string;
+  if (name === 'prefix') {
+    const groups = o.prefixGroups ?? 10;
+    prompts = o.count ?? groups * (o.promptsPerGroup ?? 10);
+    perPrompt = (o.prefixLen ?? 1024) + inputLen;
+    flags = '--num-prompts / --prefix-groups x --prompts-per-group, --prefix-len + --random-input-len';
+  } else {
+    prompts = o.count ?? 1000;
+    perPrompt = inputLen;
+    flags = '--num-prompts (default 1000) x --random-input-len (or --input-dist)';
+  }
+  if (inputLen > BOUNDS.tokens)
+    throw new ServelabError(
+      'BAD_FLAG',
+      `--input-dist "${o.inputDist}" is out of range: lengths up to ${BOUNDS.tokens.toLocaleString('en-US')} tokens`,
+    );
+  const total = prompts * perPrompt;
+  if (total > BOUNDS.workloadTokens)
+    throw new ServelabError(
+      'BAD_FLAG',
+      `the ${name} workload would hold ${total.toLocaleString('en-US')} prompt tokens in memory (${flags}); at most ${BOUNDS.workloadTokens.toLocaleString('en-US')}`,
+      { hint: 'give fewer or shorter prompts' },
+    );
+  return o;
 }

@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { SecretRegistry } from '../config/secrets.js';
 import { SERVELAB_VERSION } from '../version.js';
 import type { RequestRecord } from './records.js';
 
@@ -33,14 +34,23 @@ export function redactArgs(argv: readonly string[]): string[] {
 /**
  * The bench run directory of docs/FORMATS.md: run.json at the start, requests.jsonl appended
  * with one synchronous write per finished request (a crash loses nothing written), summary.json
- * at the end.
+ * at the end. Every line and file is scrubbed of the registered secrets (a server's error
+ * message may echo the Authorization header).
  */
 export class BenchRunDir {
   readonly dir: string;
   private fd: number | undefined;
+  private readonly secrets: SecretRegistry;
 
-  constructor(dir: string, name: string, args: readonly string[], createdAt: Date) {
+  constructor(
+    dir: string,
+    name: string,
+    args: readonly string[],
+    createdAt: Date,
+    secrets: SecretRegistry = new SecretRegistry(),
+  ) {
     this.dir = dir;
+    this.secrets = secrets;
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'run.json'),
@@ -65,7 +75,11 @@ export class BenchRunDir {
   }
 
   writeJson(file: string, data: unknown): void {
-    writeFileSync(join(this.dir, file), `${JSON.stringify(data, null, 2)}\n`);
+    writeFileSync(join(this.dir, file), `${this.stringify(data, null, 2)}\n`);
+  }
+
+  private stringify(data: unknown, replacer?: null, space?: number): string {
+    return this.secrets.scrub(JSON.stringify(data, replacer, space));
   }
 
   close(): void {

@@ -4,19 +4,36 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { BOUNDS } from '../config/bounds.js';
+import { parseUrlFlag } from '../config/host.js';
 import { ServelabError } from '../errors.js';
 import { type ModelConfig, parseModelConfig } from './model-config.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** "5s", "100ms", "1.5m", "2h", or a bare number of seconds. */
-export function parseDurationMs(text: string, flag: string): number {
+/**
+ * "5s", "100ms", "1.5m", "2h", or a bare number of seconds; more than 0 (0 too with `zero`)
+ * and at most BOUNDS.durationS (7 days), so no timer is handed a value it cannot hold.
+ */
+export function parseDurationMs(
+  text: string,
+  flag: string,
+  opts: { zero?: boolean; maxMs?: number } = {},
+): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!m)
     throw new ServelabError('BAD_FLAG', `${flag} "${text}" is not a duration`, {
       hint: 'give e.g. 100ms, 5s, 10m or 2h (a bare number is seconds)',
     });
-  return Number(m[1]) * UNITS[m[2] ?? 's']!;
+  const ms = Number(m[1]) * UNITS[m[2] ?? 's']!;
+  const maxMs = opts.maxMs ?? BOUNDS.durationS * 1000;
+  if ((ms === 0 && !opts.zero) || ms > maxMs)
+    throw new ServelabError(
+      'BAD_FLAG',
+      `${flag} "${text}" is out of range: give a duration ${opts.zero ? 'from 0' : 'above 0'} up to ${maxMs / 1000} s${opts.maxMs === undefined ? ' (7 days)' : ''}`,
+      { hint: 'e.g. 100ms, 5s, 10m or 2h' },
+    );
+  return ms;
 }
 
 export interface FlagEndpoint {
@@ -25,18 +42,6 @@ export interface FlagEndpoint {
   label: string;
   model?: string;
   tools?: boolean;
-}
-
-function portOfUrl(url: string): number {
-  try {
-    const u = new URL(url.includes('://') ? url : `http://${url}`);
-    return u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
-  } catch (cause) {
-    throw new ServelabError('BAD_FLAG', `--url "${url}" is not a URL`, {
-      hint: 'e.g. http://127.0.0.1:1900',
-      cause,
-    });
-  }
 }
 
 export function loadModelConfigFile(path: string, cwd: string): ModelConfig {
@@ -61,9 +66,10 @@ export function endpointsFromFlags(
   const endpoints: FlagEndpoint[] = [];
   const notes: string[] = [];
   for (const raw of f.url ?? []) {
-    const url = raw.includes('://') ? raw : `http://${raw}`;
-    const port = portOfUrl(url);
-    const host = new URL(url).hostname;
+    const u = parseUrlFlag(raw, '--url');
+    const url = raw.includes('://') ? raw.trim() : `http://${raw.trim()}`;
+    const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    const host = u.hostname;
     endpoints.push({
       url,
       port,

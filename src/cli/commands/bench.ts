@@ -3,16 +3,19 @@ import { type Command, Option } from 'commander';
 import { request } from 'undici';
 import { resolveApiKey } from '../../client/api-key.js';
 import { networkError } from '../../client/errors.js';
+import { SecretRegistry, secretsFromBody, secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
 import {
   BENCH_MAX_ERROR_RATE_DEFAULT,
   BENCH_TIMEOUT_DEFAULTS_S,
   errorShareVerdict,
+  boundedWorkload,
   parseBenchTimeouts,
   parseGoodput,
   parseHeaders,
   parseMaxErrorRate,
+  parseNumberFlag,
   parsePercentiles,
   splitEndpoint,
   timeoutsMs,
@@ -82,21 +85,8 @@ export interface BenchFlags {
   metricsInterval: string;
 }
 
-function num(
-  v: string | undefined,
-  flag: string,
-  opts: { int?: boolean; min?: number; inf?: boolean } = {},
-): number | undefined {
-  if (v === undefined) return undefined;
-  if (opts.inf && /^inf(inity)?$/i.test(v.trim())) return Number.POSITIVE_INFINITY;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min))
-    throw new ServelabError(
-      'BAD_FLAG',
-      `${flag} "${v}" is not ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}`,
-    );
-  return n;
-}
+/** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
+const num = parseNumberFlag;
 
 async function firstModel(base: string, apiKey?: string): Promise<string> {
   let why: string;
@@ -254,26 +244,28 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   const headers = parseHeaders(f.header);
   const timeouts = parseBenchTimeouts(f);
   const maxErrorRate = parseMaxErrorRate(f.maxErrorRate);
-  const workload = buildWorkload({
-    seed,
-    ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
-    ...(f.datasetPath !== undefined ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
-    ...(f.suite !== undefined ? { suite: f.suite } : {}),
-    ...(numPrompts !== undefined ? { count: numPrompts } : {}),
-    randomInputLen: num(f.randomInputLen, '--random-input-len', { int: true, min: 1 })!,
-    randomOutputLen: num(f.randomOutputLen, '--random-output-len', { int: true, min: 1 })!,
-    randomRangeRatio: num(f.randomRangeRatio, '--random-range-ratio', { min: 0 })!,
-    ...(f.inputDist ? { inputDist: f.inputDist } : {}),
-    ...(f.outputDist ? { outputDist: f.outputDist } : {}),
-    prefixGroups: num(f.prefixGroups, '--prefix-groups', { int: true, min: 1 })!,
-    ...(f.promptsPerGroup
-      ? { promptsPerGroup: num(f.promptsPerGroup, '--prompts-per-group', { int: true, min: 1 })! }
-      : {}),
-    prefixLen: num(f.prefixLen, '--prefix-len', { int: true, min: 1 })!,
-    ...(f.sharegptOutputLen
-      ? { sharegptOutputLen: num(f.sharegptOutputLen, '--sharegpt-output-len', { int: true, min: 1 })! }
-      : {}),
-  });
+  const workload = buildWorkload(
+    boundedWorkload({
+      seed,
+      ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
+      ...(f.datasetPath !== undefined ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
+      ...(f.suite !== undefined ? { suite: f.suite } : {}),
+      ...(numPrompts !== undefined ? { count: numPrompts } : {}),
+      randomInputLen: num(f.randomInputLen, '--random-input-len', { int: true, min: 1 })!,
+      randomOutputLen: num(f.randomOutputLen, '--random-output-len', { int: true, min: 1 })!,
+      randomRangeRatio: num(f.randomRangeRatio, '--random-range-ratio', { min: 0 })!,
+      ...(f.inputDist ? { inputDist: f.inputDist } : {}),
+      ...(f.outputDist ? { outputDist: f.outputDist } : {}),
+      prefixGroups: num(f.prefixGroups, '--prefix-groups', { int: true, min: 1 })!,
+      ...(f.promptsPerGroup
+        ? { promptsPerGroup: num(f.promptsPerGroup, '--prompts-per-group', { int: true, min: 1 })! }
+        : {}),
+      prefixLen: num(f.prefixLen, '--prefix-len', { int: true, min: 1 })!,
+      ...(f.sharegptOutputLen
+        ? { sharegptOutputLen: num(f.sharegptOutputLen, '--sharegpt-output-len', { int: true, min: 1 })! }
+        : {}),
+    }),
+  );
   const workersFlag = f.workers ?? 'auto';
   const fixedWorkers =
     workersFlag === 'auto' ? undefined : num(workersFlag, '--workers', { int: true, min: 0 });
@@ -281,6 +273,12 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     { envName: f.apiKeyEnv, ...(f.apiKeyFile ? { file: resolve(io.cwd, f.apiKeyFile) } : {}) },
     io.env,
   );
+  // every key this bench was given, from any flag, is scrubbed from its files and its output
+  const secrets = io.secrets ?? new SecretRegistry();
+  secrets.add(apiKey);
+  secrets.addAll(secretsFromHeaders(headers));
+  if (f.baseUrl) secrets.addAll(secretsFromUrl(f.baseUrl));
+  if (extraBody) secrets.addAll(secretsFromBody(extraBody));
 
   let stopSim: (() => Promise<void>) | undefined;
   let baseUrl = f.baseUrl;
@@ -313,7 +311,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     const dir = f.out
       ? resolve(io.cwd, f.out)
       : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
-    const runDir = new BenchRunDir(dir, name, argv, createdAt);
+    const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
     io.stderr(`servelab bench: ${workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`);
 
     let counters: LiveCounters = newCounters();

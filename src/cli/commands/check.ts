@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { resolveApiKey } from '../../client/api-key.js';
+import { secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
 import { checkEndpoints, renderCheckReport } from '../../preflight/index.js';
@@ -31,6 +32,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
   const { endpoints, notes } = endpointsFromFlags({ ...f, url: [...urls, ...(f.url ?? [])] }, io.cwd);
+  for (const u of [...urls, ...(f.url ?? [])]) io.secrets?.addAll(secretsFromUrl(u));
   if (!f.json) for (const n of notes) io.stderr(`note: ${n}\n`);
   const headers: Record<string, string> = {};
   for (const h of f.header ?? []) {
@@ -39,7 +41,10 @@ async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): 
     headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
   }
   const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
-  const waitMs = f.wait ? parseDurationMs(f.wait, '--wait') : 0;
+  const waitMs = f.wait ? parseDurationMs(f.wait, '--wait', { zero: true }) : 0;
+  // what servers answer is printed; a key they echo back is scrubbed from it (runMain's io)
+  io.secrets?.add(apiKey);
+  io.secrets?.addAll(secretsFromHeaders(headers));
   const apiKey = resolveApiKey(
     { envName: f.apiKeyEnv, ...(f.apiKeyFile ? { file: resolve(io.cwd, f.apiKeyFile) } : {}) },
     io.env,

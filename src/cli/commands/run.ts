@@ -7,6 +7,7 @@ import { type RunExperimentResult, runExperiment } from '../../experiment/run-ex
 import { toTerminal } from '../../report/table.js';
 import { windowsOverviewTable } from '../../report/tables.js';
 import { writeRunReport } from '../../report/write.js';
+import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
 import type { CommandContext } from './index.js';
 
@@ -44,16 +45,17 @@ export async function executeSpec(
         'orchestrator call that ends inside it.\n' +
         `${toTerminal(windowsOverviewTable(rep.cells))}\n\n`,
     );
+    ...(io.secrets ? { secrets: io.secrets } : {}),
   }
   io.stdout(
-    `analysis: ${rep.summaryPaths.length} summary.json file(s); windows and tails: servelab analyze ${result.runDir}\n`,
+    `analysis: ${rep.summaryPaths.length} summary.json file(s); windows and tails: ${shellCommand(['servelab', 'analyze', result.runDir])}\n`,
   );
   if (rep.reportPath) io.stdout(`report: ${rep.reportPath}\n`);
   const failed = result.cells.filter((c) => c.status === 'failed');
   io.stdout(`run directory: ${result.runDir}\n`);
   if (result.interrupted) {
     io.stderr(
-      `interrupted: cells done are kept; continue with: servelab run <spec> --resume ${result.runDir}\n`,
+      `interrupted: cells done are kept; continue with: ${shellCommand(['servelab', 'run', loaded.file, '--resume', result.runDir])}\n`,
     );
     return { code: EXIT.interrupted, result };
   }

@@ -7,6 +7,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { parseUrlFlag } from '../../config/host.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { readFromPrometheus, startSampler, writeTimeseriesCsv } from '../../metrics/index.js';
 import { endpointsFromFlags, parseDurationMs, splitList } from '../../preflight/flags.js';
@@ -29,12 +30,14 @@ interface ScrapeFlags {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+const TEN_YEARS_MS = 10 * 365 * 86_400_000;
+
 /** "now", "-1h" (relative to now), unix seconds, or an ISO date. */
 export function parseTimeS(text: string, flag: string, nowS: number): number {
   const t = text.trim();
   if (t === 'now') return nowS;
   const rel = /^-(\d+(?:\.\d+)?(?:ms|s|m|h)?)$/.exec(t);
-  if (rel) return nowS - parseDurationMs(rel[1]!, flag) / 1000;
+  if (rel) return nowS - parseDurationMs(rel[1]!, flag, { zero: true, maxMs: TEN_YEARS_MS }) / 1000;
   if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
   const ms = Date.parse(t);
   if (Number.isNaN(ms))
@@ -71,7 +74,10 @@ async function prometheusAction(f: ScrapeFlags, ctx: CommandContext): Promise<nu
 
 async function scrapeAction(f: ScrapeFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
-  if (f.prometheusUrl) return prometheusAction(f, ctx);
+  if (f.prometheusUrl) {
+    parseUrlFlag(f.prometheusUrl, '--prometheus-url');
+    return prometheusAction(f, ctx);
+  }
   const { endpoints, notes } = endpointsFromFlags(f, io.cwd);
   for (const n of notes) io.stderr(`note: ${n}\n`);
   const intervalMs = parseDurationMs(f.interval, '--interval');

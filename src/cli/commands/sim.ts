@@ -30,6 +30,7 @@ interface SimFlags {
   faultRate?: string;
   seed: string;
   topology?: string;
+  apiKey?: string[];
 }
 
 function num(v: string | undefined, flag: string, o: { int?: boolean; min?: number; max?: number } = {}) {
@@ -105,10 +106,29 @@ function fromFlags(f: SimFlags): SimServerSpec {
   };
 }
 
-async function simAction(f: SimFlags, ctx: CommandContext): Promise<number> {
+/**
+ * vLLM's start-up line `non-default args: {...}`: every flag given on the command line, with
+ * its value, --api-key included (vLLM prints it too; servelab scrubs it from the logs it keeps).
+ */
+function nonDefaultArgs(cmd: Command): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(cmd.opts())) {
+    if (cmd.getOptionValueSource(k) !== 'cli') continue;
+    const name = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    const py = (x: unknown) => (typeof x === 'string' ? `'${x}'` : String(x));
+    parts.push(`'${name}': ${Array.isArray(v) ? `[${v.map(py).join(', ')}]` : py(v)}`);
+  }
+  return `non-default args: {${parts.join(', ')}}`;
+}
+
+async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promise<number> {
   const io = ctx.io;
   if (f.metricsNames !== 'v0' && f.metricsNames !== 'v1') {
     throw new ServelabError('BAD_FLAG', `--metrics-names "${f.metricsNames}" must be v0 or v1`);
+  // vLLM: --api-key wins over VLLM_API_KEY; empty keys are dropped
+  const apiKeys = (f.apiKey ?? [io.env.VLLM_API_KEY ?? '']).filter((k) => k.length > 0);
+  io.secrets?.addAll(apiKeys);
+  io.stderr(`${nonDefaultArgs(cmd)}\n`);
   }
   let faultRates: FaultRate[] = [];
   if (f.faultRate) {
@@ -141,6 +161,7 @@ async function simAction(f: SimFlags, ctx: CommandContext): Promise<number> {
     metricsNames: f.metricsNames,
     faultRates,
     log: (line) => io.stderr(`${line}\n`),
+    ...(apiKeys.length > 0 ? { apiKeys } : {}),
   });
   for (const e of sim.endpoints) io.stdout(`${e.model}\t${e.url}\n`);
   io.stderr(`servelab sim: ${sim.endpoints.length} server(s) up; Ctrl-C stops them\n`);
@@ -177,7 +198,11 @@ export function registerSim(program: Command, ctx: CommandContext): void {
       '--topology <file>',
       'YAML/JSON file describing a whole set of servers (examples/w1-topology.yaml)',
     )
-    .action(async (flags: SimFlags) => {
-      ctx.setExit(await simAction(flags, ctx));
+    .option(
+      '--api-key <keys...>',
+      'require `Authorization: Bearer KEY` on /v1 routes, as vLLM does (default: $VLLM_API_KEY)',
+    )
+    .action(async (flags: SimFlags, cmd: Command) => {
+      ctx.setExit(await simAction(flags, ctx, cmd));
     });
 }

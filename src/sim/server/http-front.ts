@@ -23,6 +23,8 @@ export interface HttpFrontOptions {
   root?: string;
 }
 
+  /** vLLM's --api-key: /v1 routes then need `Authorization: Bearer <one of them>` */
+  apiKeys?: readonly string[];
 export interface HttpFront {
   server: Server;
   port: number;
@@ -196,7 +198,10 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
   const server = createServer({ keepAlive: true }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
-    if (method === 'GET' && url === '/health') {
+    if (!authorized(req, url ?? '/', opts.apiKeys)) {
+      req.resume();
+      sendJson(res, 401, { error: 'Unauthorized' });
+    } else if (method === 'GET' && url === '/health') {
       res.writeHead(200, { 'content-length': 0 });
       res.end();
     } else if (method === 'GET' && url === '/version') {
@@ -263,6 +268,21 @@ export async function listenHttpFront(opts: HttpFrontOptions): Promise<HttpFront
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+/**
+ * vLLM's AuthenticationMiddleware (vllm/entrypoints/openai/api_server.py, v0.11): with keys
+ * set, a request to a path under /v1 (OPTIONS excepted) needs `Authorization: Bearer KEY`
+ * (scheme case-insensitive); otherwise 401 `{"error": "Unauthorized"}`. /health, /metrics,
+ * /version stay open.
+ */
+function authorized(req: IncomingMessage, url: string, keys: readonly string[] | undefined): boolean {
+  if (!keys || keys.length === 0 || req.method === 'OPTIONS' || !url.startsWith('/v1')) return true;
+  const value = req.headers.authorization ?? '';
+  const space = value.indexOf(' ');
+  const scheme = space === -1 ? value : value.slice(0, space);
+  const token = space === -1 ? '' : value.slice(space + 1);
+  return scheme.toLowerCase() === 'bearer' && keys.includes(token);
+}
+
         server.closeAllConnections();
       }),
   };

@@ -88,6 +88,8 @@ export interface StartSimOptions {
   /** the engine factory (default: src/sim/engine.ts createEngine) */
   createEngine?: EngineFactory;
   /** default: a real-time clock */
+  /** vLLM's --api-key: /v1 routes need `Authorization: Bearer` one of these */
+  apiKeys?: readonly string[];
   clock?: Clock;
   /** startup lines, vLLM-like */
   log?: (line: string) => void;
@@ -204,6 +206,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
             `${service.modelName} replica ${i}: port ${port} on ${host} ${why}`,
             {
               hint: 'stop whatever listens there, or pick another port (--port, or port: in the topology file)',
+          ...(opts.apiKeys ? { apiKeys: opts.apiKeys } : {}),
               cause: e,
             },
           );
