@@ -8,6 +8,7 @@ import {
 } from './kv-window.js';
 import type { CellInput, ServerInfo } from './run-types.js';
 import { describe } from './stats.js';
+import { THROUGHPUT_DEFINITIONS } from './throughput.js';
 import { ERROR_KIND_CONTEXT, type TimeBreakdown, timeBreakdown } from './time-breakdown.js';
 import {
   activeBounds,
@@ -108,6 +109,57 @@ export interface CellContext {
   notes: string[];
   /** fields the server counted as unknown extras (servelab_sim_extra_fields_total{field}): received, not acted on */
   extraFieldsIgnored: string[];
+  release: ReleaseOutcome;
+  /** how the run was timed: the agent's time scaling and the simulator's lag (cell.json) */
+  timing: CellTiming;
+}
+
+/** Program releases (POST /programs/release) as cell.json records them. */
+export interface ReleaseOutcome {
+  /** the URL the arm released programs at; null when it did not ask (or an older run did not record it) */
+  url: string | null;
+  /** releases that failed (notes "release of <program>: HTTP <status> ..." / "... failed: ...") */
+  failures: number;
+  /** failures by "HTTP <status>" or "error" */
+  byStatus: Record<string, number>;
+}
+
+export interface CellTiming {
+  /** agent.timeScale: tool latencies and scripted user think times were multiplied by it */
+  timeScale: number | null;
+  /** seconds each simulated server fell behind its modelled step times (by server label) */
+  simLagS: Record<string, number> | null;
+}
+
+const RELEASE_HTTP = /^release of \S+: HTTP (\d+)/;
+const RELEASE_ERROR = /^release of \S+ failed: /;
+
+export function releaseOutcome(meta: CellInput['meta']): ReleaseOutcome {
+  const byStatus: Record<string, number> = {};
+  let failures = 0;
+  for (const n of meta.notes ?? []) {
+    const m = RELEASE_HTTP.exec(String(n));
+    const key = m ? `HTTP ${m[1]}` : RELEASE_ERROR.test(String(n)) ? 'error' : null;
+    if (!key) continue;
+    failures++;
+    byStatus[key] = (byStatus[key] ?? 0) + 1;
+  }
+  return { url: typeof meta.releaseUrl === 'string' ? meta.releaseUrl : null, failures, byStatus };
+}
+
+function cellTiming(meta: CellInput['meta']): CellTiming {
+  const lag = meta.simRealtimeLagS;
+  return {
+    timeScale: typeof meta.timeScale === 'number' ? meta.timeScale : null,
+    simLagS:
+      lag && typeof lag === 'object'
+        ? Object.fromEntries(
+            Object.entries(lag as Record<string, unknown>).filter(
+              (e): e is [string, number] => typeof e[1] === 'number',
+            ),
+          )
+        : null,
+  };
 }
 
 const EXTRA_FIELDS_METRIC = 'servelab_sim_extra_fields_total';
@@ -141,9 +193,7 @@ const pct = (values: number[]): Percentiles => {
 
 export const CELL_DEFINITIONS: Record<string, string> = {
   ...Object.fromEntries(Object.entries(WINDOW_DEFINITIONS).map(([k, v]) => [`window.${k}`, v])),
-  tasksPerMin: 'tasks that ENDED inside the window (any status) / window minutes',
-  okTasksPerMin: 'tasks with status ok that ENDED inside the window / window minutes',
-  stepsPerS: 'orchestrator LLM calls that ENDED inside the window / window seconds',
+  ...THROUGHPUT_DEFINITIONS,
   completionTimeS: 'per task: task end - task start (slot acquired), seconds; ok tasks and all tasks apart',
   rampUpS: 'first task dispatch -> active window start, seconds',
   tailS: 'active window end -> last task end, seconds',
@@ -259,7 +309,7 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
   const failedTasks = (byStatus.failed ?? 0) + (byStatus.incomplete ?? 0);
   if (failedTasks)
     warnings.push(
-      `${failedTasks} of ${tasks.length} tasks did not succeed; tasks/min counts them, ok tasks/min does not (both shown)`,
+      `${failedTasks} of ${tasks.length} tasks did not succeed (${byStatus.failed ?? 0} failed, ${byStatus.incomplete ?? 0} incomplete); ok tasks/min does not count them, all-ended tasks/min does (both shown)`,
     );
   for (const note of [...(meta.warnings ?? []), ...(meta.notes ?? [])])
     if (/bottleneck|saturat|event[- ]loop/i.test(String(note))) warnings.push(`cell.json: ${note}`);
@@ -340,6 +390,8 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
       programFields: Array.isArray(meta.programFields) ? meta.programFields.map(String) : [],
       notes: [...(meta.notes ?? []), ...(meta.warnings ?? [])].map(String),
       extraFieldsIgnored: ignoredExtraFields(cell.kv),
+      release: releaseOutcome(meta),
+      timing: cellTiming(meta),
     },
     warnings,
   };

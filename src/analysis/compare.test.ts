@@ -5,13 +5,17 @@ import type { CellMeta } from './run-types.js';
 import { cellInput, kvSeries, step, task } from './testing/fixtures.js';
 
 /** A cell whose active window is exactly 60 s, with `n` tasks ending inside it -> n tasks/min, n/60 steps/s. */
-function cell(id: string, n: number, meta: CellMeta = {}, failed = 0) {
+function cell(id: string, n: number, meta: CellMeta = {}, failed = 0, incomplete = 0) {
   const tasks = Array.from({ length: n }, (_, i) =>
     task(
       `t${i}`,
       0,
       1 + (58 * (i + 1)) / (n + 1),
-      i < failed ? { status: 'failed', reason: 'max_steps', steps: 1 } : { steps: 1 },
+      i < failed
+        ? { status: 'failed', reason: 'max_steps', steps: 1 }
+        : i < failed + incomplete
+          ? { status: 'incomplete', reason: 'interrupted', steps: 1 }
+          : { steps: 1 },
     ),
   );
   const steps = tasks.map((t) => step(t.taskId, 0.5, (t.endMs - 1_700_000_000_000) / 1000));
@@ -34,13 +38,13 @@ describe('compare', () => {
   it("the users' table: winner per row and ratio to the baseline (one repetition: no confidence)", () => {
     const cmp = compareCells([cell('baseline/c32/r1', 6), cell('router/c32/r1', 9), cell('ttl/c32/r1', 3)]);
     expect(cmp.baseline).toBe('baseline');
-    const row = cmp.rows.find((r) => r.window === 'active' && r.metric === 'tasksPerMin')!;
+    const row = cmp.rows.find((r) => r.window === 'active' && r.metric === 'okTasksPerMin')!;
     expect(row.byArm.baseline!.mean).toBeCloseTo(6, 12);
     expect(row.winner).toBe('router');
     expect(row.ratioToBaseline.router).toBeCloseTo(1.5, 12);
     expect(row.ratioToBaseline.ttl).toBeCloseTo(0.5, 12);
     expect(row.winnerNote).toMatch(/no confidence can be given/);
-    const steps = cmp.rows.find((r) => r.window === 'active' && r.metric === 'stepsPerS')!;
+    const steps = cmp.rows.find((r) => r.window === 'active' && r.metric === 'okStepsPerS')!;
     expect(steps.byArm.router!.mean).toBeCloseTo(9 / 60, 12);
     expect(cmp.confounds.some((c) => c.code === 'one-repetition' && c.severity === 'high')).toBe(true);
   });
@@ -54,7 +58,7 @@ describe('compare', () => {
       cell('router/c32/r2', 13),
       cell('router/c32/r3', 11),
     ]);
-    const row = cmp.rows.find((r) => r.window === 'active' && r.metric === 'tasksPerMin')!;
+    const row = cmp.rows.find((r) => r.window === 'active' && r.metric === 'okTasksPerMin')!;
     // mean 6, sd 1, n 3: half-width = t(0.975, 2) / sqrt(3) = 4.302652729749462 / 1.7320508 = 2.4841377
     expect(row.byArm.baseline!.lo).toBeCloseTo(6 - 2.484137754, 6);
     expect(row.byArm.baseline!.hi).toBeCloseTo(6 + 2.484137754, 6);
@@ -139,5 +143,78 @@ describe('compare', () => {
       (x) => x.code === 'field-ignored',
     )!;
     expect(m.message).toMatch(/job_id, this_func_call.*does not say which/);
+  });
+
+  it('the winner is named on ok tasks/min: failed tasks are not throughput', () => {
+    // "fast" ends 12 tasks in the window but 6 failed; "steady" ends 8, all ok
+    const cmp = compareCells([cell('fast/c32/r1', 12, {}, 6), cell('steady/c32/r1', 8)]);
+    const ok = cmp.rows.find((r) => r.window === 'active' && r.metric === 'okTasksPerMin')!;
+    const all = cmp.rows.find((r) => r.window === 'active' && r.metric === 'allTasksPerMin')!;
+    expect(ok.byArm.fast!.mean).toBeCloseTo(6, 12);
+    expect(all.byArm.fast!.mean).toBeCloseTo(12, 12);
+    expect(ok.winner).toBe('steady');
+    expect(all.winner).toBe('fast');
+    expect(cmp.rows[0]!.metric).toBe('okTasksPerMin');
+  });
+
+  it('incomplete tasks are not called failed', () => {
+    const cmp = compareCells([cell('baseline/c32/r1', 12), cell('router/c32/r1', 12, {}, 0, 9)]);
+    expect(cmp.confounds.some((c) => c.code === 'failed-tasks')).toBe(false);
+    const inc = cmp.confounds.find((c) => c.code === 'incomplete-tasks')!;
+    expect(inc.message).toMatch(/unequal incomplete-task counts .*baseline 0, router 9/);
+    const both = compareCells([cell('baseline/c32/r1', 12, {}, 1), cell('router/c32/r1', 12, {}, 3, 2)]);
+    expect(both.confounds.find((c) => c.code === 'failed-tasks')!.message).toMatch(/baseline 1, router 3/);
+    expect(both.confounds.find((c) => c.code === 'incomplete-tasks')!.message).toMatch(
+      /baseline 0, router 2/,
+    );
+  });
+
+  it('one arm name in two run dirs with different server versions: two arms, flagged, not pooled', () => {
+    const a = cell('agent/c32/r1', 6, { servers: [{ label: 'orch', version: '0.11.0' }] });
+    const b = cell('agent/c32/r1', 9, { servers: [{ label: 'orch', version: '0.10.2' }] });
+    a.source = 'agent-20261201T100000Z';
+    b.source = 'agent-20261202T100000Z';
+    const cmp = compareCells([a, b]);
+    expect(cmp.arms).toEqual(['agent@agent-20261201T100000Z', 'agent@agent-20261202T100000Z']);
+    const split = cmp.confounds.find((c) => c.code === 'arm-split')!;
+    expect(split.severity).toBe('high');
+    expect(split.message).toMatch(
+      /arm "agent" ran different servers.*version 0\.11\.0.*version 0\.10\.2.*not pooled/,
+    );
+    expect(cmp.confounds.some((c) => c.code === 'server-version' && c.severity === 'high')).toBe(true);
+    const row = cmp.rows.find((r) => r.window === 'active' && r.metric === 'okTasksPerMin')!;
+    expect(row.byArm['agent@agent-20261201T100000Z']!.n).toBe(1);
+    // --baseline names the arm as the user knows it: its first part
+    expect(compareCells([a, b], { baseline: 'agent' }).baseline).toBe('agent@agent-20261201T100000Z');
+    // the same servers in both runs: repetitions of one arm
+    const c = cell('agent/c32/r1', 8, { servers: [{ label: 'orch', version: '0.11.0' }] });
+    c.source = 'agent-20261203T100000Z';
+    const pooled = compareCells([a, c]);
+    expect(pooled.arms).toEqual(['agent']);
+    expect(
+      pooled.rows.find((r) => r.window === 'active' && r.metric === 'okTasksPerMin')!.byArm.agent!.n,
+    ).toBe(2);
+    expect(pooled.confounds.some((x) => x.code === 'arm-split')).toBe(false);
+  });
+
+  it('releases answered 404 on every call: the arm asked for release, the server has no endpoint', () => {
+    const url = 'http://127.0.0.1:1900/programs/release';
+    const notes = Array.from({ length: 6 }, (_, i) => `release of p-t${i}: HTTP 404 from ${url}`);
+    const cmp = compareCells([cell('baseline/c32/r1', 6), cell('ttl/c32/r1', 6, { releaseUrl: url, notes })]);
+    const r = cmp.confounds.find((c) => c.code === 'release-unsupported')!;
+    expect(r.severity).toBe('high');
+    expect(r.message).toBe(
+      `arm "ttl": the arm asked for release (POST ${url}); the server has no release endpoint: HTTP 404 on 6 of 6 program releases. Whatever this arm's release was meant to change did not happen.`,
+    );
+    // some failures, not all: a medium warning with the statuses
+    const some = compareCells([
+      cell('ttl/c32/r1', 6, {
+        releaseUrl: url,
+        notes: [`release of p-t0: HTTP 500 from ${url}`, 'release of p-t1 failed: fetch failed'],
+      }),
+    ]).confounds.find((c) => c.code === 'release-failed')!;
+    expect(some.message).toMatch(/2 of 6 program releases .*HTTP 500: 1, error: 1/);
+    // an arm that did not ask: nothing
+    expect(cmp.confounds.some((c) => c.code === 'release-failed' && /baseline/.test(c.message))).toBe(false);
   });
 });

@@ -3,8 +3,14 @@ import type { ServerInfo } from './run-types.js';
 import { type MeanCI, meanCI, type WelchResult, welchTTest } from './student-t.js';
 import type { WindowKind } from './windows.js';
 
-export type CompareMetric = 'tasksPerMin' | 'okTasksPerMin' | 'stepsPerS';
-export const COMPARE_METRICS: CompareMetric[] = ['tasksPerMin', 'okTasksPerMin', 'stepsPerS'];
+export type CompareMetric = 'okTasksPerMin' | 'allTasksPerMin' | 'okStepsPerS' | 'allStepsPerS';
+/** the headline (ok tasks/min) first; "all ended" beside it (analysis/throughput.ts) */
+export const COMPARE_METRICS: CompareMetric[] = [
+  'okTasksPerMin',
+  'allTasksPerMin',
+  'okStepsPerS',
+  'allStepsPerS',
+];
 
 export interface CellStat extends MeanCI {
   values: number[];
@@ -37,6 +43,10 @@ export interface Confound {
     | 'server-flags'
     | 'task-set'
     | 'failed-tasks'
+    | 'incomplete-tasks'
+    | 'arm-split'
+    | 'release-unsupported'
+    | 'release-failed'
     | 'interrupted'
     | 'field-ignored'
     | 'field-unobservable'
@@ -66,7 +76,8 @@ export const COMPARE_DEFINITIONS: Record<string, string> = {
   mean: 'mean over repetitions of the cell',
   ci95: '95 % confidence interval of the mean, Student t with n - 1 degrees of freedom; none with one repetition',
   winner:
-    'the arm with the highest mean in the row; "significant" means Welch\'s two-sided t-test against the runner-up gives p < 0.05',
+    'the arm with the highest mean in the row; "significant" means Welch\'s two-sided t-test against the runner-up gives p < 0.05; the users\' table names the winner on ok tasks/min',
+  arm: 'cells with the same arm name are repetitions of one arm only when their servers ran the same versions and flags; an arm name found in several run dirs with different servers becomes one arm per run dir ("<arm>@<run dir>"), with an arm-split warning',
   ratio: 'arm mean / baseline mean in the same row',
   steps: 'orchestrator LLM calls only (not expert or user calls, not driver turn changes)',
 };
@@ -96,15 +107,66 @@ function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
 }
 
+/** What makes two cells of one arm name the same arm: the servers' versions and flags. */
+function serverFingerprint(c: CellSummary): { key: string; text: string } {
+  const versions = uniq(c.context.servers.map((s) => versionOf(s) ?? '?')).sort();
+  const flags = uniq(c.context.servers.flatMap(flagsOf)).sort();
+  return {
+    key: JSON.stringify({ versions, flags }),
+    text: `version ${versions.join(', ') || '?'}${flags.length ? `; flags ${flags.join(' ')}` : ''}`,
+  };
+}
+
+/**
+ * Cells that share an arm name but ran different servers (two `servelab agent` runs are both
+ * "agent") are NOT pooled as repetitions: each server configuration becomes its own arm,
+ * `<arm>@<run dir>` (or `<arm>#k` when one run dir holds several), and a HIGH warning says so.
+ */
+export function splitArms(cells: readonly CellSummary[]): {
+  cells: CellSummary[];
+  confounds: Confound[];
+  renamed: Map<string, string[]>;
+} {
+  const confounds: Confound[] = [];
+  const renamed = new Map<string, string[]>();
+  const out = [...cells];
+  for (const arm of uniq(cells.map((c) => c.arm))) {
+    const groups = new Map<string, { text: string; idx: number[] }>();
+    cells.forEach((c, i) => {
+      if (c.arm !== arm) return;
+      const f = serverFingerprint(c);
+      const g = groups.get(f.key) ?? { text: f.text, idx: [] };
+      g.idx.push(i);
+      groups.set(f.key, g);
+    });
+    if (groups.size < 2) continue;
+    const list = [...groups.values()];
+    const sourcesOf = (g: { idx: number[] }) => uniq(g.idx.map((i) => cells[i]!.source ?? ''));
+    const bySource =
+      list.every((g) => sourcesOf(g).every((s) => s !== '')) &&
+      uniq(list.flatMap(sourcesOf)).length === list.reduce((n, g) => n + sourcesOf(g).length, 0);
+    const names = list.map((g, k) => (bySource ? `${arm}@${sourcesOf(g).join('+')}` : `${arm}#${k + 1}`));
+    list.forEach((g, k) => {
+      for (const i of g.idx) out[i] = { ...cells[i]!, arm: names[k]! };
+    });
+    renamed.set(arm, names);
+    confounds.push({
+      severity: 'high',
+      code: 'arm-split',
+      message: `arm "${arm}" ran different servers in different cells (${list.map((g, k) => `${names[k]}: ${g.text}`).join('; ')}): they are compared as ${list.length} separate arms, not pooled as repetitions of one`,
+    });
+  }
+  return { cells: out, confounds, renamed };
+}
+
 /** Arms x concurrency, per window kind and metric, with confidence and confound warnings. */
-export function compareCells(cells: readonly CellSummary[], opts: { baseline?: string } = {}): Comparison {
+export function compareCells(input: readonly CellSummary[], opts: { baseline?: string } = {}): Comparison {
+  const split = splitArms(input);
+  const cells = split.cells;
   const arms = uniq(cells.map((c) => c.arm));
+  const wanted = opts.baseline ? (split.renamed.get(opts.baseline)?.[0] ?? opts.baseline) : undefined;
   const baseline =
-    opts.baseline && arms.includes(opts.baseline)
-      ? opts.baseline
-      : arms.includes('baseline')
-        ? 'baseline'
-        : (arms[0] ?? '');
+    wanted && arms.includes(wanted) ? wanted : arms.includes('baseline') ? 'baseline' : (arms[0] ?? '');
   const concurrencies = uniq(cells.map((c) => c.concurrency ?? 0)).sort((a, b) => a - b);
   const windows = uniq(cells.flatMap((c) => c.windows.map((w) => w.kind)));
   const group = (arm: string, conc: number) =>
@@ -175,7 +237,9 @@ export function compareCells(cells: readonly CellSummary[], opts: { baseline?: s
     windows,
     repetitions,
     rows,
-    confounds: findConfounds(cells, arms, concurrencies, rows),
+    confounds: [...split.confounds, ...findConfounds(cells, arms, concurrencies, rows)].sort(
+      (a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity],
+    ),
     definitions: COMPARE_DEFINITIONS,
   };
 }
@@ -251,15 +315,21 @@ export function findConfounds(
           )
           .join('; ')}`,
       });
-    const failed = arms.map((a) => {
-      const g = here.filter((c) => c.arm === a);
-      return [a, g.reduce((s, c) => s + c.counts.tasksFailed + c.counts.tasksIncomplete, 0)] as const;
-    });
+    const sum = (k: 'tasksFailed' | 'tasksIncomplete') =>
+      arms.map((a) => [a, here.filter((c) => c.arm === a).reduce((n, c) => n + c.counts[k], 0)] as const);
+    const failed = sum('tasksFailed');
     if (uniq(failed.map(([, n]) => n)).length > 1)
       out.push({
         severity: 'high',
         code: 'failed-tasks',
-        message: `C=${conc}: unequal failed-task counts: ${failed.map(([a, n]) => `${a} ${n}`).join(', ')}. tasks/min counts failed tasks; ok tasks/min does not: compare both.`,
+        message: `C=${conc}: unequal failed-task counts: ${failed.map(([a, n]) => `${a} ${n}`).join(', ')}. ok tasks/min does not count failed tasks; all-ended tasks/min does: compare both.`,
+      });
+    const incomplete = sum('tasksIncomplete');
+    if (uniq(incomplete.map(([, n]) => n)).length > 1)
+      out.push({
+        severity: 'high',
+        code: 'incomplete-tasks',
+        message: `C=${conc}: unequal incomplete-task counts (cut by Ctrl-C or the end of the cell, not failed by the server): ${incomplete.map(([a, n]) => `${a} ${n}`).join(', ')}. An arm with more incomplete tasks had less time to finish its work.`,
       });
     for (const arm of arms)
       if (!here.some((c) => c.arm === arm))
@@ -330,6 +400,36 @@ export function findConfounds(
       });
   }
 
+  // program releases the server could not act on
+  for (const arm of arms) {
+    const g = byArm(arm);
+    const asked = g.filter((c) => c.context.release.url !== null || c.context.release.failures > 0);
+    if (asked.length === 0) continue;
+    const url = asked.find((c) => c.context.release.url)?.context.release.url ?? '/programs/release';
+    const attempts = asked.reduce((n, c) => n + c.counts.tasks, 0);
+    const failures = asked.reduce((n, c) => n + c.context.release.failures, 0);
+    const byStatus: Record<string, number> = {};
+    for (const c of asked)
+      for (const [k, n] of Object.entries(c.context.release.byStatus)) byStatus[k] = (byStatus[k] ?? 0) + n;
+    const http404 = byStatus['HTTP 404'] ?? 0;
+    if (http404 > 0 && http404 >= attempts)
+      out.push({
+        severity: 'high',
+        code: 'release-unsupported',
+        message: `arm "${arm}": the arm asked for release (POST ${url}); the server has no release endpoint: HTTP 404 on ${http404} of ${attempts} program releases. Whatever this arm's release was meant to change did not happen.`,
+      });
+    else if (failures > 0)
+      out.push({
+        severity: 'medium',
+        code: 'release-failed',
+        message: `arm "${arm}": ${failures} of ${attempts} program releases (POST ${url}) failed (${Object.entries(
+          byStatus,
+        )
+          .map(([k, n]) => `${k}: ${n}`)
+          .join(', ')}): those programs were not released.`,
+      });
+  }
+
   // repetitions
   const reps = uniq(
     arms.flatMap((a) =>
@@ -348,14 +448,15 @@ export function findConfounds(
   for (const conc of concurrencies) {
     const winners = new Map<string, string>();
     for (const r of rows)
-      if (r.concurrency === conc && r.metric === 'tasksPerMin' && r.winner) winners.set(r.window, r.winner);
+      if (r.concurrency === conc && r.metric === 'okTasksPerMin' && r.winner) winners.set(r.window, r.winner);
     if (uniq([...winners.values()]).length > 1)
       out.push({
         severity: 'medium',
         code: 'window-disagreement',
-        message: `C=${conc}: the winner on tasks/min depends on the window: ${[...winners].map(([w, a]) => `${w}: ${a}`).join(', ')}. The KV active window is biased (TTL pinning inflates KV usage, program pausing caps it).`,
+        message: `C=${conc}: the winner on ok tasks/min depends on the window: ${[...winners].map(([w, a]) => `${w}: ${a}`).join(', ')}. The KV active window is biased (TTL pinning inflates KV usage, program pausing caps it).`,
       });
   }
-  const rank: Record<Severity, number> = { high: 0, medium: 1, info: 2 };
-  return out.sort((a, b) => rank[a.severity] - rank[b.severity]);
+  return out.sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
 }
+
+const SEVERITY_RANK: Record<Severity, number> = { high: 0, medium: 1, info: 2 };

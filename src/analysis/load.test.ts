@@ -83,7 +83,7 @@ describe('loader', () => {
     expect(a.partialReasons.join(' ')).toMatch(/tasks.jsonl: 1 unparsable/);
     const c = summarizeCell(loaded.cells[2]!);
     expect(c.partialReasons.join(' ')).toMatch(/the cell directory is missing/);
-    expect(c.windows.every((w) => w.tasksPerMin === null)).toBe(true);
+    expect(c.windows.every((w) => w.okTasksPerMin === null)).toBe(true);
   });
 
   it('parallel loading (worker threads where the worker loads, else in-thread) gives the same tables', async () => {

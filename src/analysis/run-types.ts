@@ -32,6 +32,12 @@ export interface CellMeta {
   programFields?: string[];
   notes?: string[];
   warnings?: string[];
+  /** where the arm POSTed program releases (absent: it did not ask) */
+  releaseUrl?: string;
+  /** agent.timeScale of the spec */
+  timeScale?: number;
+  /** simulated servers only: seconds each fell behind its modelled step times, by label */
+  simRealtimeLagS?: Record<string, number>;
   [key: string]: unknown;
 }
 

@@ -50,10 +50,14 @@ describe('active window (hand-computed)', () => {
     expect(a.durationS).toBe(20);
     expect(a.tasksEnded).toBe(3); // b (10 s), c (20 s), d (30 s)
     expect(a.tasksOk).toBe(2);
-    expect(a.tasksPerMin).toBeCloseTo(9, 12); // 3 / (20/60)
+    expect(a.allTasksPerMin).toBeCloseTo(9, 12); // 3 / (20/60)
     expect(a.okTasksPerMin).toBeCloseTo(6, 12);
-    expect(a.steps).toBe(5); // ends at 10, 12, 14, 29, 30 (not 30.001, not the expert/user calls)
-    expect(a.stepsPerS).toBeCloseTo(0.25, 12);
+    expect(a.tasksFailed).toBe(1);
+    expect(a.tasksIncomplete).toBe(0);
+    expect(a.stepsEnded).toBe(5); // ends at 10, 12, 14, 29, 30 (not 30.001, not the expert/user calls)
+    expect(a.stepsOk).toBe(5);
+    expect(a.allStepsPerS).toBeCloseTo(0.25, 12);
+    expect(a.okStepsPerS).toBeCloseTo(0.25, 12);
     expect(a.expertCalls).toBe(1);
     expect(a.userCalls).toBe(1);
     expect(s.countingRule).toMatch(/ENDS inside/);
@@ -84,7 +88,8 @@ describe('active window (hand-computed)', () => {
     expect(c.startMs).toBe(T0);
     expect(c.endMs).toBe(T0 + 31_000);
     expect(c.tasksEnded).toBe(5); // ends at 9, 10, 20, 30, 31
-    expect(c.tasksPerMin).toBeCloseTo(5 / (31 / 60), 12);
+    expect(c.allTasksPerMin).toBeCloseTo(5 / (31 / 60), 12);
+    expect(c.okTasksPerMin).toBeCloseTo(4 / (31 / 60), 12);
     const m = s.windows.find((w) => w.kind === 'makespan')!;
     expect(m.durationS).toBe(45);
     expect(m.tasksEnded).toBe(6);
@@ -105,7 +110,8 @@ describe('active window (hand-computed)', () => {
       (w) => w.kind === 'fixed',
     )!;
     expect(h.status).toBe('none');
-    expect(h.tasksPerMin).toBeNull();
+    expect(h.okTasksPerMin).toBeNull();
+    expect(h.allTasksPerMin).toBeNull();
   });
 
   it('completion-time percentiles over ok tasks and over all', () => {
@@ -127,8 +133,10 @@ describe('active window edge cases', () => {
     const a = s.windows.find((w) => w.kind === 'active')!;
     expect(s.kv.status).toBe('never-above');
     expect(a.status).toBe('none');
-    expect(a.tasksPerMin).toBeNull();
-    expect(a.stepsPerS).toBeNull();
+    expect(a.okTasksPerMin).toBeNull();
+    expect(a.allTasksPerMin).toBeNull();
+    expect(a.okStepsPerS).toBeNull();
+    expect(a.allStepsPerS).toBeNull();
     expect(a.note).toMatch(/never went above 0.7/);
     expect(s.outside.rampUpS).toBeNull();
   });
@@ -140,7 +148,7 @@ describe('active window edge cases', () => {
     const a = s.windows.find((w) => w.kind === 'active')!;
     expect(a.status).toBe('zero-length');
     expect(a.durationS).toBe(0);
-    expect(a.tasksPerMin).toBeNull();
+    expect(a.okTasksPerMin).toBeNull();
   });
 
   it('samples out of order are sorted, and counted', () => {
@@ -195,8 +203,9 @@ describe('active window edge cases', () => {
     const s = summarizeCell(c);
     const a = s.windows.find((w) => w.kind === 'active')!;
     expect(a.tasksEnded).toBe(0);
-    expect(a.tasksPerMin).toBe(0);
-    expect(a.steps).toBe(2);
+    expect(a.okTasksPerMin).toBe(0);
+    expect(a.allTasksPerMin).toBe(0);
+    expect(a.stepsEnded).toBe(2);
     expect(s.completionTimeS.ok.count).toBe(0);
     expect(s.completionTimeS.ok.p50).toBeNull();
     expect(s.partial).toBe(true);
@@ -211,8 +220,8 @@ describe('active window edge cases', () => {
     const w = s.windows.find((x) => x.kind === 'client')!;
     expect(w.status).toBe('none');
     expect(w.note).toMatch(/never 4 programs in flight/);
-    expect(w.tasksPerMin).toBeNull();
-    expect(s.windows.find((x) => x.kind === 'makespan')!.tasksPerMin).toBeCloseTo(2 / (20 / 60), 12);
+    expect(w.okTasksPerMin).toBeNull();
+    expect(s.windows.find((x) => x.kind === 'makespan')!.okTasksPerMin).toBeCloseTo(2 / (20 / 60), 12);
   });
 
   it('a retried context-length error and a step-count mismatch are warned about', () => {
@@ -227,6 +236,47 @@ describe('active window edge cases', () => {
     expect(s.warnings.join(' ')).toMatch(
       /tasks.jsonl reports 3 steps but steps.jsonl holds 2 orchestrator calls/,
     );
+  });
+
+  it('an interrupted cell with no ok task has 0 ok tasks/min in every window; all-ended beside it', () => {
+    // 4 tasks cut by Ctrl-C at 20 s (incomplete), 1 failed; a failed call among the steps
+    const cut = { status: 'incomplete' as const, reason: 'interrupted' };
+    const c = cellInput('baseline/c4/r1', {
+      meta: { status: 'interrupted' },
+      kv: kvSeries(1900, 0, 5, [0.1, 0.8, 0.9, 0.95, 0.9]),
+      tasks: [
+        task('a', 0, 20, cut),
+        task('b', 0, 20, cut),
+        task('c', 0, 20, cut),
+        task('d', 1, 20, cut),
+        task('e', 0, 12, { status: 'failed', reason: 'error:server_error' }),
+      ],
+      steps: [
+        step('a', 1, 6),
+        step('b', 1, 11),
+        step('e', 2, 12, { status: 'error', errorKind: 'server_error' }),
+        step('c', 1, 15),
+      ],
+    });
+    const s = summarizeCell(c, { window: parseWindowSpec('0s..20s')! });
+    expect(s.windows.map((w) => w.kind)).toEqual(['active', 'client', 'fixed', 'makespan']);
+    for (const w of s.windows) {
+      if (w.status !== 'ok') continue;
+      expect(w.tasksOk, w.kind).toBe(0);
+      expect(w.okTasksPerMin, w.kind).toBe(0);
+    }
+    // the active window (5 s..20 s) holds the burst of tasks cut at 20 s: 5 ended, 0 ok
+    const a = s.windows.find((w) => w.kind === 'active')!;
+    expect([a.tasksEnded, a.okTasksPerMin, a.allTasksPerMin]).toEqual([5, 0, 20]);
+    const m = s.windows.find((w) => w.kind === 'makespan')!;
+    expect(m.durationS).toBe(20);
+    expect([m.tasksOk, m.tasksFailed, m.tasksIncomplete, m.tasksEnded]).toEqual([0, 1, 4, 5]);
+    expect(m.allTasksPerMin).toBeCloseTo(15, 12); // 5 / (20/60)
+    expect(m.stepsEnded).toBe(4);
+    expect(m.stepsOk).toBe(3); // the failed call is not ok work
+    expect(m.okStepsPerS).toBeCloseTo(0.15, 12);
+    expect(m.allStepsPerS).toBeCloseTo(0.2, 12);
+    expect(s.warnings.join(' ')).toMatch(/1 failed, 4 incomplete/);
   });
 
   it('window spec parsing', () => {

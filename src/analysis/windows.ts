@@ -1,6 +1,7 @@
 import type { TaskRecord } from '../agent/records.js';
 import type { ActiveWindow } from './kv-window.js';
 import type { StepTable } from './step-table.js';
+import { type ThroughputCounts, type ThroughputRates, throughputRates } from './throughput.js';
 
 export type WindowKind = 'active' | 'client' | 'fixed' | 'makespan';
 
@@ -15,7 +16,7 @@ export const WINDOW_DEFINITIONS: Record<WindowKind, string> = {
 };
 
 export const COUNTING_RULE =
-  'A task counts in a window if it ENDS inside it (both ends inclusive); a step counts if its orchestrator LLM call ENDS inside it. Steps are orchestrator LLM calls only; expert and user LLM calls are counted separately, never as steps, and driver turn changes are not counted.';
+  'A task counts in a window if it ENDS inside it (both ends inclusive); a step counts if its orchestrator LLM call ENDS inside it. Steps are orchestrator LLM calls only; expert and user LLM calls are counted separately, never as steps, and driver turn changes are not counted. Throughput is "ok" (tasks and calls with status ok: the headline figure) and, beside it, "all ended" (every task or call that ended, whatever its status).';
 
 export interface WindowBounds {
   kind: WindowKind;
@@ -28,17 +29,8 @@ export interface WindowBounds {
   note?: string;
 }
 
-export interface WindowCounts extends WindowBounds {
+export interface WindowCounts extends WindowBounds, ThroughputCounts, ThroughputRates {
   durationS: number | null;
-  tasksEnded: number;
-  tasksOk: number;
-  tasksFailed: number;
-  /** all tasks that ended in the window, per minute; null without a duration */
-  tasksPerMin: number | null;
-  okTasksPerMin: number | null;
-  /** orchestrator LLM calls that ended in the window */
-  steps: number;
-  stepsPerS: number | null;
   expertCalls: number;
   userCalls: number;
 }
@@ -219,12 +211,16 @@ export function makespanBounds(span: RunSpan): WindowBounds {
   return { kind: 'makespan', label, status, startMs: span.firstDispatchMs, endMs: span.lastEndMs };
 }
 
-/** Counts tasks and calls inside a window with COUNTING_RULE. */
+/** Counts tasks and calls inside a window with COUNTING_RULE; rates by THROUGHPUT_DEFINITIONS. */
 export function countInWindow(b: WindowBounds, tasks: readonly TaskRecord[], steps: StepTable): WindowCounts {
-  let tasksEnded = 0;
-  let tasksOk = 0;
-  let tasksFailed = 0;
-  let nSteps = 0;
+  const c: ThroughputCounts = {
+    tasksEnded: 0,
+    tasksOk: 0,
+    tasksFailed: 0,
+    tasksIncomplete: 0,
+    stepsEnded: 0,
+    stepsOk: 0,
+  };
   let expertCalls = 0;
   let userCalls = 0;
   if (b.startMs !== null && b.endMs !== null) {
@@ -232,32 +228,29 @@ export function countInWindow(b: WindowBounds, tasks: readonly TaskRecord[], ste
     const hi = b.endMs;
     for (const t of tasks) {
       if (t.endMs < lo || t.endMs > hi) continue;
-      tasksEnded++;
-      if (t.status === 'ok') tasksOk++;
-      else tasksFailed++;
+      c.tasksEnded++;
+      if (t.status === 'ok') c.tasksOk++;
+      else if (t.status === 'failed') c.tasksFailed++;
+      else c.tasksIncomplete++;
     }
-    const { kind, endMs } = steps;
+    const { kind, endMs, status } = steps;
     for (let i = 0; i < steps.n; i++) {
       const e = endMs[i]!;
       if (e < lo || e > hi) continue;
       const k = kind[i]!;
-      if (k === 0) nSteps++;
-      else if (k === 1) expertCalls++;
+      if (k === 0) {
+        c.stepsEnded++;
+        if (status[i] === 0) c.stepsOk++;
+      } else if (k === 1) expertCalls++;
       else userCalls++;
     }
   }
   const durationS = b.startMs !== null && b.endMs !== null ? (b.endMs - b.startMs) / 1000 : null;
-  const hasRate = b.status === 'ok' && durationS !== null && durationS > 0;
   return {
     ...b,
     durationS,
-    tasksEnded,
-    tasksOk,
-    tasksFailed,
-    tasksPerMin: hasRate ? tasksEnded / (durationS / 60) : null,
-    okTasksPerMin: hasRate ? tasksOk / (durationS / 60) : null,
-    steps: nSteps,
-    stepsPerS: hasRate ? nSteps / durationS : null,
+    ...c,
+    ...throughputRates(c, b.status === 'ok' ? durationS : null),
     expertCalls,
     userCalls,
   };

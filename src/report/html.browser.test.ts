@@ -137,8 +137,8 @@ describe('HTML report', () => {
         const ids = charts.map((c) => c.id);
         expect(ids).toEqual(
           expect.arrayContaining([
-            'throughput-tasksPerMin',
-            'throughput-stepsPerS',
+            'throughput-okTasksPerMin',
+            'throughput-okStepsPerS',
             'completion-cdf',
             'kv-baseline-c4-r1',
             'bench-latency',

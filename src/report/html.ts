@@ -1,7 +1,7 @@
 import { renderSvg } from './charts.js';
 import { reportCharts } from './report-charts.js';
 import type { ReportData } from './report-data.js';
-import { reportDefinitions, reportSections, reportWarnings } from './sections.js';
+import { reportDefinitions, reportSections, reportSetup, reportWarnings, setupLine } from './sections.js';
 import { escapeHtml, toHtml } from './table.js';
 
 const CSS = `
@@ -36,6 +36,9 @@ export async function renderHtmlReport(data: ReportData): Promise<string> {
     `<h1>${escapeHtml(data.title)}</h1>`,
     `<p class="meta">generated ${escapeHtml(data.generatedAt)} from ${data.sources.map(escapeHtml).join(', ')}</p>`,
   );
+  const setup = setupLine(reportSetup(data));
+  // what was simulated and how, in the header: a figure of a simulated GPU is not a GPU's
+  if (setup) parts.push(`<p class="meta" id="setup-line">${escapeHtml(setup)}</p>`);
   if (warnings.length) {
     parts.push(
       `<section class="warnings" id="warnings"><h2>⚠ Read before trusting any number (${warnings.length})</h2><ul>`,

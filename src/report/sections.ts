@@ -1,7 +1,14 @@
 import { AGGREGATE_DEFINITIONS } from '../analysis/aggregate.js';
 import { BENCH_DEFINITIONS } from '../analysis/bench-latency.js';
 import { CELL_DEFINITIONS } from '../analysis/cell-summary.js';
-import { COMPARE_DEFINITIONS, type Comparison, cellLabel, type Severity } from '../analysis/compare.js';
+import {
+  COMPARE_DEFINITIONS,
+  COMPARE_METRICS,
+  type Comparison,
+  cellLabel,
+  type Severity,
+} from '../analysis/compare.js';
+import { describeSetup, SETUP_DEFINITIONS, type SetupRow } from '../analysis/setup.js';
 import { COUNTING_RULE } from '../analysis/windows.js';
 import type { ReportData } from './report-data.js';
 import { fmt, type Table } from './table.js';
@@ -13,6 +20,7 @@ import {
   failuresTable,
   paramTable,
   paretoTable,
+  setupTable,
   tailTable,
   timeTable,
   usersTable,
@@ -67,9 +75,49 @@ export function comparesSomething(cmp: Comparison): boolean {
   return cmp.arms.length > 1 || cmp.rows.some((r) => Object.values(r.byArm).some((x) => x.n > 1));
 }
 
+/** One line for a report's header: what was simulated and how (or that the servers were real). */
+export function setupLine(rows: readonly SetupRow[]): string {
+  if (rows.length === 0) return '';
+  const sim = rows.filter((r) => r.kind === 'simulated');
+  const real = rows.filter((r) => r.kind !== 'simulated');
+  const u = <T>(xs: T[]) => [...new Set(xs)];
+  const parts: string[] = [];
+  if (sim.length) {
+    const lags = sim.filter((r) => r.maxLagS !== null);
+    const worst = lags.reduce<SetupRow | null>((a, r) => (a && a.maxLagS! >= r.maxLagS! ? a : r), null);
+    parts.push(
+      `SIMULATED servers (servelab's engine, vLLM ${u(sim.flatMap((r) => r.versions)).join(', ')} on the wire): GPU profiles ${u(sim.flatMap((r) => r.gpus)).join(', ') || '?'}; step time ${u(sim.flatMap((r) => r.stepTime)).join(', ')}; simulator lag ${worst ? `at most ${fmt(worst.maxLagS)} s (${worst.maxLagCell})` : 'not recorded'}`,
+    );
+  }
+  if (real.length)
+    parts.push(
+      `servers ${u(real.map((r) => `${r.model} ${r.versions.join('/')}`)).join(', ')} (not simulated)`,
+    );
+  const ts = u(rows.flatMap((r) => r.timeScale));
+  parts.push(`agent timeScale ${ts.length ? ts.join(', ') : 'not recorded'}`);
+  return `${parts.join('; ')}.`;
+}
+
+/** The setup of the agent cells (arms split as the comparison splits them). */
+export function reportSetup(data: ReportData): SetupRow[] {
+  return describeSetup(data.cells.map((c) => c.summary));
+}
+
 /** The tables of a report, grouped in sections (shared by the HTML and Markdown renderers). */
 export function reportSections(data: ReportData): ReportSection[] {
   const out: ReportSection[] = [];
+  const setup = reportSetup(data);
+  if (setup.length)
+    out.push({
+      title: 'What was run',
+      intro: setupLine(setup),
+      tables: [
+        {
+          caption: 'Servers per arm, how they were simulated, and the time scaling',
+          table: setupTable(setup),
+        },
+      ],
+    });
   const cmp = data.comparison;
   if (cmp && cmp.arms.length > 0) {
     out.push({
@@ -79,12 +127,12 @@ export function reportSections(data: ReportData): ReportSection[] {
         : `One arm (${cmp.baseline}) and one repetition per cell: nothing to compare and no confidence interval to give, so only its figures per window are shown. Add arms to compare serving systems, repetitions for error bars. ${COUNTING_RULE}`,
       tables: [
         ...cmp.windows.map((w) => ({
-          caption: `The users' table, ${w} window: tasks/min (steps/s)`,
+          caption: `The users' table, ${w} window: ok tasks/min (ok steps/s), all-ended tasks/min beside it`,
           table: usersTable(cmp, w),
         })),
         ...(comparesSomething(cmp)
           ? cmp.windows.flatMap((w) =>
-              (['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const).map((m) => ({
+              COMPARE_METRICS.map((m) => ({
                 caption: `${w} window, ${m}: mean [95 % CI] per arm, winner, ratio to ${cmp.baseline}`,
                 table: comparisonTable(cmp, w, m),
               })),
@@ -149,6 +197,7 @@ export function reportDefinitions(data: ReportData): [string, string][] {
   if (data.cells.length) {
     defs.push(['counting rule', COUNTING_RULE]);
     defs.push(...Object.entries(CELL_DEFINITIONS));
+    defs.push(...Object.entries(SETUP_DEFINITIONS));
   }
   if (data.comparison) defs.push(...Object.entries(COMPARE_DEFINITIONS));
   if (data.bench.length) defs.push(...Object.entries(BENCH_DEFINITIONS));

@@ -3,7 +3,8 @@ import { AGGREGATE_METRICS } from '../analysis/aggregate.js';
 import type { BenchAnalysis } from '../analysis/bench-latency.js';
 import type { CellSummary } from '../analysis/cell-summary.js';
 import { type CellStat, type CompareMetric, type Comparison, cellLabel } from '../analysis/compare.js';
-import type { WindowKind } from '../analysis/windows.js';
+import type { SetupRow } from '../analysis/setup.js';
+import type { WindowCounts, WindowKind } from '../analysis/windows.js';
 import { fmt, fmtPct, type Table } from './table.js';
 
 const rel = (ms: number | null, origin: number | null) =>
@@ -17,26 +18,28 @@ export function windowsTable(s: CellSummary): Table {
       'definition',
       'start s',
       'length s',
-      'tasks ended (ok)',
-      'tasks/min',
       'ok tasks/min',
-      'steps',
-      'steps/s',
+      'all-ended tasks/min',
+      'tasks ended: ok/failed/incomplete',
+      'ok steps/s',
+      'all-ended steps/s',
+      'steps ok/ended',
       'expert calls',
       'user calls',
       'note',
     ],
-    numeric: [false, false, true, true, true, true, true, true, true, true, true, false],
+    numeric: [false, false, true, true, true, true, true, true, true, true, true, true, false],
     rows: s.windows.map((w) => [
       w.kind,
       w.label,
       fmt(rel(w.startMs, o)),
       fmt(w.durationS),
-      `${w.tasksEnded} (${w.tasksOk})`,
-      fmt(w.tasksPerMin),
       fmt(w.okTasksPerMin),
-      String(w.steps),
-      fmt(w.stepsPerS),
+      fmt(w.allTasksPerMin),
+      `${w.tasksOk}/${w.tasksFailed}/${w.tasksIncomplete}`,
+      fmt(w.okStepsPerS),
+      fmt(w.allStepsPerS),
+      `${w.stepsOk}/${w.stepsEnded}`,
       String(w.expertCalls),
       String(w.userCalls),
       w.note ?? '',
@@ -47,83 +50,153 @@ export function windowsTable(s: CellSummary): Table {
 const win = (s: CellSummary, k: WindowKind) => s.windows.find((w) => w.kind === k);
 
 /**
+ * The first table of `servelab run`: one row per arm and concurrency (repetitions averaged),
+ * whole-cell (makespan) throughput from the analysis: ok tasks/min first, all-ended beside it.
+ */
+export function runTable(cells: readonly CellSummary[]): Table {
+  const groups = new Map<string, CellSummary[]>();
+  for (const c of cells) {
+    const k = `${c.arm}\u0000${c.concurrency ?? '?'}`;
+    groups.set(k, [...(groups.get(k) ?? []), c]);
+  }
+  const mean = (g: CellSummary[], f: (w: WindowCounts) => number | null) => {
+    const v = g.map((c) => win(c, 'makespan')).map((w) => (w ? f(w) : null));
+    const ok = v.filter((x): x is number => x !== null);
+    return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : null;
+  };
+  const sum = (g: CellSummary[], f: (c: CellSummary) => number) => g.reduce((a, c) => a + f(c), 0);
+  return {
+    headers: [
+      'arm',
+      'C',
+      'reps',
+      'tasks ok/total',
+      'failed',
+      'incomplete',
+      'ok tasks/min',
+      'ok steps/s',
+      'all-ended tasks/min',
+      'all-ended steps/s',
+      'makespan s',
+    ],
+    numeric: [false, false, true, true, true, true, true, true, true, true, true],
+    rows: [...groups.values()].map((g) => [
+      g[0]!.arm,
+      String(g[0]!.concurrency ?? '?'),
+      String(g.length),
+      `${sum(g, (c) => c.counts.tasksOk)}/${sum(g, (c) => c.counts.tasks)}`,
+      String(sum(g, (c) => c.counts.tasksFailed)),
+      String(sum(g, (c) => c.counts.tasksIncomplete)),
+      fmt(mean(g, (w) => w.okTasksPerMin)),
+      fmt(mean(g, (w) => w.okStepsPerS)),
+      fmt(mean(g, (w) => w.allTasksPerMin)),
+      fmt(mean(g, (w) => w.allStepsPerS)),
+      fmt(mean(g, (w) => w.durationS)),
+    ]),
+  };
+}
+
+/**
  * The end of `servelab run`: each cell's throughput in the three windows side by side, as
- * "tasks/min (steps/s)", with completion-time percentiles. A dash: no such window (e.g. KV
- * never above the threshold).
+ * "ok tasks/min (ok steps/s)" with the all-ended tasks/min beside it, and completion-time
+ * percentiles. A dash: no such window (e.g. KV never above the threshold).
  */
 export function windowsOverviewTable(cells: readonly CellSummary[]): Table {
   const pair = (s: CellSummary, k: WindowKind) => {
     const w = win(s, k);
-    return w?.tasksPerMin == null ? '-' : `${fmt(w.tasksPerMin)} (${fmt(w.stepsPerS)})`;
+    return w?.okTasksPerMin == null ? '-' : `${fmt(w.okTasksPerMin)} (${fmt(w.okStepsPerS)})`;
   };
+  const all = (s: CellSummary, k: WindowKind) => fmt(win(s, k)?.allTasksPerMin);
   return {
-    headers: ['cell', 'active window', 'client-side window', 'makespan', 'task time p50 / p95 s'],
-    numeric: [false, true, true, true, true],
+    headers: [
+      'cell',
+      'active window',
+      'all ended',
+      'client-side window',
+      'all ended',
+      'makespan',
+      'all ended',
+      'task time p50 / p95 s',
+    ],
+    numeric: [false, true, true, true, true, true, true, true],
     rows: cells.map((s) => [
       s.partial ? `${cellLabel(s)} (PARTIAL)` : cellLabel(s),
       pair(s, 'active'),
+      all(s, 'active'),
       pair(s, 'client'),
+      all(s, 'client'),
       pair(s, 'makespan'),
+      all(s, 'makespan'),
       `${fmt(s.completionTimeS.ok.p50)} / ${fmt(s.completionTimeS.ok.p95)}`,
     ]),
   };
 }
 
 export function cellsOverviewTable(cells: readonly CellSummary[]): Table {
+  const cols: [string, (s: CellSummary) => string][] = [
+    ['cell', (s) => cellLabel(s)],
+    ['status', (s) => (s.partial ? `${s.cellStatus} (PARTIAL)` : s.cellStatus)],
+    [
+      'tasks ok/failed/incomplete',
+      (s) => `${s.counts.tasksOk}/${s.counts.tasksFailed}/${s.counts.tasksIncomplete}`,
+    ],
+    ['steps (orch.)', (s) => String(s.counts.orchestratorSteps)],
+    ['expert calls', (s) => String(s.counts.expertCalls)],
+    ['user calls', (s) => String(s.counts.userCalls)],
+    ['active ok tasks/min', (s) => fmt(win(s, 'active')?.okTasksPerMin)],
+    ['active ok steps/s', (s) => fmt(win(s, 'active')?.okStepsPerS)],
+    ['active all-ended tasks/min', (s) => fmt(win(s, 'active')?.allTasksPerMin)],
+    ['client ok tasks/min', (s) => fmt(win(s, 'client')?.okTasksPerMin)],
+    ['client all-ended tasks/min', (s) => fmt(win(s, 'client')?.allTasksPerMin)],
+    ['makespan ok tasks/min', (s) => fmt(win(s, 'makespan')?.okTasksPerMin)],
+    ['makespan ok steps/s', (s) => fmt(win(s, 'makespan')?.okStepsPerS)],
+    ['makespan all-ended tasks/min', (s) => fmt(win(s, 'makespan')?.allTasksPerMin)],
+    ['makespan all-ended steps/s', (s) => fmt(win(s, 'makespan')?.allStepsPerS)],
+    ['task time p50 s', (s) => fmt(s.completionTimeS.ok.p50)],
+    ['p90', (s) => fmt(s.completionTimeS.ok.p90)],
+    ['p95', (s) => fmt(s.completionTimeS.ok.p95)],
+    ['p99', (s) => fmt(s.completionTimeS.ok.p99)],
+    ['ramp-up s', (s) => fmt(s.outside.rampUpS)],
+    ['tail s', (s) => fmt(s.outside.tailS)],
+  ];
+  return {
+    headers: cols.map(([h]) => h),
+    numeric: cols.map((_, i) => i >= 3),
+    rows: cells.map((s) => cols.map(([, f]) => f(s))),
+  };
+}
+
+/** What was run: per arm and model, versions, simulated or real, GPU profile, time scaling, lag. */
+export function setupTable(rows: readonly SetupRow[]): Table {
+  const list = (xs: readonly (string | number)[]) => (xs.length ? xs.join(', ') : '-');
   return {
     headers: [
-      'cell',
-      'status',
-      'tasks ok/failed/incomplete',
-      'steps (orch.)',
-      'expert calls',
-      'user calls',
-      'active tasks/min',
-      'active steps/s',
-      'client tasks/min',
-      'makespan tasks/min',
-      'task time p50 s',
-      'p90',
-      'p95',
-      'p99',
-      'ramp-up s',
-      'tail s',
+      'arm',
+      'model',
+      'servers',
+      'server version',
+      'kind',
+      'GPU profile',
+      'step time',
+      'agent timeScale',
+      'simulator lag',
     ],
-    numeric: [
-      false,
-      false,
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-      true,
-    ],
-    rows: cells.map((s) => [
-      cellLabel(s),
-      s.partial ? `${s.cellStatus} (PARTIAL)` : s.cellStatus,
-      `${s.counts.tasksOk}/${s.counts.tasksFailed}/${s.counts.tasksIncomplete}`,
-      String(s.counts.orchestratorSteps),
-      String(s.counts.expertCalls),
-      String(s.counts.userCalls),
-      fmt(win(s, 'active')?.tasksPerMin),
-      fmt(win(s, 'active')?.stepsPerS),
-      fmt(win(s, 'client')?.tasksPerMin),
-      fmt(win(s, 'makespan')?.tasksPerMin),
-      fmt(s.completionTimeS.ok.p50),
-      fmt(s.completionTimeS.ok.p90),
-      fmt(s.completionTimeS.ok.p95),
-      fmt(s.completionTimeS.ok.p99),
-      fmt(s.outside.rampUpS),
-      fmt(s.outside.tailS),
+    rows: rows.map((r) => [
+      r.arm,
+      r.model,
+      r.servers.length > 3
+        ? `${r.servers.length} (${r.servers.slice(0, 2).join(', ')}, ...)`
+        : list(r.servers),
+      list(r.versions),
+      r.kind,
+      r.kind === 'simulated' ? list(r.gpus) : r.kind === 'real' ? 'real hardware' : '-',
+      r.kind === 'simulated' ? list(r.stepTime) : '-',
+      list(r.timeScale),
+      r.maxLagS === null
+        ? r.kind === 'simulated'
+          ? 'not recorded'
+          : '-'
+        : `${fmt(r.maxLagS)} s${r.maxLagShare !== null ? ` (${fmtPct(r.maxLagShare)} of ${r.maxLagCell})` : ''}`,
     ]),
   };
 }
@@ -179,10 +252,11 @@ export function tailTable(s: CellSummary): Table {
   };
 }
 
-const METRIC_LABEL: Record<CompareMetric, string> = {
-  tasksPerMin: 'tasks/min',
+export const METRIC_LABEL: Record<CompareMetric, string> = {
   okTasksPerMin: 'ok tasks/min',
-  stepsPerS: 'steps/s',
+  allTasksPerMin: 'all-ended tasks/min',
+  okStepsPerS: 'ok steps/s',
+  allStepsPerS: 'all-ended steps/s',
 };
 
 function statText(s: CellStat | undefined): string {
@@ -191,23 +265,32 @@ function statText(s: CellStat | undefined): string {
   return `${fmt(s.mean)} [${fmt(s.lo)}, ${fmt(s.hi)}] n=${s.n}`;
 }
 
-/** The users' published shape: rows = concurrency, columns = arms, "tasks/min (steps/s)". */
+/**
+ * The users' published shape: rows = concurrency, columns = arms, "ok tasks/min (ok steps/s)",
+ * with each arm's all-ended tasks/min beside it.
+ */
 export function usersTable(cmp: Comparison, window: WindowKind): Table {
   const rowsFor = (c: number, m: CompareMetric) =>
     cmp.rows.find((r) => r.concurrency === c && r.window === window && r.metric === m);
   return {
-    headers: ['C', ...cmp.arms, 'winner (tasks/min)'],
-    numeric: [true, ...cmp.arms.map(() => true), false],
+    headers: [
+      'C',
+      ...cmp.arms.flatMap((a) => [`${a}: ok tasks/min (steps/s)`, `${a}: all ended`]),
+      'winner (ok tasks/min)',
+    ],
+    numeric: [true, ...cmp.arms.flatMap(() => [true, true]), false],
     rows: cmp.concurrencies.map((c) => {
-      const t = rowsFor(c, 'tasksPerMin');
-      const st = rowsFor(c, 'stepsPerS');
+      const t = rowsFor(c, 'okTasksPerMin');
+      const st = rowsFor(c, 'okStepsPerS');
+      const all = rowsFor(c, 'allTasksPerMin');
       return [
         String(c),
-        ...cmp.arms.map((a) => {
+        ...cmp.arms.flatMap((a) => {
           const x = t?.byArm[a];
           const y = st?.byArm[a];
-          if (!x || x.n === 0) return 'no rate';
-          return `${fmt(x.mean)} (${fmt(y?.mean)})${x.n === 1 ? '' : ` n=${x.n}`}`;
+          const z = all?.byArm[a];
+          if (!x || x.n === 0) return ['no rate', '-'];
+          return [`${fmt(x.mean)} (${fmt(y?.mean)})${x.n === 1 ? '' : ` n=${x.n}`}`, fmt(z?.mean)];
         }),
         t?.winner ? `${t.winner}: ${t.winnerNote}` : (t?.winnerNote ?? '-'),
       ];

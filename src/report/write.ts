@@ -5,13 +5,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { CellSummary } from '../analysis/cell-summary.js';
+import { COMPARE_METRICS } from '../analysis/compare.js';
 import { loadRun } from '../analysis/load.js';
 import type { RunInput } from '../analysis/run-types.js';
+import { describeSetup, SETUP_DEFINITIONS } from '../analysis/setup.js';
+import { writeCellSummary } from '../rundir/run-dir.js';
 import { type AnalysedRuns, analyseRuns, type BuildOptions, reportData } from './build.js';
 import { renderHtmlReport } from './html.js';
-import { comparesSomething } from './sections.js';
+import { comparesSomething, setupLine } from './sections.js';
 import { toCsv, toMarkdown } from './table.js';
-import { cellsOverviewTable, comparisonTable, usersTable } from './tables.js';
+import { cellsOverviewTable, comparisonTable, METRIC_LABEL, setupTable, usersTable } from './tables.js';
 
 export async function loadRuns(dirs: readonly string[]): Promise<RunInput[]> {
   const out: RunInput[] = [];
@@ -22,20 +25,29 @@ export async function loadRuns(dirs: readonly string[]): Promise<RunInput[]> {
 export function comparisonMarkdown(a: AnalysedRuns): string {
   const cmp = a.comparison;
   if (!cmp) return '';
+  const setup = describeSetup(a.cells.map((c) => c.summary));
   const lines = ['# Comparison', ''];
+  if (setup.length) lines.push(setupLine(setup), '');
   if (cmp.confounds.length) {
     lines.push('## ⚠ Confounds', '');
     for (const c of cmp.confounds) lines.push(`- **${c.severity.toUpperCase()}** ${c.code}: ${c.message}`);
     lines.push('');
   }
+  if (setup.length) lines.push('## What was run', '', toMarkdown(setupTable(setup)), '');
   for (const w of cmp.windows) {
-    lines.push(`## ${w} window: tasks/min (steps/s)`, '', toMarkdown(usersTable(cmp, w)), '');
+    lines.push(
+      `## ${w} window: ok tasks/min (ok steps/s), all-ended tasks/min beside it`,
+      '',
+      toMarkdown(usersTable(cmp, w)),
+      '',
+    );
     if (comparesSomething(cmp))
-      for (const m of ['tasksPerMin', 'okTasksPerMin', 'stepsPerS'] as const)
-        lines.push(`### ${w}: ${m}`, '', toMarkdown(comparisonTable(cmp, w, m)), '');
+      for (const m of COMPARE_METRICS)
+        lines.push(`### ${w}: ${METRIC_LABEL[m]}`, '', toMarkdown(comparisonTable(cmp, w, m)), '');
   }
   lines.push('## Definitions', '');
-  for (const [k, v] of Object.entries(cmp.definitions)) lines.push(`- **${k}**: ${v}`);
+  for (const [k, v] of Object.entries({ ...cmp.definitions, ...SETUP_DEFINITIONS }))
+    lines.push(`- **${k}**: ${v}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -77,9 +89,8 @@ export async function writeRunReport(
       for (const s of r.summaries) {
         cells.push(s);
         try {
-          const p = join(r.dir, s.id, 'summary.json');
-          await writeJson(p, s);
-          summaryPaths.push(p);
+          // summary.json's one writer (src/rundir): the analysis's cell summary, nothing else
+          summaryPaths.push(writeCellSummary(r.dir, s));
         } catch (err) {
           errors.push(`summary of ${s.id}: ${(err as Error).message}`);
         }
