@@ -78,9 +78,12 @@ describe('servelab scrape', () => {
     expect(r.code).toBe(EXIT.ok);
     const lines = readFileSync(join(r.cwd, 'kv.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe('ts_iso,ts_unix,port,metric,value');
-    expect(lines.length - 1).toBe(4);
-    expect(lines[1]).toMatch(new RegExp(`,${srv.port},vllm:kv_cache_usage_perc,0\\.625$`));
-    expect(r.err).toMatch(/wrote 4 rows in 4 ticks/);
+    // the page has two engines: per tick one row each, then the combined row
+    expect(lines.length - 1).toBe(12);
+    expect(lines[1]).toMatch(new RegExp(`,${srv.port},vllm:kv_cache_usage_perc\\{engine="0"\\},0\\.25$`));
+    expect(lines[2]).toMatch(new RegExp(`,${srv.port},vllm:kv_cache_usage_perc\\{engine="1"\\},0\\.75$`));
+    expect(lines[3]).toMatch(new RegExp(`,${srv.port},vllm:kv_cache_usage_perc,0\\.625$`));
+    expect(r.err).toMatch(/wrote 12 rows in 4 ticks/);
   });
 
   it('stops on Ctrl-C with the file flushed, exit 130', async () => {
