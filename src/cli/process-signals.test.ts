@@ -99,7 +99,7 @@ describe('the servelab process under signals', () => {
     expect(r.signal).toBeNull();
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(
-      /interrupted: cells done are kept; continue with: servelab run <spec> --resume /,
+      /interrupted: cells done are kept; continue with: servelab run \S+\.yaml --resume /,
     );
     expect(r.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/); // no stack trace
     // the tasks cut by Ctrl-C are incomplete, not failed: table columns ok/total, failed, incomplete
