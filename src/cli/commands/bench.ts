@@ -13,7 +13,6 @@ import {
   boundedWorkload,
   parseBenchTimeouts,
   parseGoodput,
-  parseHeaders,
   parseMaxErrorRate,
   parseNumberFlag,
   parsePercentiles,
@@ -31,6 +30,7 @@ import { parseSweep } from '../../loadgen/sweep.js';
 import { autoWorkers } from '../../loadgen/workers.js';
 import { startSimServers } from '../../sim/server/index.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
+import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
 import type { CommandContext } from './index.js';
 
 export interface BenchFlags {
@@ -173,7 +173,7 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--result-filename <file>', "file name of vLLM's result JSON", 'vllm-result.json')
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
     .option('--api-key-file <file>', 'file whose first line is the API key')
-    .option('--header <k=v...>', 'extra HTTP header (repeatable)')
+    .option(`--header <${HEADER_SYNTAX}...>`, 'extra HTTP header (repeatable; "name: value" too)')
     .option('--extra-body <json>', 'JSON object merged into every request body')
     .option('--timeout <s>', 'total timeout per request, seconds (default: none; 0 = none)')
     .option(

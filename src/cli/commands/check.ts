@@ -7,9 +7,10 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { resolveApiKey } from '../../client/api-key.js';
 import { secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
-import { EXIT, ServelabError } from '../../errors.js';
+import { EXIT } from '../../errors.js';
 import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
 import { checkEndpoints, renderCheckReport } from '../../preflight/index.js';
+import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
 import type { CommandContext } from './index.js';
 
 interface CheckFlags {
@@ -34,12 +35,7 @@ async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): 
   const { endpoints, notes } = endpointsFromFlags({ ...f, url: [...urls, ...(f.url ?? [])] }, io.cwd);
   for (const u of [...urls, ...(f.url ?? [])]) io.secrets?.addAll(secretsFromUrl(u));
   if (!f.json) for (const n of notes) io.stderr(`note: ${n}\n`);
-  const headers: Record<string, string> = {};
-  for (const h of f.header ?? []) {
-    const i = h.indexOf(':');
-    if (i <= 0) throw new ServelabError('BAD_FLAG', `--header "${h}" is not name:value`);
-    headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
-  }
+  const headers = parseHeaders(f.header);
   const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
   const waitMs = f.wait ? parseDurationMs(f.wait, '--wait', { zero: true }) : 0;
   // what servers answer is printed; a key they echo back is scrubbed from it (runMain's io)
@@ -97,7 +93,11 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
     .option('--no-smoke', 'skip the chat / tool-call completions')
     .option('--no-gpu', 'skip nvidia-smi')
     .option('--timeout <dur>', 'timeout of each HTTP probe', '5s')
-    .option('--header <name:value>', 'extra header on the smoke calls (repeatable)', collect)
+    .option(
+      `--header <${HEADER_SYNTAX}>`,
+      'extra header on the smoke calls (repeatable; "name: value" too)',
+      collect,
+    )
     .option('--api-key-env <name>', 'environment variable holding the API key', 'OPENAI_API_KEY')
     .option('--api-key-file <file>', 'file whose first line is the API key')
     .action(async (urls: string[], flags: CheckFlags) => {
