@@ -54,7 +54,7 @@ export class BenchRunDir {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'run.json'),
-      `${JSON.stringify(
+      `${this.stringify(
         {
           v: 1,
           kind: 'bench',
@@ -71,7 +71,7 @@ export class BenchRunDir {
   }
 
   append(r: RequestRecord): void {
-    if (this.fd !== undefined) writeSync(this.fd, `${JSON.stringify(r)}\n`);
+    if (this.fd !== undefined) writeSync(this.fd, `${this.stringify(r)}\n`);
   }
 
   writeJson(file: string, data: unknown): void {

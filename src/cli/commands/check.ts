@@ -38,13 +38,13 @@ async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): 
   const headers = parseHeaders(f.header);
   const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
   const waitMs = f.wait ? parseDurationMs(f.wait, '--wait', { zero: true }) : 0;
-  // what servers answer is printed; a key they echo back is scrubbed from it (runMain's io)
-  io.secrets?.add(apiKey);
-  io.secrets?.addAll(secretsFromHeaders(headers));
   const apiKey = resolveApiKey(
     { envName: f.apiKeyEnv, ...(f.apiKeyFile ? { file: resolve(io.cwd, f.apiKeyFile) } : {}) },
     io.env,
   );
+  // what servers answer is printed; a key they echo back is scrubbed from it (runMain's io)
+  io.secrets?.add(apiKey);
+  io.secrets?.addAll(secretsFromHeaders(headers));
   const rep = await checkEndpoints({
     ...(apiKey ? { apiKey } : {}),
     endpoints: endpoints.map((e) => ({

@@ -28,6 +28,7 @@ export async function executeSpec(
     ...(flags.replay ? { replay: flags.replay } : {}),
     progressIntervalMs: io.isTTY ? 2000 : 5000,
     makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
+    ...(io.secrets ? { secrets: io.secrets } : {}),
   });
   io.stdout(`\n${result.table}\n\n`);
   for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
@@ -45,7 +46,6 @@ export async function executeSpec(
         'orchestrator call that ends inside it.\n' +
         `${toTerminal(windowsOverviewTable(rep.cells))}\n\n`,
     );
-    ...(io.secrets ? { secrets: io.secrets } : {}),
   }
   io.stdout(
     `analysis: ${rep.summaryPaths.length} summary.json file(s); windows and tails: ${shellCommand(['servelab', 'analyze', result.runDir])}\n`,

@@ -123,12 +123,12 @@ function nonDefaultArgs(cmd: Command): string {
 
 async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promise<number> {
   const io = ctx.io;
-  if (f.metricsNames !== 'v0' && f.metricsNames !== 'v1') {
-    throw new ServelabError('BAD_FLAG', `--metrics-names "${f.metricsNames}" must be v0 or v1`);
   // vLLM: --api-key wins over VLLM_API_KEY; empty keys are dropped
   const apiKeys = (f.apiKey ?? [io.env.VLLM_API_KEY ?? '']).filter((k) => k.length > 0);
   io.secrets?.addAll(apiKeys);
   io.stderr(`${nonDefaultArgs(cmd)}\n`);
+  if (f.metricsNames !== 'v0' && f.metricsNames !== 'v1') {
+    throw new ServelabError('BAD_FLAG', `--metrics-names "${f.metricsNames}" must be v0 or v1`);
   }
   let faultRates: FaultRate[] = [];
   if (f.faultRate) {

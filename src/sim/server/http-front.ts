@@ -21,10 +21,10 @@ export interface HttpFrontOptions {
   metricsNames?: MetricsNames;
   /** `root` in /v1/models: the model as given to the server (default: the engine's model) */
   root?: string;
-}
-
   /** vLLM's --api-key: /v1 routes then need `Authorization: Bearer <one of them>` */
   apiKeys?: readonly string[];
+}
+
 export interface HttpFront {
   server: Server;
   port: number;

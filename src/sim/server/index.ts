@@ -84,12 +84,12 @@ export interface StartSimOptions {
   /** /version answer (default 0.11.0) */
   versionString?: string;
   metricsNames?: MetricsNames;
+  /** vLLM's --api-key: /v1 routes need `Authorization: Bearer` one of these */
+  apiKeys?: readonly string[];
   faultRates?: readonly FaultRate[];
   /** the engine factory (default: src/sim/engine.ts createEngine) */
   createEngine?: EngineFactory;
   /** default: a real-time clock */
-  /** vLLM's --api-key: /v1 routes need `Authorization: Bearer` one of these */
-  apiKeys?: readonly string[];
   clock?: Clock;
   /** startup lines, vLLM-like */
   log?: (line: string) => void;
@@ -197,6 +197,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
           port,
           versionString: opts.versionString,
           metricsNames: opts.metricsNames,
+          ...(opts.apiKeys ? { apiKeys: opts.apiKeys } : {}),
           root: s.model,
         }).catch((e: NodeJS.ErrnoException) => {
           const why =
@@ -206,7 +207,6 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
             `${service.modelName} replica ${i}: port ${port} on ${host} ${why}`,
             {
               hint: 'stop whatever listens there, or pick another port (--port, or port: in the topology file)',
-          ...(opts.apiKeys ? { apiKeys: opts.apiKeys } : {}),
               cause: e,
             },
           );
