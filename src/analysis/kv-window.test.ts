@@ -1,9 +1,16 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runMain } from '../cli/main.js';
+import { captureIo } from '../cli/testing/capture-io.js';
+import { EXIT } from '../errors.js';
 import { summarizeCell } from './cell-summary.js';
 import { activeWindow, type KvSample, kvEngineOf, kvSeries, parseKvEngine } from './kv-window.js';
 import { parseTimeseriesCsv } from './load.js';
 import { analyzeOptions } from './options.js';
 import { cellInput, T0, task } from './testing/fixtures.js';
+import { writeSyntheticRun } from './testing/synthetic-run.js';
 
 /**
  * One port, two engines, every 5 s from t=0, as the sampler writes them (engine rows, then the
@@ -111,5 +118,53 @@ describe('active window over a port with two engines', () => {
     expect(() => analyzeOptions({ kvEngine: 'mean' })).toThrow(
       /--kv-engine mean is not max, combined or an engine number/,
     );
+  });
+});
+
+describe('servelab analyze --kv-engine on a run whose orchestrator port has two engines', () => {
+  it('the active window and the KV line follow the flag; a bad value is exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'servelab-kv-engine-'));
+    try {
+      await writeSyntheticRun(dir, [
+        { arm: 'baseline', concurrency: 4, rep: 1, tasks: 12, stepsPerTask: 3, kvPlateau: 0.5 },
+      ]);
+      // replace the cell's KV file by two engines: engine 0 full from 20 s on, engine 1 never
+      const csv = join(dir, 'baseline/c4/r1/kv_timeseries.csv');
+      const t0 = Number((await readFile(csv, 'utf8')).split('\n')[1]!.split(',')[1]);
+      const lines = ['ts_iso,ts_unix,port,metric,value'];
+      for (let i = 0; i < 20; i++) {
+        const ts = t0 + i * 5;
+        const iso = new Date(ts * 1000).toISOString();
+        const e0 = i >= 4 && i <= 10 ? 0.95 : 0.2;
+        const e1 = 0.3;
+        lines.push(
+          `${iso},${ts.toFixed(3)},1900,vllm:kv_cache_usage_perc{engine="0"},${e0}`,
+          `${iso},${ts.toFixed(3)},1900,vllm:kv_cache_usage_perc{engine="1"},${e1}`,
+          `${iso},${ts.toFixed(3)},1900,vllm:kv_cache_usage_perc,${(e0 + e1) / 2}`,
+        );
+      }
+      await writeFile(csv, `${lines.join('\n')}\n`);
+      const analyze = async (...flags: string[]) => {
+        const c = captureIo({ cwd: dir });
+        const code = await runMain(['analyze', dir, '--no-write', ...flags], c.io);
+        return { code, out: c.out.join(''), err: c.err.join('') };
+      };
+      const json = async (...flags: string[]) => JSON.parse((await analyze('--json', ...flags)).out)[0];
+      const max = await json();
+      expect(max.kv.engine).toEqual({ asked: 'max', used: 'max', engines: ['0', '1'] });
+      expect(max.kv.status).toBe('ok');
+      expect((max.kv.endMs - max.kv.startMs) / 1000).toBe(30); // samples 4..10
+      const combined = await json('--kv-engine', 'combined');
+      expect(combined.kv.status).toBe('never-above'); // (0.95 + 0.3) / 2 = 0.625
+      expect(combined.windows.find((w: { kind: string }) => w.kind === 'active').durationS).toBeNull();
+      expect((await json('--kv-engine', '1')).kv.status).toBe('never-above');
+      const text = await analyze();
+      expect(text.out).toMatch(/KV port 1900 \(orchestratorPort; max over engines of 0, 1\)/);
+      const bad = await analyze('--kv-engine', 'avg');
+      expect(bad.code).toBe(EXIT.usage);
+      expect(bad.err).toMatch(/--kv-engine avg is not max, combined or an engine number/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
