@@ -73,8 +73,8 @@ export function splitEndpoint(
  * slow decode rate is not a failure).
  */
 export const BENCH_TIMEOUT_DEFAULTS_S = { firstByte: 300, idle: 120 } as const;
-/** the longest timeout a flag takes: one week (well below the 2^31 ms a Node timer holds) */
-export const BENCH_TIMEOUT_MAX_S = 7 * 24 * 3600;
+/** the longest timeout a flag takes: BOUNDS.durationS, one week (a Node timer holds 2^31 ms) */
+export const BENCH_TIMEOUT_MAX_S = BOUNDS.durationS;
 
 export interface BenchTimeouts {
   /** seconds; null = no limit of that kind */
