@@ -190,6 +190,21 @@ async function handleGeneration(
   });
 }
 
+/**
+ * vLLM's AuthenticationMiddleware (vllm/entrypoints/openai/api_server.py, v0.11): with keys
+ * set, a request to a path under /v1 (OPTIONS excepted) needs `Authorization: Bearer KEY`
+ * (scheme case-insensitive); otherwise 401 `{"error": "Unauthorized"}`. /health, /metrics,
+ * /version stay open.
+ */
+function authorized(req: IncomingMessage, url: string, keys: readonly string[] | undefined): boolean {
+  if (!keys || keys.length === 0 || req.method === 'OPTIONS' || !url.startsWith('/v1')) return true;
+  const value = req.headers.authorization ?? '';
+  const space = value.indexOf(' ');
+  const scheme = space === -1 ? value : value.slice(0, space);
+  const token = space === -1 ? '' : value.slice(space + 1);
+  return scheme.toLowerCase() === 'bearer' && keys.includes(token);
+}
+
 export function createHttpFront(opts: HttpFrontOptions): Server {
   const svc = opts.service;
   const version = opts.versionString ?? '0.11.0';
@@ -268,21 +283,6 @@ export async function listenHttpFront(opts: HttpFrontOptions): Promise<HttpFront
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-/**
- * vLLM's AuthenticationMiddleware (vllm/entrypoints/openai/api_server.py, v0.11): with keys
- * set, a request to a path under /v1 (OPTIONS excepted) needs `Authorization: Bearer KEY`
- * (scheme case-insensitive); otherwise 401 `{"error": "Unauthorized"}`. /health, /metrics,
- * /version stay open.
- */
-function authorized(req: IncomingMessage, url: string, keys: readonly string[] | undefined): boolean {
-  if (!keys || keys.length === 0 || req.method === 'OPTIONS' || !url.startsWith('/v1')) return true;
-  const value = req.headers.authorization ?? '';
-  const space = value.indexOf(' ');
-  const scheme = space === -1 ? value : value.slice(0, space);
-  const token = space === -1 ? '' : value.slice(space + 1);
-  return scheme.toLowerCase() === 'bearer' && keys.includes(token);
-}
-
         server.closeAllConnections();
       }),
   };
