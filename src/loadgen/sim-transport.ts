@@ -173,14 +173,23 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
         applyChunk(st, obj, now);
         return true;
       };
+      // as the HTTP front (and vLLM): a chat stream's role chunk goes out with the first token
+      let roleDue = false;
+      const roleChunk = (now: number): boolean => {
+        if (!roleDue) return true;
+        roleDue = false;
+        return chunk(
+          { choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+          now,
+        );
+      };
       const sink: ServiceSink = {
         start(meta, now) {
           headersMs = now;
-          if (req.stream && meta.kind === 'chat')
-            chunk(
-              { choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
-              now,
-            );
+          roleDue = req.stream === true && meta.kind === 'chat';
+        },
+        stalled(now) {
+          if (!settled) roleChunk(now);
         },
         finish(_choice, f, now) {
           if (settled) return;
@@ -188,7 +197,7 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
             pendingFinish = f;
             return;
           }
-          chunk(deltaObj(f.lastDelta, f.finishReason), now);
+          if (roleChunk(now)) chunk(deltaObj(f.lastDelta, f.finishReason), now);
         },
         done(usage, timing, now) {
           if (settled) return;
@@ -196,6 +205,7 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
           if (u) st.usage = u;
           if (timing.first_token_ms !== null) st.serverFirstTokenMs = timing.first_token_ms;
           if (req.stream) {
+            if (!roleChunk(now)) return;
             if (!st.firstChunkMs) st.firstChunkMs = now;
             if (handle?.fault?.kind === 'missing_done')
               return settle({
@@ -226,7 +236,7 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
       let pendingFinish: ChoiceFinish | undefined;
       if (req.stream)
         sink.delta = (_choice, d, now) => {
-          if (!settled) chunk(deltaObj(d, null), now);
+          if (!settled && roleChunk(now)) chunk(deltaObj(d, null), now);
         };
       const body = buildBody(req);
       handle = req.api === 'chat' ? svc.chat(body, headers, sink) : svc.completion(body, headers, sink);

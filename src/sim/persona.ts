@@ -42,6 +42,8 @@ export interface PersonaInput {
   /** offered tools (already filtered: tool_choice "none" means none) */
   tools?: readonly unknown[] | null;
   enableThinking: boolean;
+  /** thinking was turned off by `/no_think` (Qwen3 then writes an empty think block) */
+  thinkingSoftOff?: boolean;
   /** tool_choice "required" / a named function: answer with a call to one of these */
   forceTools?: readonly unknown[];
   /** program_id / job_id when the client sent one (keys the orchestrator's per-conversation draw) */
@@ -190,12 +192,15 @@ function gptOssPlan(rng: Rng): OutputPlan {
   return { segments };
 }
 
-function qwen3Plan(rng: Rng, thinking: boolean): OutputPlan {
+function qwen3Plan(rng: Rng, thinking: boolean, emptyThink: boolean): OutputPlan {
   const answer: Segment = {
     kind: 'filler',
     channel: 'content',
     tokens: logNormalInt(rng, 120, 0.7, 4, 1500),
   };
+  // `/no_think`: Qwen3 writes an empty think block, then answers
+  if (!thinking && emptyThink)
+    return { segments: [{ kind: 'text', channel: 'content', text: '<think>\n\n</think>\n\n' }, answer] };
   if (!thinking) return { segments: [answer] };
   return {
     segments: [
@@ -221,6 +226,10 @@ export function planOutput(persona: PersonaName, input: PersonaInput): OutputPla
     case 'gpt-oss':
       return gptOssPlan(rng);
     case 'qwen3':
-      return qwen3Plan(rng, input.enableThinking && input.messages !== undefined);
+      return qwen3Plan(
+        rng,
+        input.enableThinking && input.messages !== undefined,
+        input.thinkingSoftOff === true && input.messages !== undefined,
+      );
   }
 }

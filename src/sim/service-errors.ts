@@ -7,6 +7,7 @@ export interface ApiError {
 const TYPES: Record<number, string> = {
   400: 'BadRequestError',
   404: 'NotFoundError',
+  413: 'RequestEntityTooLargeError',
   429: 'RateLimitError',
   500: 'InternalServerError',
   503: 'ServiceUnavailableError',
@@ -23,19 +24,23 @@ export function modelNotFound(model: string): ApiError {
   return apiError(404, `The model \`${model}\` does not exist.`, 'model');
 }
 
-/** vLLM's wording (serving_engine._validate_input) for a prompt that does not fit. */
-export function contextLengthError(maxModelLen: number, promptTokens: number, maxTokens?: number): ApiError {
-  if (maxTokens === undefined || promptTokens >= maxModelLen) {
-    return apiError(
-      400,
-      `This model's maximum context length is ${maxModelLen} tokens. However, you requested ` +
-        `${promptTokens} tokens in the messages, Please reduce the length of the messages.`,
-    );
-  }
-  return apiError(
-    400,
-    `This model's maximum context length is ${maxModelLen} tokens. However, you requested ` +
-      `${promptTokens + maxTokens} tokens (${promptTokens} in the messages, ${maxTokens} in the completion). ` +
-      'Please reduce the length of the messages or completion.',
-  );
+/**
+ * vLLM 0.11's wording (serving_engine._validate_input) for a prompt that does not fit. The chat
+ * route wraps the ValueError as `f"{e} {e.__cause__}"`, so its message ends in " None"; the
+ * completions route sends `str(e)`.
+ */
+export function contextLengthError(
+  kind: 'chat' | 'completion',
+  maxModelLen: number,
+  promptTokens: number,
+  maxTokens?: number,
+): ApiError {
+  const msg =
+    maxTokens === undefined || promptTokens >= maxModelLen
+      ? `This model's maximum context length is ${maxModelLen} tokens. However, your request has ` +
+        `${promptTokens} input tokens. Please reduce the length of the input messages.`
+      : `'max_tokens' or 'max_completion_tokens' is too large: ${maxTokens}. This model's maximum ` +
+        `context length is ${maxModelLen} tokens and your request has ${promptTokens} input tokens ` +
+        `(${maxTokens} > ${maxModelLen} - ${promptTokens}).`;
+  return apiError(400, kind === 'chat' ? `${msg} None` : msg);
 }

@@ -120,6 +120,17 @@ export function thinkingEnabled(body: Body, messages: readonly ChatMessageLike[]
   return true;
 }
 
+/**
+ * Thinking turned off by Qwen3's soft switch (`/no_think` in the last user message) rather than by
+ * the template (enable_thinking=false): the model then writes an empty `<think>\n\n</think>\n\n`
+ * block itself, where the template puts that block into the prompt and the answer has none.
+ */
+export function thinkingSoftOff(body: Body, messages: readonly ChatMessageLike[]): boolean {
+  const kw = body.chat_template_kwargs as { enable_thinking?: unknown } | undefined;
+  if (kw && typeof kw === 'object' && kw.enable_thinking === false) return false;
+  return !thinkingEnabled(body, messages);
+}
+
 export function readDirective(body: Body): Directive | ApiError | undefined {
   const d = body.servelab_directive;
   if (d === undefined || d === null) return undefined;

@@ -29,6 +29,7 @@ import {
   readMessages,
   readPrompts,
   thinkingEnabled,
+  thinkingSoftOff,
 } from './service-request.js';
 import { encodeChat, encodeText } from './tokenizer.js';
 
@@ -45,7 +46,16 @@ export interface SimServiceOptions {
   faultRates?: readonly FaultRate[];
   /** engine ms -> absolute ms (performance.timeOrigin + performance.now()); identity by default */
   toAbsoluteMs?: (engineMs: number) => number;
+  /** vLLM --enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens (off by default) */
+  enablePromptTokensDetails?: boolean;
 }
+
+/**
+ * The request header that asks for the simulator's own timing object (`servelab: {arrival_ms,
+ * first_token_ms}`) in the usage chunk / body. vLLM sends no such object, so without the header
+ * the simulator does not either.
+ */
+export const TIMING_HEADER = 'x-servelab-timing';
 
 export interface ResponseMeta {
   /** chatcmpl-<hex> / cmpl-<hex> */
@@ -57,6 +67,10 @@ export interface ResponseMeta {
   includeUsage: boolean;
   choices: number;
   promptTokens: number;
+  /** each choice's prompt token ids (vLLM 0.11 puts them in a completions stream's first chunk) */
+  promptTokenIds: ArrayLike<number>[];
+  /** the client asked for the servelab timing object (TIMING_HEADER) */
+  timing: boolean;
 }
 
 export interface ChoiceFinish {
@@ -70,11 +84,12 @@ export interface ChoiceFinish {
   completionTokens: number;
 }
 
+/** vLLM's UsageInfo, keys in its field order; prompt_tokens_details only as vLLM sends it */
 export interface Usage {
   prompt_tokens: number;
-  completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details: { cached_tokens: number };
+  completion_tokens: number;
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 /** The sim's own timing, absolute ms on performance.timeOrigin + performance.now(). */
@@ -84,11 +99,18 @@ export interface ServerTiming {
 }
 
 export interface ServiceSink {
+  /** the request was accepted (a stream's headers go out now; vLLM's first chunk waits for the first token) */
   start(meta: ResponseMeta, nowMs: number): void;
   delta?(choice: number, d: OutputDelta, nowMs: number): void;
   finish(choice: number, f: ChoiceFinish, nowMs: number): void;
   done(usage: Usage, timing: ServerTiming, nowMs: number): void;
   error(err: ApiError, nowMs: number): void;
+  /**
+   * The `hang` fault: nothing more will come. A stream still shows that it started (the front
+   * writes its role chunk, as a server stalled after the first iteration would), so a client
+   * sees a stream that stops, not one that never begins.
+   */
+  stalled?(nowMs: number): void;
 }
 
 export interface RequestHandle {
@@ -120,6 +142,7 @@ export class SimService {
   private readonly faults: FaultPicker;
   private readonly toAbs: (ms: number) => number;
   private readonly idRng;
+  readonly enablePromptTokensDetails: boolean;
 
   constructor(opts: SimServiceOptions) {
     this.engine = opts.engine;
@@ -131,6 +154,7 @@ export class SimService {
     this.toAbs = opts.toAbsoluteMs ?? ((ms) => ms);
     this.metrics = new SimMetrics(opts.engine.config.maxModelLen);
     this.idRng = mulberry32(mixSeed(this.seed, 0x1d));
+    this.enablePromptTokensDetails = opts.enablePromptTokensDetails ?? false;
     const prev = this.engine.onStep;
     this.engine.onStep = (info) => {
       this.metrics.iterationTokens.observe(info.numTokens);
@@ -208,6 +232,7 @@ export class SimService {
             messages,
             tools,
             enableThinking: thinkingEnabled(body, messages),
+            thinkingSoftOff: thinkingSoftOff(body, messages),
             forceTools: forcedTools(body, tools),
             programKey: programKey === undefined ? undefined : String(programKey),
             seed: this.seed,
@@ -235,28 +260,38 @@ export class SimService {
     for (const s of subs) {
       const n = s.promptIds.length;
       if (fault?.kind === 'context_length')
-        return this.fail(sink, contextLengthError(maxLen, Math.max(n, maxLen)));
+        return this.fail(sink, contextLengthError(kind, maxLen, Math.max(n, maxLen)));
       if (n >= maxLen || (knobs.maxTokens !== undefined && n + knobs.maxTokens > maxLen)) {
-        return this.fail(sink, contextLengthError(maxLen, n, knobs.maxTokens));
+        return this.fail(sink, contextLengthError(kind, maxLen, n, knobs.maxTokens));
       }
     }
 
-    const streamOpts = body.stream_options as { include_usage?: unknown } | undefined;
+    // vLLM's StreamOptions.include_usage defaults to true: `stream_options: {}` asks for usage
+    const streamOpts = body.stream_options as { include_usage?: unknown } | null | undefined;
+    const wantsUsage =
+      streamOpts !== null &&
+      typeof streamOpts === 'object' &&
+      (streamOpts.include_usage === undefined || streamOpts.include_usage === true);
     const meta: ResponseMeta = {
       id: `${kind === 'chat' ? 'chatcmpl-' : 'cmpl-'}${this.hexId()}`,
       kind,
       created: Math.floor(Date.now() / 1000),
       model: this.modelName,
       stream: body.stream === true,
-      includeUsage: body.stream === true ? streamOpts?.include_usage === true : true,
+      includeUsage: body.stream === true ? wantsUsage : true,
       choices: subs.length,
       promptTokens: subs.reduce((a, s) => a + s.promptIds.length, 0),
+      promptTokenIds: subs.map((s) => s.promptIds),
+      timing: header(headers, TIMING_HEADER) === '1',
     };
     sink.start(meta, arrivalMs);
 
     const run = new RunningRequest(this, meta, sink, arrivalMs);
     const handle: RequestHandle = { abort: () => run.abort(), fault };
-    if (fault?.kind === 'hang') return handle;
+    if (fault?.kind === 'hang') {
+      sink.stalled?.(arrivalMs);
+      return handle;
+    }
     const submitAll = () => {
       try {
         subs.forEach((s, i) => {
@@ -434,10 +469,12 @@ class RunningRequest {
     const p = this.meta.promptTokens;
     const usage: Usage = {
       prompt_tokens: p,
-      completion_tokens: this.completionTokens,
       total_tokens: p + this.completionTokens,
-      prompt_tokens_details: { cached_tokens: this.cachedTokens },
+      completion_tokens: this.completionTokens,
     };
+    // vLLM: `if self.enable_prompt_tokens_details and num_cached_tokens` (0 cached: no details)
+    if (this.svc.enablePromptTokensDetails && this.cachedTokens > 0)
+      usage.prompt_tokens_details = { cached_tokens: this.cachedTokens };
     const timing: ServerTiming = {
       arrival_ms: this.svc.absMs(this.arrivalMs),
       first_token_ms: this.firstTokenMs === undefined ? null : this.svc.absMs(this.firstTokenMs),

@@ -1,8 +1,10 @@
 /**
  * The simulated vLLM's HTTP front over node:http: vLLM's routes and wire format, streaming one
  * SSE chunk per engine step, transport-level faults (stream cut, malformed chunk, missing
- * [DONE]) and client disconnects aborting the engine request.
+ * [DONE]) and client disconnects aborting the engine request. Request bodies over a limit are
+ * refused with 413 before they are buffered.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { OutputDelta } from '../persona-output.js';
@@ -23,6 +25,8 @@ export interface HttpFrontOptions {
   root?: string;
   /** vLLM's --api-key: /v1 routes then need `Authorization: Bearer <one of them>` */
   apiKeys?: readonly string[];
+  /** largest request body accepted, in bytes (default DEFAULT_MAX_BODY_BYTES); larger: 413 */
+  maxBodyBytes?: number;
 }
 
 export interface HttpFront {
@@ -32,7 +36,14 @@ export interface HttpFront {
   close(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * 8 MiB: a prompt at a 128k-token context is about 0.5-1 MB of JSON (text at ~4-5 bytes per
+ * token, or a completions token-id list at ~7), so this leaves room for contexts of ~1M tokens
+ * while three abusive 50 MB uploads can no longer take the process to ~1 GB. vLLM itself
+ * (uvicorn + FastAPI) sets no limit and buffers any body; this is the simulator protecting the
+ * measurements it serves. `servelab sim --max-body-mb` raises it.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 function sendJson(res: ServerResponse, status: number, obj: unknown): void {
   const body = JSON.stringify(obj);
@@ -44,19 +55,62 @@ function sendError(res: ServerResponse, err: ApiError): void {
   sendJson(res, err.status, err.body);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function tooLarge(limit: number, got: string): ApiError {
+  return apiError(
+    413,
+    `Request body too large: ${got}; this server accepts at most ${limit} bytes (servelab sim --max-body-mb).`,
+  );
+}
+
+/** 413 and close: the rest of the body is not read, so the connection cannot be reused */
+function refuseBody(req: IncomingMessage, res: ServerResponse, err: ApiError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(err.body);
+  res.writeHead(413, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  // node:http destroys the socket once the response is written (connection: close); the bytes
+  // still arriving until then are dropped, not buffered
+  req.on('data', () => {});
+  res.end(body);
+}
+
+/**
+ * The body as text, or undefined after a 413 was sent: a Content-Length over the limit is
+ * refused before anything is read, a body without one (chunked) as soon as the bytes counted in
+ * pass the limit; nothing past the limit is kept.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<string | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    refuseBody(req, res, tooLarge(limit, `Content-Length ${declared} bytes`));
+    return Promise.resolve(undefined);
+  }
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
+    let over = false;
     req.on('data', (b: Buffer) => {
+      if (over) return;
       n += b.length;
-      if (n > MAX_BODY_BYTES) {
-        reject(new Error('request body too large'));
-        req.destroy();
+      if (n > limit) {
+        over = true;
+        parts.length = 0;
+        refuseBody(req, res, tooLarge(limit, `more than ${limit} bytes received`));
+        resolve(undefined);
       } else parts.push(b);
     });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(parts, n).toString('utf8'));
+    });
+    req.on('error', (e) => {
+      if (!over) reject(e);
+    });
   });
 }
 
@@ -84,6 +138,15 @@ function streamingSink(
   let meta: ResponseMeta;
   let chunks = 0;
   let lines: ((d: OutputDelta) => string)[] = [];
+  // vLLM writes the role chunk(s) in its first iteration over the engine's outputs, i.e. with
+  // the first token; a completions choice's first chunk carries the prompt's token ids
+  let roleSent = false;
+  let firstSent: boolean[] = [];
+  const beforeOutput = () => {
+    if (roleSent) return;
+    roleSent = true;
+    if (meta.kind === 'chat') for (let i = 0; i < meta.choices; i++) write(roleChunk(meta, i));
+  };
   const write = (obj: unknown): boolean => writeLine(`data: ${JSON.stringify(obj)}\n\n`);
   const writeLine = (line: string): boolean => {
     if (res.destroyed) return false;
@@ -106,17 +169,28 @@ function streamingSink(
     start(m) {
       meta = m;
       lines = Array.from({ length: m.choices }, (_, i) => deltaLineFactory(m, i));
+      firstSent = new Array(m.choices).fill(false);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
       res.flushHeaders();
-      if (m.kind === 'chat') for (let i = 0; i < m.choices; i++) write(roleChunk(m, i));
     },
     delta(choice, d) {
-      writeLine(lines[choice]!(d));
+      beforeOutput();
+      if (meta.kind === 'completion' && !firstSent[choice]) {
+        firstSent[choice] = true;
+        write(streamChunk(meta, choice, d, undefined, true));
+      } else writeLine(lines[choice]!(d));
     },
     finish(choice, f: ChoiceFinish) {
-      write(streamChunk(meta, choice, f.lastDelta, f));
+      beforeOutput();
+      const first = !firstSent[choice];
+      firstSent[choice] = true;
+      write(streamChunk(meta, choice, f.lastDelta, f, first));
+    },
+    stalled() {
+      beforeOutput();
     },
     done(usage, timing) {
+      beforeOutput();
       if (meta.includeUsage && !write(usageChunk(meta, usage, timing))) return;
       if (res.destroyed) return;
       if (getFault()?.kind !== 'missing_done') writeBody(res, 'data: [DONE]\n\n');
@@ -169,10 +243,14 @@ async function handleGeneration(
   kind: 'chat' | 'completion',
   req: IncomingMessage,
   res: ServerResponse,
+  maxBodyBytes: number,
 ): Promise<void> {
   let body: Record<string, unknown>;
   try {
-    body = JSON.parse(await readBody(req));
+    const text = await readBody(req, res, maxBodyBytes);
+    if (text === undefined) return;
+    // one JSON.parse of at most maxBodyBytes (tens of ms for 8 MiB): the loop is held that long at most
+    body = JSON.parse(text);
   } catch (e) {
     sendError(res, apiError(400, `Invalid JSON body: ${(e as Error).message}`));
     return;
@@ -209,6 +287,7 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
   const svc = opts.service;
   const version = opts.versionString ?? '0.11.0';
   const names = opts.metricsNames ?? 'v1';
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const createdSec = Math.floor(Date.now() / 1000);
   const server = createServer({ keepAlive: true }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -234,7 +313,23 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
             root: opts.root ?? cfg.model,
             parent: null,
             max_model_len: cfg.maxModelLen,
-            permission: [],
+            // vLLM's show_available_models: permission=[ModelPermission()], a fresh one per call
+            permission: [
+              {
+                id: `modelperm-${randomBytes(16).toString('hex')}`,
+                object: 'model_permission',
+                created: Math.floor(Date.now() / 1000),
+                allow_create_engine: false,
+                allow_sampling: true,
+                allow_logprobs: true,
+                allow_search_indices: false,
+                allow_view: true,
+                allow_fine_tuning: false,
+                organization: '*',
+                group: null,
+                is_blocking: false,
+              },
+            ],
           },
         ],
       });
@@ -243,7 +338,7 @@ export function createHttpFront(opts: HttpFrontOptions): Server {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(text);
     } else if (method === 'POST' && (url === '/v1/chat/completions' || url === '/v1/completions')) {
-      handleGeneration(svc, url === '/v1/completions' ? 'completion' : 'chat', req, res).catch(
+      handleGeneration(svc, url === '/v1/completions' ? 'completion' : 'chat', req, res, maxBodyBytes).catch(
         (e: unknown) => {
           if (!res.headersSent)
             sendError(res, apiError(500, `servelab sim: ${(e as Error)?.message ?? String(e)}`));

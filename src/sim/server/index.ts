@@ -12,13 +12,17 @@
  *   completion, tool calls included (if the tool calls alone are longer, their length wins);
  *   finish_reason replaces the reported one ("length" also makes the engine run to max_tokens).
  * - request header `x-servelab-fault: <kind>[;param]`: inject a fault (src/sim/faults.ts).
- * - response: a top-level `servelab: {arrival_ms, first_token_ms}` in the final usage chunk of a
- *   stream (only with stream_options.include_usage) and in a non-streamed body: when the server
- *   received the request and when the engine step that emitted the first token ended, absolute ms
- *   on performance.timeOrigin + performance.now() of the server process (first_token_ms is null
- *   when no token was produced). For timing-truth checks against the client's own TTFT.
- * - `usage.prompt_tokens_details.cached_tokens` is always sent (vLLM needs
- *   --enable-prompt-tokens-details for it).
+ * - request header `x-servelab-timing: 1`: the response gets a top-level
+ *   `servelab: {arrival_ms, first_token_ms}` in the final usage chunk of a stream (only with
+ *   include_usage) and in a non-streamed body: when the server received the request and when
+ *   the engine step that emitted the first token ended, absolute ms on performance.timeOrigin +
+ *   performance.now() of the server process (first_token_ms is null when no token was produced).
+ *   For timing-truth checks against the client's own TTFT. Without the header, nothing vLLM 0.11
+ *   would not send (src/sim/server/chunks.ts).
+ * - `usage.prompt_tokens_details.cached_tokens` only with enablePromptTokensDetails
+ *   (`servelab sim --enable-prompt-tokens-details`, vLLM's flag of that name), and only when
+ *   tokens were cached, as vLLM does.
+ * - request bodies over maxBodyBytes (default 8 MiB) get 413 before they are buffered.
  * - /metrics: `servelab_sim_extra_fields_total{field}` counts top-level request fields vLLM does
  *   not know (program_id, job_id, is_last_step, ...), `servelab_sim_faults_injected_total{kind}`.
  */
@@ -86,6 +90,10 @@ export interface StartSimOptions {
   metricsNames?: MetricsNames;
   /** vLLM's --api-key: /v1 routes need `Authorization: Bearer` one of these */
   apiKeys?: readonly string[];
+  /** vLLM's --enable-prompt-tokens-details (default off, as in vLLM) */
+  enablePromptTokensDetails?: boolean;
+  /** largest request body in bytes (default 8 MiB, http-front.ts DEFAULT_MAX_BODY_BYTES) */
+  maxBodyBytes?: number;
   faultRates?: readonly FaultRate[];
   /** the engine factory (default: src/sim/engine.ts createEngine) */
   createEngine?: EngineFactory;
@@ -188,6 +196,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
           seed: (opts.seed ?? 0) + r,
           faultRates: opts.faultRates ?? [],
           toAbsoluteMs: toAbs,
+          enablePromptTokensDetails: opts.enablePromptTokensDetails ?? false,
         });
         const port = s.port ? s.port + i : 0;
         const host = opts.host ?? '127.0.0.1';
@@ -198,6 +207,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
           versionString: opts.versionString,
           metricsNames: opts.metricsNames,
           ...(opts.apiKeys ? { apiKeys: opts.apiKeys } : {}),
+          ...(opts.maxBodyBytes !== undefined ? { maxBodyBytes: opts.maxBodyBytes } : {}),
           root: s.model,
         }).catch((e: NodeJS.ErrnoException) => {
           const why =
