@@ -20,7 +20,7 @@ export const DEFINITIONS: Record<string, string> = {
   output_throughput: 'output tokens of ok requests / duration (server usage when sent, else counted chunks)',
   total_token_throughput: '(input + output tokens of ok requests) / duration',
   peakOutputTokensPerS:
-    'max over 1-s buckets of the window of output tokens received (tokens of a request spread over its chunks)',
+    "peak over full seconds: the most output tokens received (ok requests; a request's tokens spread over its chunks) in any 1-s interval wholly inside the window, sliding, not aligned to the window start; null when the window is shorter than 1 s; below the mean only when tokens bunch at both ends of a run shorter than 2 s",
   request_goodput: 'ok requests meeting every given SLO (ttft, tpot, e2el in ms) / duration',
   percentiles:
     'linear interpolation between closest ranks (numpy default, as vLLM); std is the population std',

@@ -136,7 +136,9 @@ describe('summarize: hand-computed', () => {
     expect(s.total_output_tokens).toBe(5);
     expect(s.output_throughput).toBeCloseTo(5 / 0.41, 9);
     expect(s.total_token_throughput).toBeCloseTo(35 / 0.41, 9);
-    expect(s.throughput.peakOutputTokensPerS).toBe(5);
+    // a 0.41 s window holds no full second
+    expect(s.throughput.peakOutputTokensPerS).toBeNull();
+    expect(s.max_output_tokens_per_s).toBeNull();
     expect(s.goodput?.good).toBe(1);
     expect(s.request_goodput).toBeCloseTo(1 / 0.41, 9);
     // (52 + 16 + 1 + 100) ms over 4 requests, 4 requests in 0.41 s
@@ -152,5 +154,45 @@ describe('summarize: hand-computed', () => {
     expect(e.completed).toBe(0);
     expect(e.mean_ttft_ms).toBeNull();
     expect(JSON.parse(JSON.stringify(e)).durationS).toBe(0);
+  });
+});
+
+describe('peak output throughput over full seconds', () => {
+  const req = (i: number, sentMs: number, offs: number[], tokens: number, endMs: number): RequestRecord => ({
+    ...base,
+    i,
+    scheduledMs: sentMs,
+    sentMs,
+    firstTokenMs: sentMs + offs[0]!,
+    lastTokenMs: sentMs + offs.at(-1)!,
+    endMs,
+    status: 'ok',
+    promptTokens: 1,
+    outputTokens: tokens,
+    chunkOffsetsMs: offs,
+  });
+
+  it('a 1.65 s run: the busiest full second, not the aligned buckets (300 each, under the 363.6 mean)', () => {
+    // 100 tokens per chunk at 0.1, 0.5, 0.9 s and at 1.1, 1.4, 1.6 s; the window ends at 1.65 s
+    const s = summarize([req(0, 0, [100, 500, 900], 300, 950), req(1, 0, [1100, 1400, 1600], 300, 1650)]);
+    expect(s.durationS).toBe(1.65);
+    expect(s.throughput.outputTokensPerS).toBeCloseTo(600 / 1.65, 9);
+    // [0.1, 1.1], [0.5, 1.5] and [0.65, 1.65] each hold 4 chunks
+    expect(s.throughput.peakOutputTokensPerS).toBe(400);
+    expect(s.max_output_tokens_per_s).toBe(400);
+  });
+
+  it('a window of exactly 1 s: the peak is the mean; under 1 s there is none', () => {
+    const one = summarize([req(0, 0, [200, 600, 1000], 30, 1000)]);
+    expect(one.durationS).toBe(1);
+    expect(one.throughput.peakOutputTokensPerS).toBe(30);
+    expect(one.throughput.peakOutputTokensPerS).toBe(one.throughput.outputTokensPerS);
+    const short = summarize([req(0, 0, [200, 600, 900], 30, 999)]);
+    expect(short.throughput.peakOutputTokensPerS).toBeNull();
+  });
+
+  it('never counts more than one second: tokens 1 s apart in, 1.001 s apart out', () => {
+    const s = summarize([req(0, 0, [0, 1000, 2001, 3000], 4, 3000)]);
+    expect(s.throughput.peakOutputTokensPerS).toBe(2);
   });
 });

@@ -1,4 +1,5 @@
 import { DEFAULT_PERCENTILES, type Distribution, describe } from '../analysis/stats.js';
+import { peakTokensPerS, type TokenEvent } from './peak.js';
 import type { RequestRecord } from './records.js';
 import type { SelfCheckReport } from './self-check.js';
 import { DEFINITIONS } from './summary-defs.js';
@@ -51,7 +52,8 @@ export interface BenchSummary {
     inputTokensPerS: number;
     outputTokensPerS: number;
     totalTokensPerS: number;
-    peakOutputTokensPerS: number;
+    /** null: the window is shorter than 1 s (no full second) */
+    peakOutputTokensPerS: number | null;
     goodputRequestsPerS?: number;
   };
   tokens: {
@@ -132,7 +134,7 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
   let cached = 0;
   const source: Record<string, number> = {};
   const quirks: Record<string, number> = {};
-  const buckets = new Map<number, number>();
+  const tokenEvents: TokenEvent[] = [];
   const slo = opts.goodput;
   let good = 0;
   for (const r of ok) {
@@ -156,17 +158,11 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
     }
     const offs = r.chunkOffsetsMs;
     for (let k = 1; k < offs.length; k++) itl.push(offs[k]! - offs[k - 1]!);
-    // tokens over 1-s buckets: spread a request's tokens evenly over its chunks
+    // output tokens in time, for the peak: a request's tokens spread evenly over its chunks
     if (offs.length > 0) {
       const per = r.outputTokens / offs.length;
-      for (const o of offs) {
-        const b = Math.floor((r.sentMs + o - start) / 1000);
-        buckets.set(b, (buckets.get(b) ?? 0) + per);
-      }
-    } else if (r.outputTokens > 0) {
-      const b = Math.floor((last - start) / 1000);
-      buckets.set(b, (buckets.get(b) ?? 0) + r.outputTokens);
-    }
+      for (const o of offs) tokenEvents.push({ atMs: r.sentMs + o - start, tokens: per });
+    } else if (r.outputTokens > 0) tokenEvents.push({ atMs: last - start, tokens: r.outputTokens });
     if (slo) {
       const pass =
         (slo.ttftMs === undefined || (t !== undefined && t <= slo.ttftMs)) &&
@@ -177,8 +173,7 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
   }
   let outputIncomplete = 0;
   for (const r of measured) if (r.status === 'incomplete') outputIncomplete += r.outputTokens;
-  let peak = 0;
-  for (const v of buckets.values()) if (v > peak) peak = v;
+  const peak = peakTokensPerS(tokenEvents, end - start);
   const lag = measured.map((r) => r.sentMs - r.scheduledMs);
 
   const latency: LatencySet = {
