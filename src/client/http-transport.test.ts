@@ -55,6 +55,8 @@ describe('createHttpTransport: streamed answers', () => {
     const last = srv.seen.at(-1)!;
     expect(last.headers.authorization).toBe('Bearer sk-secret');
     expect(last.headers['x-team']).toBe('a');
+    // asks servelab's simulator for its timing object (a vLLM ignores the header)
+    expect(last.headers['x-servelab-timing']).toBe('1');
     expect(last.body).toMatchObject({
       model: 'm',
       stream: true,

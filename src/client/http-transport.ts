@@ -38,6 +38,13 @@ export interface HttpTransport extends Transport {
 
 const monotonicNow = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Sent with every request: servelab's simulator then adds its `servelab: {arrival_ms,
+ * first_token_ms}` object to the usage chunk / body (read into serverFirstTokenMs); without it
+ * the simulator sends only what vLLM would. A real server ignores the header.
+ */
+export const SERVELAB_TIMING_HEADER = 'x-servelab-timing';
+
 type Cut = 'timeout_first_byte' | 'timeout_idle' | 'timeout_total' | 'aborted';
 
 /**
@@ -123,6 +130,8 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: req.stream ? 'text/event-stream' : 'application/json',
+      // asks servelab's simulator for its own timing object (serverFirstTokenMs); vLLM ignores it
+      [SERVELAB_TIMING_HEADER]: '1',
       ...opts.headers,
       ...req.extraHeaders,
     };

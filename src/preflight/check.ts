@@ -112,13 +112,24 @@ const WEATHER_TOOL: ToolSpec = {
   },
 };
 
+/**
+ * The smoke chat's prompt for a model. Qwen3 (hybrid thinking) gets `/no_think`, as W1 calls
+ * it (WORKFLOWS.md): it then answers after an empty think block instead of thinking past the
+ * check's 32 tokens. A model that still thinks past max_tokens is a real finding (the warning
+ * length_cut_inside_think stays for it).
+ */
+export function smokePrompt(model: string): string {
+  const base = 'Say hello in one short sentence.';
+  return /qwen3/i.test(model) ? `${base} /no_think` : base;
+}
+
 const QUIRK_TEXT: Partial<Record<Quirk, { message: string; hint: string }>> = {
   content_null_with_reasoning: {
     message: 'content is null; the text is in reasoning_content / reasoning (gpt-oss does this)',
     hint: 'not a bug: read the reasoning fields (servelab does); give max_tokens room for the answer after the reasoning',
   },
   think_in_content: {
-    message: 'a <think> block arrives inside content (Qwen3 with thinking on)',
+    message: 'a <think> block arrives inside content (Qwen3: thinking on, or an empty block after /no_think)',
     hint: 'not a bug: servelab moves it to reasoning; send chat_template_kwargs {"enable_thinking": false} or /no_think to turn it off',
   },
   length_cut_inside_think: {
@@ -294,7 +305,7 @@ export async function checkOne(
     const chat = await transport.call({
       endpoint,
       api: 'chat',
-      messages: [{ role: 'user', content: 'Say hello in one short sentence.' }],
+      messages: [{ role: 'user', content: smokePrompt(rep.model) }],
       stream: true,
       maxTokens: opts.smokeMaxTokens ?? 32,
       temperature: 0,

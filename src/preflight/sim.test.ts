@@ -19,6 +19,32 @@ async function closedPort(): Promise<number> {
   });
 }
 
+describe("a model that thinks past the smoke call's max_tokens", () => {
+  it('keeps the length_cut_inside_think warning (a thinking model not named Qwen3 gets no /no_think)', async () => {
+    const sim = await startSimServers({
+      servers: [
+        { model: 'Qwen/Qwen3-32B-FP8', servedModelName: 'house-reasoner', persona: 'qwen3', port: 0 },
+      ],
+    });
+    try {
+      const rep = await checkEndpoints({
+        endpoints: [{ url: sim.endpoints[0]!.url, model: 'house-reasoner' }],
+        gpu: false,
+        chatTimeoutMs: 10_000,
+      });
+      const e = rep.endpoints[0]!;
+      expect(e.ready).toBe(true);
+      expect(e.quirks).toEqual(['think_in_content', 'length_cut_inside_think']);
+      const cut = e.problems.find((p) => p.message.includes('inside <think>'));
+      expect(cut?.severity).toBe('warn');
+      // the warning says it was this check's own short request
+      expect(cut?.message).toMatch(/this check's request had max_tokens 32/);
+    } finally {
+      await sim.close();
+    }
+  }, 20_000);
+});
+
 describe('the simulator with V0 metric names', () => {
   it('fetchMetrics falls back to the V0 names', async () => {
     const sim = await startSimServers({
@@ -109,13 +135,11 @@ describe("check against the simulator's W1 topology (on free ports)", () => {
       expect(by(e.port).quirks).toEqual(['content_null_with_reasoning']);
     }
     expect(codes(closed)).toEqual(['error:not_listening']);
-    // qwen3 with a small max_tokens: stops inside <think>
+    // qwen3 is asked with /no_think, as W1 calls it: an empty think block, then the answer;
+    // an info note, no warning
     expect(by(qwenOk!.port).ready).toBe(true);
-    expect(by(qwenOk!.port).quirks).toEqual(['think_in_content', 'length_cut_inside_think']);
-    // ... and the warning says it was this check's own short request
-    const cut = by(qwenOk!.port).problems.find((p) => p.message.includes('inside <think>'));
-    expect(cut?.severity).toBe('warn');
-    expect(cut?.message).toMatch(/this check's request had max_tokens 32/);
+    expect(by(qwenOk!.port).quirks).toEqual(['think_in_content']);
+    expect(by(qwenOk!.port).problems.map((p) => p.severity)).toEqual(['info']);
     expect(codes(qwen500!.port)).toEqual(['error:chat_failed']);
     expect(by(qwen500!.port).problems[0]!.message).toMatch(/server_error \(HTTP 500\)/);
     expect(by(nextNoDone!.port).problems[0]!.message).toMatch(/^chat completion failed: no_done/);
