@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { StepRecord, TaskRecord } from '../agent/records.js';
 import { ServelabError } from '../errors.js';
 import type { RequestRecord } from '../loadgen/records.js';
+import { readCellJson, readEnvironment, readRunJson } from '../rundir/run-dir.js';
 import type { KvSample } from './kv-window.js';
 import type {
   AgentRunInput,
@@ -290,12 +291,17 @@ export async function loadCell(dir: string, id: string, stepsReader?: StepsReade
   const missing: string[] = [];
   let meta: CellMeta = {};
   try {
-    const m = await readJson<CellMeta>(join(dir, 'cell.json'));
+    // cell.json's one reader is the run directory's (src/rundir)
+    const m = readCellJson(dir);
     if (m === null) missing.push('cell.json');
-    else meta = m;
-  } catch {
-    // a cell cut while rewriting cell.json: analyse its records anyway
-    missing.push('a readable cell.json (it does not parse)');
+    else meta = m as CellMeta;
+  } catch (err) {
+    // a cell cut while rewriting cell.json (or edited by hand): analyse its records anyway
+    missing.push(
+      /not valid JSON/.test((err as Error).message)
+        ? 'a readable cell.json (it does not parse)'
+        : `a readable cell.json (${(err as Error).message})`,
+    );
   }
   const sr = await (stepsReader ?? readStepsFile)(join(dir, 'steps.jsonl'));
   if (sr.stats === null) missing.push('steps.jsonl');
@@ -342,7 +348,7 @@ export interface LoadOptions {
 
 export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<RunInput> {
   if (!(await exists(dir))) throw new ServelabError('NOT_FOUND', `run directory ${dir} does not exist`);
-  const run = (await readJson<RunMeta>(join(dir, 'run.json'))) ?? {};
+  const run: RunMeta = readRunJson(dir) ?? {};
   const isBench =
     run.kind === 'bench' || (run.kind === undefined && (await exists(join(dir, 'requests.jsonl'))));
   if (isBench) return loadBench(dir, run);
@@ -361,7 +367,7 @@ export async function loadRun(dir: string, opts: LoadOptions = {}): Promise<RunI
         hint: 'pass a directory written by `servelab run` or `servelab bench`',
       },
     );
-  const environment = await readJson<Record<string, unknown>>(join(dir, 'environment.json'));
+  const environment = readEnvironment(dir) as Record<string, unknown> | null;
   const parallel = await parallelStepsReader(
     ids.map((id) => join(dir, id, 'steps.jsonl')),
     opts.parallelMinBytes ?? 64 << 20,

@@ -271,7 +271,8 @@ describe('resume', () => {
       true,
     );
     expect(JSON.parse(readFileSync(join(c3, 'cell.json'), 'utf8')).status).toBe('complete');
-    expect(again.table).toMatch(/a\s+2\s[\s\S]*a\s+3\s/);
+    // the complete cell's counts come back from its cell.json, the re-run one's from the driver
+    expect(again.cells.map((c) => c.counts?.tasks.total)).toEqual([6, 6]);
   }, 20_000);
 });
 

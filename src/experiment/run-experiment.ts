@@ -4,7 +4,7 @@
  * marks the current cell interrupted, keeps every record and stops the matrix; `resume`
  * continues at the first cell that is not complete.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -14,18 +14,32 @@ import { PoolSet } from '../agent/pool.js';
 import type { StepRecord, TaskRecord } from '../agent/records.js';
 import type { ProgramConfig, ProgramContext } from '../agent/runtime.js';
 import type { LoadedSpec } from '../config/load.js';
-import { redact, resolveSecret } from '../config/secrets.js';
+import { redact, resolveSecret, SecretRegistry, scrubFiles, secretsFromSpec } from '../config/secrets.js';
 import type { ArmSpec, Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { Transport } from '../loadgen/transport.js';
 import { parsePrometheusText } from '../metrics/parse.js';
 import { startSampler } from '../metrics/sampler.js';
+import {
+  type CellCounts,
+  type CellFailure,
+  type CellJson,
+  type EnvironmentJson,
+  isRunDir,
+  readCellForResume,
+  readEnvironment,
+  readRunJson,
+  writeCellJson,
+  writeEnvironment,
+  writeRunJson,
+  writeSpecYaml,
+} from '../rundir/run-dir.js';
 import type { StartSimOptions } from '../sim/server/index.js';
 import { SERVELAB_VERSION } from '../version.js';
 import { preflight, serverVersions } from './preflight.js';
 import { lastKv, progressLine } from './progress.js';
-import { type RunningServers, startServers } from './servers.js';
-import { type CellCounts, CellTally, formatTable } from './summary.js';
+import { launchProblems, type RunningServers, readTopology, startServers } from './servers.js';
+import { CellTally } from './summary.js';
 import { buildWorkload } from './workload.js';
 
 export interface RunExperimentOptions {
@@ -40,6 +54,10 @@ export interface RunExperimentOptions {
   makeTransport: (concurrency: number) => Transport & { close?: () => Promise<void> };
   progressIntervalMs?: number;
   simOverrides?: Partial<StartSimOptions>;
+  /** the invocation's secrets; the spec's are added, and every file of the run is scrubbed of them */
+  secrets?: SecretRegistry;
+  /** sim servers listen on the topology's ports even where the spec says freePorts (--w1-ports) */
+  topologyPorts?: boolean;
   now?: () => number;
 }
 
@@ -48,24 +66,33 @@ export interface CellResult {
   arm: string;
   concurrency: number;
   rep: number;
-  status: 'complete' | 'interrupted' | 'failed' | 'skipped';
+  status: 'complete' | 'interrupted' | 'failed';
+  /** the driver's counts; absent when nothing was measured (the servers did not launch) */
   counts?: CellCounts;
+  /** complete before this invocation (resume): not run again */
+  alreadyComplete?: boolean;
+  failure?: CellFailure;
+}
+
+/** Every cell of an arm failed to launch its servers: the matrix stopped there. */
+export interface LaunchFailure {
+  arm: string;
+  cells: string[];
+  /** the distinct reasons (usually one) */
+  reasons: { message: string; hint?: string }[];
 }
 
 export interface RunExperimentResult {
   runDir: string;
   cells: CellResult[];
   interrupted: boolean;
-  table: string;
   /** things that make arms not comparable (e.g. different server versions) */
   warnings: string[];
+  /** set when the matrix stopped because no cell of an arm could launch its servers */
+  launchFailure?: LaunchFailure;
 }
 
 const monotonicNow = () => performance.timeOrigin + performance.now();
-
-function writeJson(path: string, value: unknown): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
-}
 
 function stamp(d: Date): string {
   return d
@@ -87,93 +114,169 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
   const { spec, baseDir } = opts.loaded;
   const now = opts.now ?? monotonicNow;
   const apiKey = spec.agent.apiKey ? resolveSecret(spec.agent.apiKey, opts.env, baseDir) : undefined;
+  // the key and every secret in the recipes (argv --api-key values, env tokens) never reach a file
+  const secrets = opts.secrets ?? new SecretRegistry();
+  secrets.add(apiKey);
+  secrets.addAll(secretsFromSpec(spec));
   const cells = cellIds(spec);
+  // a recipe whose executable is missing fails every cell: say so before anything is written
+  assertLaunchable(spec, opts.env);
+  assertTopologies(spec, baseDir);
   let runDir: string;
   if (opts.resumeDir) {
     runDir = resolve(opts.cwd, opts.resumeDir);
-    if (!existsSync(join(runDir, 'run.json')))
-      throw new ServelabError('NOT_FOUND', `${runDir} is not a run directory (no run.json)`);
+    if (!isRunDir(runDir))
+      throw new ServelabError('NOT_FOUND', `${runDir} is not a run directory (no run.json)`, {
+        hint: 'pass the directory `servelab run` printed as "run directory: ..."',
+      });
+    const recorded = readRunJson(runDir);
+    const want = cells.map((c) => c.id);
+    if (recorded?.cells && recorded.cells.join(',') !== want.join(',')) {
+      throw new ServelabError(
+        'BAD_FLAG',
+        `${opts.loaded.file} does not describe the run in ${runDir}: its cells are ${recorded.cells.join(', ')}, the spec's ${want.join(', ')}`,
+        { hint: 'resume with the spec the run was started with (a copy is in its spec.yaml)' },
+      );
+    }
   } else {
     runDir = join(resolve(opts.cwd, spec.outDir), `${spec.name}-${stamp(new Date())}`);
     mkdirSync(runDir, { recursive: true });
-    writeJson(join(runDir, 'run.json'), {
-      v: 1,
-      kind: 'agent',
-      name: spec.name,
-      createdAt: new Date().toISOString(),
-      servelabVersion: SERVELAB_VERSION,
-      cells: cells.map((c) => c.id),
-      ...(opts.replay ? { replay: opts.replay } : {}),
-    });
-    writeFileSync(
-      join(runDir, 'spec.yaml'),
-      `# resolved from ${opts.loaded.file}; relative paths below resolve against ${baseDir}\n${toYaml(redact(spec))}`,
+    writeRunJson(
+      runDir,
+      secrets.scrubValue({
+        v: 1,
+        kind: 'agent',
+        name: spec.name,
+        createdAt: new Date().toISOString(),
+        servelabVersion: SERVELAB_VERSION,
+        cells: cells.map((c) => c.id),
+        ...(opts.replay ? { replay: opts.replay } : {}),
+      }),
+    );
+    writeSpecYaml(
+      runDir,
+      secrets.scrub(
+        `# resolved from ${opts.loaded.file}; relative paths below resolve against ${baseDir}\n${toYaml(redact(secrets.scrubValue(spec)))}`,
+      ),
     );
   }
-  const envPath = join(runDir, 'environment.json');
-  const environment = existsSync(envPath)
-    ? (JSON.parse(readFileSync(envPath, 'utf8')) as { servers: Record<string, unknown>[] })
-    : {
-        v: 1,
-        servelabVersion: SERVELAB_VERSION,
-        node: process.version,
-        platform: process.platform,
-        host: hostname(),
-        servers: [],
-      };
-  writeJson(envPath, environment);
+  const previous = readEnvironment(runDir);
+  const environment: EnvironmentJson = writeEnvironment(
+    runDir,
+    secrets.scrubValue({
+      v: 1,
+      servelabVersion: SERVELAB_VERSION,
+      node: process.version,
+      platform: process.platform,
+      host: hostname(),
+      ...previous,
+      servers: Array.isArray(previous?.servers) ? (previous.servers as EnvironmentJson['servers']) : [],
+    } as EnvironmentJson),
+  );
 
   const results: CellResult[] = [];
   let interrupted = false;
+  let launchFailure: LaunchFailure | undefined;
   for (const cell of cells) {
     const dir = join(runDir, cell.id);
-    const cellJson = join(dir, 'cell.json');
-    if (existsSync(cellJson)) {
-      const prev = JSON.parse(readFileSync(cellJson, 'utf8')) as { status?: string };
+    const prev = readCellForResume(dir);
+    if (prev) {
       if (prev.status === 'complete') {
-        const summaryPath = join(dir, 'summary.json');
-        const counts = existsSync(summaryPath)
-          ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as CellCounts)
-          : undefined;
         results.push({
           id: cell.id,
           arm: cell.arm.name,
           concurrency: cell.concurrency,
           rep: cell.rep,
           status: 'complete',
-          ...(counts ? { counts } : {}),
+          alreadyComplete: true,
+          ...(prev.counts ? { counts: prev.counts } : {}),
         });
         continue;
       }
       // keep the unfinished attempt beside the new one
+      renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
+    } else if (existsSync(dir)) {
+      // a directory without cell.json: an attempt cut before it wrote anything
       renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
     }
     if (opts.signal?.aborted) {
       interrupted = true;
       break;
     }
-    const r = await runCell(opts, spec, baseDir, cell, dir, apiKey, now, environment, envPath);
+    const earlier = results.find((r) => r.arm === cell.arm.name && r.failure?.phase === 'launch');
+    const r = await runCell(
+      { ...opts, secrets },
+      spec,
+      baseDir,
+      cell,
+      dir,
+      apiKey,
+      now,
+      environment,
+      runDir,
+      earlier,
+    );
     results.push(r);
     if (r.status === 'interrupted') {
       interrupted = true;
       break;
     }
-  }
-  const rows: { arm: string; concurrency: number; cells: CellCounts[] }[] = [];
-  for (const arm of spec.arms)
-    for (const c of spec.concurrency) {
-      const cs = results
-        .filter((r) => r.arm === arm.name && r.concurrency === c && r.counts)
-        .map((r) => r.counts as CellCounts);
-      if (cs.length > 0) rows.push({ arm: arm.name, concurrency: c, cells: cs });
+    const ofArm = cells.filter((c) => c.arm.name === cell.arm.name);
+    if (ofArm[ofArm.length - 1]?.id === cell.id) {
+      const ran = results.filter((x) => x.arm === cell.arm.name && !x.alreadyComplete);
+      if (ran.length > 0 && ran.every((x) => x.failure?.phase === 'launch')) {
+        const reasons: LaunchFailure['reasons'] = [];
+        for (const x of ran) {
+          const f = x.failure as CellFailure;
+          if (!reasons.some((q) => q.message === f.message))
+            reasons.push({ message: f.message, ...(f.hint ? { hint: f.hint } : {}) });
+        }
+        launchFailure = { arm: cell.arm.name, cells: ran.map((x) => x.id), reasons };
+        break;
+      }
     }
+  }
+  // the end-of-run table is the analysis's (report/tables.ts runTable), printed by the CLI
   return {
     runDir,
     cells: results,
     interrupted,
-    table: formatTable(rows),
     warnings: versionWarnings(environment.servers),
+    ...(launchFailure ? { launchFailure } : {}),
   };
+}
+
+/**
+ * Throws LAUNCH_FAILED (exit 3) when a `command` recipe of an arm cannot be started (its
+ * executable is not on PATH, or not there): `servelab run` and `--dry-run` call it first.
+ */
+export function assertLaunchable(spec: Spec, env: NodeJS.ProcessEnv): void {
+  const problems = launchProblems(
+    spec.servers,
+    spec.arms.map((a) => a.servers),
+    env,
+  );
+  if (problems.length > 0) throw combinedLaunchError(problems);
+}
+
+/** A sim topology that does not parse is bad input (exit 2), found before the matrix starts. */
+function assertTopologies(spec: Spec, baseDir: string): void {
+  for (const name of new Set(spec.arms.map((a) => a.servers))) {
+    const s = spec.servers[name];
+    if (s?.kind === 'sim') readTopology(s.topology, baseDir);
+  }
+}
+
+/** Several recipes that cannot start: one error (exit 3) listing each once. */
+function combinedLaunchError(problems: readonly ServelabError[]): ServelabError {
+  const first = problems[0] as ServelabError;
+  if (problems.length === 1) return first;
+  const hints = [...new Set(problems.map((p) => p.hint).filter((h): h is string => Boolean(h)))];
+  return new ServelabError(
+    'LAUNCH_FAILED',
+    `${problems.length} server recipes cannot be started:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,
+    hints.length ? { hint: hints.join('; ') } : {},
+  );
 }
 
 /**
@@ -194,6 +297,32 @@ async function receivedFields(origin: string): Promise<Record<string, number> | 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Seconds each simulated server fell behind its modelled step times
+ * (servelab:sim_realtime_lag_seconds_total), by label: the report's header states it.
+ */
+async function simRealtimeLag(
+  servers: readonly { label: string; url: string }[],
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await Promise.all(
+    servers.map(async (s) => {
+      try {
+        const res = await fetch(`${s.url}/metrics`, { signal: AbortSignal.timeout(5000) });
+        const parsed = parsePrometheusText(await res.text());
+        if (!parsed.ok) return;
+        let lag: number | undefined;
+        for (const x of parsed.page.samples)
+          if (x.name === 'servelab:sim_realtime_lag_seconds_total') lag = (lag ?? 0) + x.value;
+        if (lag !== undefined) out[s.label] = lag;
+      } catch {
+        // a server that does not answer: its lag is not recorded
+      }
+    }),
+  );
+  return out;
 }
 
 /** W2's first pitfall: arms that ran different server versions of the same model. */
@@ -228,9 +357,12 @@ async function runCell(
   dir: string,
   apiKey: string | undefined,
   now: () => number,
-  environment: { servers: Record<string, unknown>[] },
-  envPath: string,
+  environment: EnvironmentJson,
+  runDir: string,
+  /** an earlier cell of this arm that failed to launch (its reason is not repeated in full) */
+  earlierLaunchFailure?: CellResult,
 ): Promise<CellResult> {
+  const secrets = opts.secrets ?? new SecretRegistry();
   const logsDir = join(dir, 'logs');
   mkdirSync(logsDir, { recursive: true });
   const seed = spec.seed + cell.rep - 1;
@@ -242,7 +374,7 @@ async function runCell(
     notes.push(n);
     opts.log(`[${cell.id}] ${n}`);
   };
-  const meta: Record<string, unknown> = {
+  const meta: CellJson = {
     v: 1,
     arm: cell.arm.name,
     concurrency: cell.concurrency,
@@ -251,24 +383,30 @@ async function runCell(
     status: 'running',
     startMs: now(),
     programFields: cell.arm.programFields,
+    // what the report says about how the run was timed (tool latencies, user think times)
+    timeScale: spec.agent.timeScale,
     notes,
   };
-  const cellJson = join(dir, 'cell.json');
-  writeJson(cellJson, meta);
+  writeCellJson(dir, secrets.scrubValue(meta));
   const base = { id: cell.id, arm: cell.arm.name, concurrency: cell.concurrency, rep: cell.rep };
 
   let servers: RunningServers | undefined;
-  const steps = new JsonlWriter(join(dir, 'steps.jsonl'));
-  const tasks = new JsonlWriter(join(dir, 'tasks.jsonl'));
+  // records carry server-provided text (error messages may echo the Authorization header)
+  const scrub = (line: string) => secrets.scrub(line);
+  const steps = new JsonlWriter(join(dir, 'steps.jsonl'), scrub);
+  const tasks = new JsonlWriter(join(dir, 'tasks.jsonl'), scrub);
   const tally = new CellTally();
   let sampler: { stop(): Promise<unknown> } | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
   let transport: (Transport & { close?: () => Promise<void> }) | undefined;
   let status: 'complete' | 'interrupted' | 'failed' = 'failed';
+  let phase: CellFailure['phase'] = 'launch';
   try {
     opts.log(`[${cell.id}] starting ${serversSpec.kind} servers`);
     servers = await startServers({
       spec: serversSpec,
+      name: cell.arm.servers,
+      ...(opts.topologyPorts ? { topologyPorts: true } : {}),
       baseDir,
       logsDir,
       env: opts.env,
@@ -277,6 +415,7 @@ async function runCell(
       simOverrides: opts.simOverrides,
       onNote: note,
     });
+    phase = 'preflight';
     const versions = await serverVersions(servers.servers);
     const serverInfos = servers.servers.map((s) => ({ ...s, version: versions[s.label] ?? 'unknown' }));
     meta.servers = serverInfos;
@@ -285,7 +424,7 @@ async function runCell(
     environment.servers = environment.servers
       .filter((s) => s.cell !== cell.id)
       .concat(serverInfos.map((s) => ({ cell: cell.id, arm: cell.arm.name, ...s })));
-    writeJson(envPath, environment);
+    writeEnvironment(runDir, secrets.scrubValue(environment));
     const pre = await preflight(servers.servers, {
       waitMs: spec.preflight.waitS * 1000,
       smoke: spec.preflight.smoke,
@@ -298,6 +437,7 @@ async function runCell(
     for (const e of pre.endpoints)
       for (const p of e.problems) if (!p.startsWith('info:')) note(`preflight ${e.label}: ${p}`);
 
+    phase = 'setup';
     const experts = spec.agent.experts ?? servers.experts;
     const pools = new PoolSet(servers.endpoints, spec.agent.pool, seed);
     const missing = [
@@ -320,7 +460,7 @@ async function runCell(
 
     const workload = buildWorkload(spec, baseDir, seed, Object.keys(experts), opts.replay);
     meta.taskSet = { name: workload.name, count: workload.items.length, seed };
-    writeJson(cellJson, meta);
+    writeCellJson(dir, secrets.scrubValue(meta));
 
     // KV sampler alongside the driver
     const ports = spec.metrics.ports ?? orchestratorEps.map((e) => Number(new URL(e.baseUrl).port));
@@ -341,6 +481,8 @@ async function runCell(
 
     const releaseUrl =
       cell.arm.release === true ? `${orchUrl}/programs/release` : cell.arm.release || undefined;
+    // the analysis raises releases the server answered 404 (it has no release endpoint)
+    if (releaseUrl) meta.releaseUrl = releaseUrl;
     const replayOutput =
       cell.arm.replayOutput === 'auto'
         ? serversSpec.kind === 'sim'
@@ -389,6 +531,7 @@ async function runCell(
       onProgress: () => {},
       onNote: note,
     };
+    phase = 'drive';
     const t0 = now();
     const total = workload.items.length;
     const label = cell.id;
@@ -415,11 +558,27 @@ async function runCell(
     if (drive.stalled.length > 0) meta.stalledTasks = drive.stalled;
     if (serversSpec.kind === 'sim' && orchUrl)
       meta.orchestratorReceivedFields = await receivedFields(orchUrl);
+    if (serversSpec.kind === 'sim') meta.simRealtimeLagS = await simRealtimeLag(servers.servers);
     status = drive.interrupted ? 'interrupted' : 'complete';
     if (drive.interrupted) meta.undispatched = total - drive.dispatched;
   } catch (err) {
     status = opts.signal?.aborted ? 'interrupted' : 'failed';
-    note(`cell ${status}: ${(err as Error).message}`);
+    // only a server that could not be started is a launch failure (a bad spec is not)
+    if (phase === 'launch' && !(err instanceof ServelabError && err.code === 'LAUNCH_FAILED'))
+      phase = 'setup';
+    if (status === 'failed') {
+      const e = err as Error;
+      meta.failure = {
+        phase,
+        message: e.message,
+        ...(err instanceof ServelabError && err.hint ? { hint: err.hint } : {}),
+      };
+    }
+    const same = phase === 'launch' && earlierLaunchFailure?.failure?.message === (err as Error).message;
+    if (same) {
+      notes.push(`cell failed: ${(err as Error).message}`);
+      opts.log(`[${cell.id}] servers did not launch (the same reason as ${earlierLaunchFailure?.id})`);
+    } else note(`cell ${status}: ${(err as Error).message}`);
     if (!(err instanceof ServelabError) && !opts.signal?.aborted) throw err;
   } finally {
     if (progressTimer) clearInterval(progressTimer);
@@ -428,11 +587,18 @@ async function runCell(
     tasks.close();
     await transport?.close?.().catch(() => undefined);
     if (servers) await servers.stop().catch((e: Error) => note(`teardown: ${e.message}`));
+    // the servers' own logs (vLLM prints its non-default args, --api-key included)
+    scrubFiles(logsDir, secrets);
     meta.status = status;
     meta.endMs = now();
-    writeJson(cellJson, meta);
+    // nothing was measured when the servers never came up: no counts (no row of zeros)
+    if (!(status === 'failed' && phase === 'launch')) meta.counts = tally.summary(cell.id, status);
+    writeCellJson(dir, secrets.scrubValue(meta));
   }
-  const counts = tally.summary(cell.id, status);
-  writeJson(join(dir, 'summary.json'), counts);
-  return { ...base, status, counts };
+  return {
+    ...base,
+    status,
+    ...(meta.counts ? { counts: meta.counts } : {}),
+    ...(meta.failure ? { failure: meta.failure } : {}),
+  };
 }

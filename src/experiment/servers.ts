@@ -9,10 +9,22 @@ import { loadModelConfigFile, parseModelConfig } from '../config/load.js';
 import { endpointsOf, type ModelConfig } from '../config/model-config.js';
 import type { ServersSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
-import { killGroup, type LaunchedProcess, spawnRecipe, waitHealthy } from '../launch/local.js';
+import {
+  assertPortFree,
+  findExecutable,
+  killGroup,
+  type LaunchedProcess,
+  spawnRecipe,
+  waitHealthy,
+} from '../launch/local.js';
 import type { Endpoint } from '../loadgen/transport.js';
 import { type ExecFileFn, GPU_HELD_MIB, queryGpus } from '../preflight/gpu.js';
-import { type SimServerSpec, type StartSimOptions, startSimServers } from '../sim/server/index.js';
+import {
+  DEFAULT_GPU,
+  type SimServerSpec,
+  type StartSimOptions,
+  startSimServers,
+} from '../sim/server/index.js';
 import { parseTopology } from '../sim/server/topology.js';
 
 export interface ServerInfo {
@@ -33,6 +45,13 @@ export interface RunningServers {
 
 export interface StartServersOptions {
   spec: ServersSpec;
+  /** the spec's name of these servers (servers.<name>), for hints */
+  name?: string;
+  /**
+   * sim: listen on the ports the topology names (W1: 1900, 1910-1913, ...) even where the
+   * spec asks for free ports (`servelab run --w1-ports`)
+   */
+  topologyPorts?: boolean;
   baseDir: string;
   logsDir: string;
   env: NodeJS.ProcessEnv;
@@ -124,7 +143,7 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
       ...(o.stepTimeMs !== undefined ? { stepTimeMs: o.stepTimeMs } : {}),
       ...(o.maxModelLen !== undefined ? { maxModelLen: o.maxModelLen } : {}),
       ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
-      ...(o.freePorts ? { port: 0 } : {}),
+      ...(o.freePorts && !opts.topologyPorts ? { port: 0 } : {}),
     }));
     const sim = await startSimServers({
       servers: simServers,
@@ -133,6 +152,17 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
       ...(opts.onNote ? { warn: opts.onNote } : {}),
       ...(topo.host ? { host: topo.host } : {}),
       ...opts.simOverrides,
+    }).catch((err: unknown) => {
+      if (err instanceof ServelabError && /already in use/.test(err.message)) {
+        const where = `servers.${opts.name ?? '<name>'}.overrides`;
+        throw new ServelabError('LAUNCH_FAILED', `${err.message} (another run on this machine?)`, {
+          cause: err,
+          hint: opts.topologyPorts
+            ? 'run without --w1-ports: the simulator then listens on free ports (the real ones are recorded in cell.json and environment.json)'
+            : `set \`freePorts: true\` in ${where}: the simulator then listens on free ports (the real ones are recorded in cell.json and environment.json)`,
+        });
+      }
+      throw err;
     });
     const endpoints = new Map<string, Endpoint[]>();
     const servers: ServerInfo[] = [];
@@ -147,7 +177,8 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
         url: e.url,
         model: e.model,
         port: e.port,
-        flags: { ...spec, simulated: true },
+        // the GPU profile it simulated, also when the topology named none (the report states it)
+        flags: { ...spec, gpu: spec?.gpu ?? DEFAULT_GPU, simulated: true },
       });
     }
     return { endpoints, experts: topo.experts, servers, stop: () => sim.close() };
@@ -157,6 +188,8 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
   const stop = async () => {
     await Promise.all(launched.map((p) => killGroup(p, s.stopTimeoutS * 1000)));
   };
+  for (const r of s.processes) findExecutable(r, opts.env);
+  for (const r of s.processes) await assertPortFree(r);
   for (const n of await gpuNotesBeforeLaunch(s.processes, opts.execFile)) opts.onNote?.(n);
   try {
     for (const r of s.processes) launched.push(spawnRecipe(r, opts.logsDir, opts.env));
@@ -181,6 +214,36 @@ export async function startServers(opts: StartServersOptions): Promise<RunningSe
     return p ? { ...info, label: p.label, flags: p.argv, log: launched[i]?.logPath } : info;
   });
   return { endpoints, experts: cfg.experts, servers, stop };
+}
+
+/**
+ * What can be known before anything starts: every `command` recipe's executable (argv[0]) is
+ * found (on PATH or at its path). One error per recipe that cannot be started; `--dry-run` and
+ * `servelab run` (before it creates the run directory) report them and exit 3.
+ */
+export function launchProblems(
+  servers: Readonly<Record<string, ServersSpec>>,
+  names: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ServelabError[] {
+  const out: ServelabError[] = [];
+  for (const name of new Set(names)) {
+    const s = servers[name];
+    if (s?.kind !== 'command') continue;
+    for (const r of s.processes) {
+      try {
+        findExecutable(r, env);
+      } catch (err) {
+        if (!(err instanceof ServelabError)) throw err;
+        out.push(
+          new ServelabError('LAUNCH_FAILED', `servers.${name}: ${err.message}`, {
+            ...(err.hint ? { hint: err.hint } : {}),
+          }),
+        );
+      }
+    }
+  }
+  return out;
 }
 
 function infos(endpoints: Map<string, Endpoint[]>): ServerInfo[] {

@@ -4,8 +4,9 @@
  * teardown kills the whole group (SIGTERM, then SIGKILL after a timeout).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ServelabError } from '../errors.js';
 
 export interface ProcessRecipe {
@@ -25,7 +26,96 @@ export interface LaunchedProcess {
   exited: () => { code: number | null; signal: NodeJS.Signals | null } | undefined;
 }
 
+function executableAt(path: string): 'ok' | 'missing' | 'not-executable' {
+  try {
+    if (!statSync(path).isFile()) return 'missing';
+  } catch {
+    return 'missing';
+  }
+  try {
+    accessSync(path, constants.X_OK);
+    return 'ok';
+  } catch {
+    return 'not-executable';
+  }
+}
+
+/**
+ * Where argv[0] of a recipe would be found by spawn: a path (with a slash) as given, relative
+ * to the recipe's cwd; a bare name on the PATH of the environment it gets. Throws
+ * LAUNCH_FAILED (exit 3) naming the reason: not on PATH, no such file, not executable.
+ */
+export function findExecutable(
+  r: Pick<ProcessRecipe, 'label' | 'argv' | 'env' | 'cwd'>,
+  baseEnv: NodeJS.ProcessEnv,
+): string {
+  const cmd = r.argv[0] ?? '';
+  if (cmd.includes('/')) {
+    const path = isAbsolute(cmd) ? cmd : resolve(r.cwd ?? '.', cmd);
+    const found = executableAt(path);
+    if (found === 'ok') return path;
+    throw new ServelabError(
+      'LAUNCH_FAILED',
+      `cannot start ${r.label}: ${path} ${found === 'missing' ? 'does not exist' : 'is not executable'}`,
+      {
+        hint:
+          found === 'missing' ? 'fix argv[0] of the recipe (an absolute path is safest)' : `chmod +x ${path}`,
+      },
+    );
+  }
+  const pathVar = r.env.PATH ?? baseEnv.PATH ?? '';
+  let notExecutable: string | undefined;
+  for (const d of pathVar.split(delimiter)) {
+    if (!d) continue;
+    const path = join(d, cmd);
+    const found = executableAt(path);
+    if (found === 'ok') return path;
+    if (found === 'not-executable') notExecutable ??= path;
+  }
+  throw new ServelabError(
+    'LAUNCH_FAILED',
+    `cannot start ${r.label}: ${cmd} is not on PATH${notExecutable ? ` (${notExecutable} exists but is not executable)` : ''}`,
+    {
+      hint:
+        `install ${cmd} where servelab runs (e.g. activate the virtualenv that has it before servelab run), ` +
+        `or give argv[0] as an absolute path (e.g. /opt/venv/bin/${cmd}); PATH is ${pathVar || '(empty)'}`,
+    },
+  );
+}
+
+/** true when something accepts TCP connections on host:port (so a server launched there would not own it). */
+export function portInUse(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect({ port, host });
+    const done = (v: boolean) => {
+      s.destroy();
+      res(v);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/**
+ * Before a recipe is spawned: its port must be free. Otherwise the health check would pass
+ * against whatever listens there and the cell would measure another server.
+ */
+export async function assertPortFree(r: Pick<ProcessRecipe, 'label' | 'port' | 'health'>): Promise<void> {
+  const host = r.health ? new URL(r.health).hostname : '127.0.0.1';
+  if (await portInUse(r.port, host)) {
+    throw new ServelabError(
+      'LAUNCH_FAILED',
+      `cannot start ${r.label}: port ${r.port} is already in use on ${host} (another server, another run, or one that outlived its cell)`,
+      {
+        hint: `stop what listens there (\`ss -ltnp 'sport = :${r.port}'\` names it), or give this recipe another port (in its argv, port: and endpoints)`,
+      },
+    );
+  }
+}
+
 export function spawnRecipe(r: ProcessRecipe, logsDir: string, baseEnv: NodeJS.ProcessEnv): LaunchedProcess {
+  findExecutable(r, baseEnv);
   const logPath = join(logsDir, `${r.label}.log`);
   const fd = openSync(logPath, 'a');
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -67,11 +157,16 @@ export async function waitHealthy(
   for (;;) {
     const ex = p.exited();
     if (ex) {
+      // vLLM (uvicorn) and servelab sim both say so in their log when the port is taken
+      const inUse = /address already in use|EADDRINUSE/i.test(logTail(p.logPath));
       throw new ServelabError(
         'LAUNCH_FAILED',
-        `${p.label} exited (code ${ex.code}, signal ${ex.signal}) before ${url} answered`,
+        `${p.label} exited (code ${ex.code}, signal ${ex.signal}) before ${url} answered` +
+          (inUse ? ': its port is already in use' : ''),
         {
-          hint: `see ${p.logPath}`,
+          hint: inUse
+            ? `stop what listens on that port, or give the recipe another port; see ${p.logPath}`
+            : `see ${p.logPath}`,
         },
       );
     }
@@ -93,6 +188,14 @@ export async function waitHealthy(
       );
     }
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function logTail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').slice(-16_384);
+  } catch {
+    return '';
   }
 }
 

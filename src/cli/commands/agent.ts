@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadModelConfigFile, specSchema } from '../../config/index.js';
 import { ServelabError } from '../../errors.js';
+import { shellCommand } from '../../shell-quote.js';
 import type { CommandContext } from './index.js';
 import { executeSpec } from './run.js';
 
@@ -111,10 +112,23 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
           r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
         );
       }
+      const spec = r.data;
       const { code } = await executeSpec(
         ctx.io,
-        { spec: r.data, baseDir: dirname(cfgPath), file: cfgPath },
-        {},
+        { spec, baseDir: dirname(cfgPath), file: cfgPath },
+        {
+          // `agent` has no --resume: name what was kept and what is left to run
+          interruptedHint: (res) => {
+            const done = new Set(res.cells.filter((c) => c.status === 'complete').map((c) => c.concurrency));
+            const left = spec.concurrency.filter((c) => !done.has(c));
+            return (
+              `${shellCommand(['servelab', 'analyze', res.runDir])} reads them` +
+              (left.length
+                ? `; to measure the rest, run this servelab agent command again with -c ${left.join(',')}`
+                : '')
+            );
+          },
+        },
       );
       ctx.setExit(code);
     });

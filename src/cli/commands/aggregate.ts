@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { AGGREGATE_DEFINITIONS, compareParam, paretoFrontier } from '../../analysis/aggregate.js';
 import { paretoOption } from '../../analysis/options.js';
@@ -10,6 +10,15 @@ import { aggregateSummaryTable, aggregateTable, paramTable, paretoTable } from '
 import { loadRuns } from '../../report/write.js';
 import type { CommandContext } from './index.js';
 
+/** The deepest directory that holds every run dir (their shared parent: runs/ for runs/bench-*). */
+export function commonParent(dirs: readonly string[]): string {
+  const parts = dirs.map((d) => dirname(d).split(sep));
+  const first = parts[0] ?? [];
+  let n = 0;
+  while (n < first.length && parts.every((p) => p[n] === first[n])) n++;
+  return first.slice(0, n).join(sep) || sep;
+}
+
 export function registerAggregate(program: Command, ctx: CommandContext): void {
   program
     .command('aggregate')
@@ -17,7 +26,10 @@ export function registerAggregate(program: Command, ctx: CommandContext): void {
       'aggregate many bench runs (W3 sweeps): experiment_results.csv, a text report, viz_data.json, a parameter comparison, the Pareto frontier',
     )
     .argument('<run-dirs...>', 'bench run directories')
-    .option('--out <dir>', 'where to write experiment_results.csv, report.txt, viz_data.json', '.')
+    .option(
+      '--out <dir>',
+      'where to write experiment_results.csv, report.txt, viz_data.json (default: beside the runs, in their common parent directory)',
+    )
     .option('--compare-param <name>', 'a config parameter to compare (e.g. max_num_batched_tokens)')
     .option('--metric <m>', 'the metric for --compare-param', 'output_throughput_tok_s')
     .option(
@@ -26,8 +38,9 @@ export function registerAggregate(program: Command, ctx: CommandContext): void {
       'output_throughput_tok_s:max,ttft_p95_ms:min',
     )
     .action(
-      async (dirs: string[], o: { out: string; compareParam?: string; metric: string; pareto?: string }) => {
-        const runs = await loadRuns(dirs.map((d) => resolve(ctx.io.cwd, d)));
+      async (dirs: string[], o: { out?: string; compareParam?: string; metric: string; pareto?: string }) => {
+        const runDirs = dirs.map((d) => resolve(ctx.io.cwd, d));
+        const runs = await loadRuns(runDirs);
         const bench = runs.filter((r) => r.kind === 'bench');
         if (bench.length === 0)
           throw new ServelabError('BAD_FILE', 'no bench run among the directories', {
@@ -44,7 +57,7 @@ export function registerAggregate(program: Command, ctx: CommandContext): void {
           ctx.io.stderr(
             `aggregate: no run has the parameter "${o.compareParam}" (known: ${[...new Set(rows.flatMap((r) => Object.keys(r.params)))].join(', ')})\n`,
           );
-        const outDir = resolve(ctx.io.cwd, o.out);
+        const outDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : commonParent(runDirs);
         await mkdir(outDir, { recursive: true });
         await writeFile(join(outDir, 'experiment_results.csv'), toCsv(aggregateTable(rows, pareto)));
         const text: string[] = [

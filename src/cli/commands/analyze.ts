@@ -16,6 +16,7 @@ import {
   windowsTable,
 } from '../../report/tables.js';
 import { writeJson } from '../../report/write.js';
+import { writeCellSummary } from '../../rundir/run-dir.js';
 import type { CommandContext } from './index.js';
 
 /** Which of the port's KV series the window read, when the port has several engines. */
@@ -85,7 +86,7 @@ export function registerAnalyze(program: Command, ctx: CommandContext): void {
           return;
         }
         const sums = analyzeAgentRun(run, opts);
-        if (o.write) for (const s of sums) await writeJson(join(run.dir, s.id, 'summary.json'), s);
+        if (o.write) for (const s of sums) writeCellSummary(run.dir, s);
         if (o.json) {
           ctx.io.stdout(`${JSON.stringify(sums, null, 2)}\n`);
           return;

@@ -1,21 +1,37 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createHttpTransport } from '../../client/index.js';
-import { describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
-import { EXIT } from '../../errors.js';
-import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
+import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
+import { EXIT, formatError, ServelabError } from '../../errors.js';
+import {
+  assertLaunchable,
+  type RunExperimentResult,
+  runExperiment,
+} from '../../experiment/run-experiment.js';
 import { toTerminal } from '../../report/table.js';
-import { windowsOverviewTable } from '../../report/tables.js';
+import { runTable, windowsOverviewTable } from '../../report/tables.js';
 import { writeRunReport } from '../../report/write.js';
 import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
 import type { CommandContext } from './index.js';
 
+export interface ExecuteFlags {
+  resume?: string;
+  replay?: string;
+  /** sim servers on the topology's ports (W1: 1900, ...) even where the spec says freePorts */
+  w1Ports?: boolean;
+  /**
+   * what to print after Ctrl-C: how to continue (`servelab run` prints its --resume line;
+   * `servelab agent`, which cannot resume, its own)
+   */
+  interruptedHint?: (result: RunExperimentResult) => string;
+}
+
 /** Runs a loaded spec and prints the end table and the run directory; returns the exit code. */
 export async function executeSpec(
   io: CliIO,
   loaded: LoadedSpec,
-  flags: { resume?: string; replay?: string },
+  flags: ExecuteFlags,
 ): Promise<{ code: number; result: RunExperimentResult }> {
   io.stderr(`${describeSpec(loaded.spec)}\n`);
   const result = await runExperiment({
@@ -26,25 +42,62 @@ export async function executeSpec(
     log: (line) => io.stderr(`${line}\n`),
     ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(flags.replay ? { replay: flags.replay } : {}),
+    ...(flags.w1Ports ? { topologyPorts: true } : {}),
     progressIntervalMs: io.isTTY ? 2000 : 5000,
     makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
     ...(io.secrets ? { secrets: io.secrets } : {}),
   });
-  io.stdout(`\n${result.table}\n\n`);
-  for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
-  // the analysis (windows, completion times, tails) replaces each cell's driver summary.json,
-  // and the run gets summary.csv, compare.md and the self-contained report.html
+  const ranNow = result.cells.filter((c) => !c.alreadyComplete);
+  if (flags.resume && ranNow.length === 0 && !result.interrupted) {
+    io.stderr(
+      `resume: all ${result.cells.length} cell(s) of ${result.runDir} are already complete; nothing was run again\n`,
+    );
+  }
+  const lf = result.launchFailure;
+  if (lf) {
+    // said once, however many cells it took; nothing measured is printed as if it had been
+    const why = lf.reasons
+      .map((r) => formatError(new ServelabError('LAUNCH_FAILED', r.message, r.hint ? { hint: r.hint } : {})))
+      .join('\n');
+    io.stderr(
+      `\narm ${lf.arm}: none of its ${lf.cells.length} cell(s) could launch its servers; the matrix stopped here.\n${why}\n`,
+    );
+  }
+  const interruptedLine = () => {
+    const hint = flags.interruptedHint
+      ? flags.interruptedHint(result)
+      : `continue with: ${shellCommand(['servelab', 'run', loaded.file, '--resume', result.runDir])}`;
+    io.stderr(`interrupted: cells done are kept${hint ? `; ${hint}` : ''}\n`);
+  };
+  if (!result.cells.some((c) => c.counts)) {
+    // no report, no tables: there is nothing to analyse
+    for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
+    io.stdout(`run directory: ${result.runDir} (nothing was measured; the reasons are in each cell.json)\n`);
+    if (result.interrupted) {
+      interruptedLine();
+      return { code: EXIT.interrupted, result };
+    }
+    return { code: lf ? EXIT.launch : EXIT.failed, result };
+  }
+  // the analysis (windows, completion times, tails) writes each cell's summary.json, and the
+  // run gets summary.csv, compare.md and the self-contained report.html
   const rep = await writeRunReport(result.runDir);
   for (const e of rep.errors) io.stderr(`analysis: ${e}\n`);
+  // both tables come from the analysis (analysis/throughput.ts), as summary.json, summary.csv,
+  // analyze, compare and the report do: one definition per number. Cells that never launched
+  // have no tasks: the tables show what was measured, or nothing.
+  const measured = rep.cells.filter((c) => c.counts.tasks > 0);
+  if (measured.length) io.stdout(`\n${toTerminal(runTable(measured))}\n\n`);
+  for (const w of result.warnings) io.stdout(`WARNING: ${w}\n`);
   // (a run in which no task ended, e.g. every cell failed its preflight, has nothing to show)
-  if (rep.cells.some((c) => c.counts.tasksOk + c.counts.tasksFailed + c.counts.tasksIncomplete > 0)) {
-    const active = rep.cells.flatMap((c) => c.windows).find((w) => w.kind === 'active')?.label;
+  if (measured.length) {
+    const active = measured.flatMap((c) => c.windows).find((w) => w.kind === 'active')?.label;
     io.stdout(
-      `tasks/min (steps/s) per window: active = ${active ?? 'KV above the threshold'} (the users' window); ` +
+      `ok tasks/min (ok steps/s) per window, all-ended tasks/min beside each: active = ${active ?? 'KV above the threshold'} (the users' window); ` +
         'client-side = from C programs in flight to the last dispatch; makespan = the whole cell. ' +
-        'tasks/min counts every task that ENDS inside the window (ok or failed), steps/s every ' +
-        'orchestrator call that ends inside it.\n' +
-        `${toTerminal(windowsOverviewTable(rep.cells))}\n\n`,
+        'A task counts when it ENDS inside the window, a step (an orchestrator call) when it ends inside it; ' +
+        '"ok" counts tasks and calls with status ok, "all ended" every one whatever its status.\n' +
+        `${toTerminal(windowsOverviewTable(measured))}\n\n`,
     );
   }
   io.stdout(
@@ -54,11 +107,10 @@ export async function executeSpec(
   const failed = result.cells.filter((c) => c.status === 'failed');
   io.stdout(`run directory: ${result.runDir}\n`);
   if (result.interrupted) {
-    io.stderr(
-      `interrupted: cells done are kept; continue with: ${shellCommand(['servelab', 'run', loaded.file, '--resume', result.runDir])}\n`,
-    );
+    interruptedLine();
     return { code: EXIT.interrupted, result };
   }
+  if (lf) return { code: EXIT.launch, result };
   if (failed.length > 0) {
     io.stderr(
       `${failed.length} cell(s) failed: ${failed.map((c) => c.id).join(', ')} (see their cell.json notes)\n`,
@@ -80,18 +132,32 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       '--replay <trace>',
       'replay this trace (a steps.jsonl or a mooncake-style JSONL) instead of the spec workload',
     )
-    .option('--dry-run', 'validate the spec and describe it, run nothing')
-    .action(async (file: string, flags: { resume?: string; replay?: string; dryRun?: boolean }) => {
-      // paths are the user's, relative to the directory servelab runs in (the injected cwd)
-      const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
-      if (flags.dryRun) {
-        ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
-        return;
-      }
-      const { code } = await executeSpec(ctx.io, loaded, {
-        ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
-        ...(flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {}),
-      });
-      ctx.setExit(code);
-    });
+    .option(
+      '--w1-ports',
+      "simulated servers listen on the ports their topology names (W1: 1900, 1910-1913, ...), not on free ones (a spec's freePorts: true, the quickstart's default)",
+    )
+    .option('--dry-run', 'validate the spec, check that every command recipe can be started, run nothing')
+    .action(
+      async (
+        file: string,
+        flags: { resume?: string; replay?: string; dryRun?: boolean; w1Ports?: boolean },
+      ) => {
+        // paths are the user's, relative to the directory servelab runs in (the injected cwd)
+        const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
+        // the files it names, checked by --dry-run as by a run (before any server starts)
+        checkSpecFiles(loaded, flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {});
+        if (flags.dryRun) {
+          ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
+          // a recipe whose executable is not there (exit 3, as the run would)
+          assertLaunchable(loaded.spec, ctx.io.env);
+          return;
+        }
+        const { code } = await executeSpec(ctx.io, loaded, {
+          ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
+          ...(flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {}),
+          ...(flags.w1Ports ? { w1Ports: true } : {}),
+        });
+        ctx.setExit(code);
+      },
+    );
 }
