@@ -103,3 +103,19 @@ describe('the watchdog ends calls that make no progress (real server)', () => {
     expect(notes.filter((n) => n.includes('ended a call'))).toEqual([]);
   });
 });
+
+describe('step records keep a bounded copy of the server text', () => {
+  it("a server's 5 MB JSON error message: the step record keeps its head and its length", async () => {
+    const script: Script = { mode: 'status', status: 500, message: 'e'.repeat(1024), messageRepeat: 5120 };
+    const { steps, tasks } = await drive(script, undefined, 1);
+    expect(tasks.map((t) => t.reason)).toEqual(['error:server_error']);
+    expect(steps).toHaveLength(1);
+    expect(steps[0]).toMatchObject({
+      errorKind: 'server_error',
+      errorMessageChars: 5 * 1024 * 1024,
+      retries: 2,
+    });
+    expect(steps[0]!.errorMessage!.length).toBeLessThan(1000);
+    expect(steps[0]!.errorMessage).toContain(`HTTP 500: ${'e'.repeat(500)}...`);
+  });
+});
