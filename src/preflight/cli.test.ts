@@ -165,9 +165,23 @@ describe('servelab monitor', () => {
     );
     writeFileSync(
       join(cell, 'tasks.jsonl'),
-      '{"v":1,"status":"ok"}\n{"v":1,"status":"failed"}\n{"v":1,"status":"ok"}\n',
+      [-50_000, -40_000, -20_000]
+        .map((d, i) =>
+          JSON.stringify({
+            v: 1,
+            status: i === 1 ? 'failed' : 'ok',
+            startMs: Date.now() - 60_000,
+            endMs: Date.now() + d,
+          }),
+        )
+        .join('\n') + '\n',
     );
-    writeFileSync(join(cell, 'steps.jsonl'), '{"v":1,"status":"ok"}\n'.repeat(10));
+    // 10 orchestrator calls and 4 expert calls: 10 steps
+    writeFileSync(
+      join(cell, 'steps.jsonl'),
+      '{"v":1,"kind":"orchestrator","status":"ok"}\n'.repeat(10) +
+        '{"v":1,"kind":"expert","status":"ok"}\n'.repeat(4),
+    );
     const closed = await closedPort();
     const r = await run([
       'monitor',
@@ -193,7 +207,7 @@ describe('servelab monitor', () => {
     expect(blocks[0]).toMatch(/engines 25\.0%\/75\.0%/);
     expect(blocks[0]).toMatch(new RegExp(`127\\.0\\.0\\.1:${closed}\\s+DOWN\\s+refused`));
     expect(blocks[0]).toMatch(
-      /run {2}baseline\/c32\/r1: tasks 3\/278 \(1%\), steps 10, \d+\.\d+\/min, errors 1, running/,
+      /run {2}baseline\/c32\/r1: tasks 3\/278 \(1%\), ok 2, failed 1, incomplete 0, steps 10 \(expert calls 4, user calls 0\), \d+\.\d+ ok tasks\/min \(all ended \d+\.\d+\) over \d+ s of the cell so far, .*running/,
     );
   });
 });

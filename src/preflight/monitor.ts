@@ -119,17 +119,26 @@ export function createMonitor(opts: MonitorOptions): { tick(): Promise<MonitorTi
           const done = run.total
             ? `${run.done}/${run.total} (${((run.done / run.total) * 100).toFixed(0)}%)`
             : `${run.done}`;
-          const what =
-            run.counts['tasks.jsonl'] !== undefined || run.steps !== undefined ? 'tasks' : 'requests';
-          const rate =
-            run.perMinRecent !== undefined
-              ? `${run.perMinRecent.toFixed(2)}/min now`
-              : run.perMinSinceStart !== undefined
-                ? `${run.perMinSinceStart.toFixed(2)}/min`
-                : '';
-          lines.push(
-            `  run  ${run.cell}: ${what} ${done}${run.steps !== undefined ? `, steps ${run.steps}` : ''}${rate ? `, ${rate}` : ''}, errors ${run.errors}${run.status ? `, ${run.status}` : ''}`,
-          );
+          const agent = run.counts['tasks.jsonl'] !== undefined || run.steps !== undefined;
+          const parts = [`${run.cell}: ${agent ? 'tasks' : 'requests'} ${done}`];
+          if (agent) {
+            parts.push(`ok ${run.ok}, failed ${run.failed ?? 0}, incomplete ${run.incomplete ?? 0}`);
+            // a step is an orchestrator call, in every command: expert and user calls apart
+            if (run.steps !== undefined)
+              parts.push(
+                `steps ${run.steps} (expert calls ${run.expertCalls ?? 0}, user calls ${run.userCalls ?? 0})`,
+              );
+            if (run.okPerMin !== undefined)
+              parts.push(
+                `${run.okPerMin.toFixed(2)} ok tasks/min (all ended ${run.allPerMin!.toFixed(2)}) over ${run.spanS!.toFixed(0)} s of ${run.status === 'running' || !run.status ? 'the cell so far' : 'its makespan'}`,
+              );
+            if (run.perMinRecent !== undefined) parts.push(`${run.perMinRecent.toFixed(2)} tasks/min now`);
+          } else {
+            if (run.perMinRecent !== undefined) parts.push(`${run.perMinRecent.toFixed(2)}/min now`);
+            parts.push(`errors ${run.errors}`);
+          }
+          if (run.status) parts.push(run.status);
+          lines.push(`  run  ${parts.join(', ')}`);
         }
       }
       return {

@@ -14,22 +14,53 @@ interface Tail {
   partial: string;
   lines: number;
   notOk: number;
+  /** records by status (ok, failed, incomplete, error, ...) */
+  byStatus: Record<string, number>;
+  /** steps.jsonl: calls by kind (orchestrator, expert, user) */
+  byKind: Record<string, number>;
+  /** tasks.jsonl: the first task start and the last task end seen */
+  firstStartMs: number;
+  lastEndMs: number;
 }
+
+const freshTail = (): Omit<Tail, 'offset' | 'partial'> => ({
+  lines: 0,
+  notOk: 0,
+  byStatus: {},
+  byKind: {},
+  firstStartMs: Number.POSITIVE_INFINITY,
+  lastEndMs: Number.NEGATIVE_INFINITY,
+});
 
 export interface CellProgress {
   /** the cell directory, relative to the run directory ('.' for a flat run) */
   cell: string;
   status?: string;
-  /** tasks (agent) or requests (bench) finished */
+  /** tasks (agent) or requests (bench) finished, any status */
   done: number;
+  /** of those, with status ok */
+  ok: number;
+  /** agent: tasks failed / incomplete (apart: an interrupted task is not a failure) */
+  failed?: number;
+  incomplete?: number;
   total?: number;
+  /** orchestrator LLM calls (a step is an orchestrator call, never an expert or user call) */
   steps?: number;
+  expertCalls?: number;
+  userCalls?: number;
   /** records with a status other than ok */
   errors: number;
   counts: Partial<Record<RecordFile, number>>;
-  /** done per minute since the cell started (cell.json startMs), when known */
-  perMinSinceStart?: number;
-  /** done per minute since the previous read */
+  /**
+   * agent: ok tasks per minute over the cell's own makespan (first task start -> last task end
+   * once the cell has ended, -> now while it runs), as the analysis defines it
+   */
+  okPerMin?: number;
+  /** agent: every task that ended, per minute over the same span */
+  allPerMin?: number;
+  /** the span those rates are over, seconds */
+  spanS?: number;
+  /** done per minute since the previous read (while the cell runs) */
   perMinRecent?: number;
 }
 
@@ -76,16 +107,17 @@ export class RunProgressReader {
   private readTail(path: string): Tail {
     let t = this.tails.get(path);
     if (!t) {
-      t = { offset: 0, partial: '', lines: 0, notOk: 0 };
+      t = { offset: 0, partial: '', ...freshTail() };
       this.tails.set(path, t);
     }
+    const isTasks = path.endsWith('tasks.jsonl');
     let size: number;
     try {
       size = statSync(path).size;
     } catch {
       return t;
     }
-    if (size < t.offset) Object.assign(t, { offset: 0, partial: '', lines: 0, notOk: 0 }); // rewritten
+    if (size < t.offset) Object.assign(t, { offset: 0, partial: '', ...freshTail() }); // rewritten
     if (size === t.offset) return t;
     const fd = openSync(path, 'r');
     try {
@@ -99,7 +131,16 @@ export class RunProgressReader {
         if (line.trim() === '') continue;
         t.lines++;
         const m = /"status"\s*:\s*"([a-z_]+)"/.exec(line);
+        if (m) t.byStatus[m[1]!] = (t.byStatus[m[1]!] ?? 0) + 1;
         if (m && m[1] !== 'ok') t.notOk++;
+        const k = /"kind"\s*:\s*"([a-z_]+)"/.exec(line);
+        if (k) t.byKind[k[1]!] = (t.byKind[k[1]!] ?? 0) + 1;
+        if (isTasks) {
+          const a = /"startMs"\s*:\s*([\d.e+]+)/.exec(line);
+          const b = /"endMs"\s*:\s*([\d.e+]+)/.exec(line);
+          if (a) t.firstStartMs = Math.min(t.firstStartMs, Number(a[1]));
+          if (b) t.lastEndMs = Math.max(t.lastEndMs, Number(b[1]));
+        }
       }
     } finally {
       closeSync(fd);
@@ -113,38 +154,62 @@ export class RunProgressReader {
     if (cells.length === 0) return undefined;
     const cell = cells.reduce((a, b) => (newestMtime(b) > newestMtime(a) ? b : a));
     const counts: Partial<Record<RecordFile, number>> = {};
-    let errorsTasks = 0;
-    let errorsReq = 0;
+    const tails: Partial<Record<RecordFile, Tail>> = {};
     for (const f of RECORD_FILES) {
       const p = join(cell, f);
       if (!existsSync(p)) continue;
       const t = this.readTail(p);
       counts[f] = t.lines;
-      if (f === 'tasks.jsonl') errorsTasks = t.notOk;
-      if (f === 'requests.jsonl') errorsReq = t.notOk;
+      tails[f] = t;
     }
-    let meta: { status?: string; startMs?: number; taskSet?: { count?: number } } = {};
+    let meta: { status?: string; startMs?: number; endMs?: number; taskSet?: { count?: number } } = {};
     try {
       meta = JSON.parse(readFileSync(join(cell, 'cell.json'), 'utf8')) as typeof meta;
     } catch {
       // no cell.json (bench) or being rewritten
     }
     const agent = counts['tasks.jsonl'] !== undefined || counts['steps.jsonl'] !== undefined;
-    const done = agent ? (counts['tasks.jsonl'] ?? 0) : (counts['requests.jsonl'] ?? 0);
+    const records = agent ? tails['tasks.jsonl'] : tails['requests.jsonl'];
+    const done = records?.lines ?? 0;
     const rel = relative(this.runDir, cell) || '.';
     const now = this.nowMs();
     const p: CellProgress = {
       cell: rel,
       done,
-      errors: agent ? errorsTasks : errorsReq,
+      ok: records?.byStatus.ok ?? 0,
+      errors: records?.notOk ?? 0,
       counts,
       ...(meta.status ? { status: meta.status } : {}),
       ...(typeof meta.taskSet?.count === 'number' ? { total: meta.taskSet.count } : {}),
-      ...(counts['steps.jsonl'] !== undefined ? { steps: counts['steps.jsonl'] } : {}),
     };
-    // cell.json times are monotonic ms anchored to the epoch: comparable with Date.now()
-    if (typeof meta.startMs === 'number' && now > meta.startMs)
-      p.perMinSinceStart = done / ((now - meta.startMs) / 60_000);
+    if (agent) {
+      p.failed = records?.byStatus.failed ?? 0;
+      p.incomplete = records?.byStatus.incomplete ?? 0;
+      const steps = tails['steps.jsonl'];
+      if (steps) {
+        p.steps = steps.byKind.orchestrator ?? 0;
+        p.expertCalls = steps.byKind.expert ?? 0;
+        p.userCalls = steps.byKind.user ?? 0;
+      }
+      // the cell's own makespan: a finished cell shows its real rate, not one diluted by the
+      // time since (cell.json times are monotonic ms anchored to the epoch: like Date.now())
+      const running = meta.status === undefined || meta.status === 'running';
+      const start = records && Number.isFinite(records.firstStartMs) ? records.firstStartMs : undefined;
+      const end = running
+        ? now
+        : records && Number.isFinite(records.lastEndMs)
+          ? records.lastEndMs
+          : undefined;
+      if (start !== undefined && end !== undefined && end > start) {
+        p.spanS = (end - start) / 1000;
+        p.okPerMin = p.ok / (p.spanS / 60);
+        p.allPerMin = done / (p.spanS / 60);
+      }
+      if (!running) {
+        this.last = { cell: rel, done, atMs: now };
+        return p;
+      }
+    }
     if (this.last && this.last.cell === rel && now > this.last.atMs)
       p.perMinRecent = (done - this.last.done) / ((now - this.last.atMs) / 60_000);
     this.last = { cell: rel, done, atMs: now };
