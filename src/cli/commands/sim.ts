@@ -31,6 +31,8 @@ interface SimFlags {
   seed: string;
   topology?: string;
   apiKey?: string[];
+  enablePromptTokensDetails?: boolean;
+  maxBodyMb: string;
 }
 
 function num(v: string | undefined, flag: string, o: { int?: boolean; min?: number; max?: number } = {}) {
@@ -159,6 +161,8 @@ async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promis
     seed,
     versionString: f.versionString,
     metricsNames: f.metricsNames,
+    enablePromptTokensDetails: f.enablePromptTokensDetails === true,
+    maxBodyBytes: Math.round(num(f.maxBodyMb, '--max-body-mb', { min: 0.001, max: 1024 })! * 1024 * 1024),
     faultRates,
     log: (line) => io.stderr(`${line}\n`),
     ...(apiKeys.length > 0 ? { apiKeys } : {}),
@@ -194,6 +198,11 @@ export function registerSim(program: Command, ctx: CommandContext): void {
     .option('--metrics-names <v0|v1>', 'metric names on /metrics (v0: pre-0.11 names)', 'v1')
     .option('--fault-rate <list>', 'inject faults by rate: kind[;param]=rate,... (see src/sim/faults.ts)')
     .option('--seed <n>', 'seed of personas and fault draws', '0')
+    .option(
+      '--enable-prompt-tokens-details',
+      "send usage.prompt_tokens_details.cached_tokens, as vLLM's flag of that name does",
+    )
+    .option('--max-body-mb <n>', 'largest request body in MiB; larger ones get 413 (vLLM sets no limit)', '8')
     .option(
       '--topology <file>',
       'YAML/JSON file describing a whole set of servers (examples/w1-topology.yaml)',
