@@ -12,7 +12,7 @@ export const SERVER_TEXT_MAX_CHARS = 500;
 /** The head of a server-provided text and, when it was cut, its full length in characters. */
 export function capServerText(text: string, max = SERVER_TEXT_MAX_CHARS): { text: string; chars?: number } {
   if (text.length <= max) return { text };
-  return { text: `${text.slice(0, max)}...`, chars: text.length };
+  return { text: `${text.slice(0, max)}... (${text.length} characters)`, chars: text.length };
 }
 
 /** The server's message from an OpenAI / vLLM error body (nested or flat), else the raw text (whole). */

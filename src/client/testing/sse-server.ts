@@ -64,6 +64,12 @@ function chunk(delta: Record<string, unknown>, finish: string | null = null): st
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, seen: ScriptServer['seen']): Promise<void> {
+  if (req.method === 'GET' && req.url?.endsWith('/models')) {
+    // what `check` and `bench` without --model ask first: one model, "m"
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model' }] }));
+    return;
+  }
   let raw = '';
   for await (const c of req) raw += c;
   const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
