@@ -1,9 +1,10 @@
+import { mixSeed } from '../random.js';
 import type { WorkloadItem } from '../workload/item.js';
 import type { ArrivalSpec } from './arrivals.js';
 import type { LiveCounters } from './dispatcher.js';
 import type { RequestRecord } from './records.js';
 import type { RequestTemplate } from './requests.js';
-import { runStage, type StageResult } from './run-stage.js';
+import { runStage, type StageOptions, type StageResult } from './run-stage.js';
 import type { GoodputSlo } from './summary.js';
 import { autoRates, pastSaturation, type SweepSpec } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -21,6 +22,14 @@ export interface BenchRunOptions {
   workers?: number | 'auto';
   resolveWorkers?: (a: ArrivalSpec) => number;
   transport?: Transport;
+  /** virtual time (the in-process simulator's transport) */
+  virtual?: StageOptions['virtual'];
+  /**
+   * The prompts of a later stage, drawn with that stage's seed (stageSeed), so a sweep does not
+   * re-send stage 1's prompts to a server whose prefix cache still holds them. Without it every
+   * stage sends `items`.
+   */
+  freshItems?: (seed: number) => WorkloadItem[];
   signal?: AbortSignal;
   graceMs?: number;
   percentiles?: readonly number[];
@@ -41,6 +50,11 @@ export interface BenchRunResult {
   stoppedEarly?: string;
 }
 
+/** The workload seed of sweep stage `stage` (0-based): the bench seed for the first, derived for the rest. */
+export function stageSeed(seed: number, stage: number): number {
+  return stage === 0 ? seed : mixSeed(seed, 0x57a9e, stage);
+}
+
 /** Runs one stage, or every stage of a sweep; warm-up only before the first stage. */
 export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
   const stages: StageResult[] = [];
@@ -48,7 +62,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
     const stage = stages.length;
     const counters = await o.onStageStart?.(stage, a);
     const res = await runStage({
-      items: o.items,
+      items: stage > 0 && o.freshItems ? o.freshItems(stageSeed(o.seed, stage)) : o.items,
       template: o.template,
       arrivals: a,
       seed: o.seed + stage,
@@ -58,6 +72,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
       stage,
       workers: o.resolveWorkers ? o.resolveWorkers(a) : 0,
       ...(o.transport ? { transport: o.transport } : {}),
+      ...(o.virtual ? { virtual: o.virtual } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(counters ? { counters } : {}),
       ...(o.onRecord ? { onRecord: o.onRecord } : {}),

@@ -37,6 +37,8 @@ export interface StageOptions {
 
 export interface StageResult {
   arrivals: string;
+  /** the arrival process itself (a sweep's table reads its rate) */
+  spec: ArrivalSpec;
   records: RequestRecord[];
   summary: BenchSummary;
   outcome: DispatchOutcome;
@@ -114,5 +116,5 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
   });
   if (outcome.interrupted)
     summary.warnings.unshift('interrupted: dispatch stopped early; in-flight requests finished or were cut');
-  return { arrivals, records, summary, outcome };
+  return { arrivals, spec: o.arrivals, records, summary, outcome };
 }

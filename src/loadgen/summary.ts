@@ -91,8 +91,8 @@ function pWord(p: number): string {
 /** Summarises the records of one run (or one sweep stage). Pure and deterministic. */
 export function summarize(records: readonly RequestRecord[], opts: SummaryOptions = {}): BenchSummary {
   const pcts = opts.percentiles ?? DEFAULT_PERCENTILES;
-  // the median is always computed (vLLM's median_* keys)
-  const allP = [...new Set([...pcts, 50])].sort((a, b) => a - b);
+  // p50 (vLLM's median_* keys) and p99 (the sweep table) always, whatever --percentiles says
+  const allP = [...new Set([...pcts, 50, 99])].sort((a, b) => a - b);
   const measured = records.filter((r) => !r.warmup);
   const ok = measured.filter((r) => r.status === 'ok');
   const errorByKind: Record<string, number> = {};

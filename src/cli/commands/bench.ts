@@ -19,7 +19,7 @@ import {
   splitEndpoint,
   timeoutsMs,
 } from '../../loadgen/bench-flags.js';
-import { runBench } from '../../loadgen/bench-run.js';
+import { runBench, stageSeed } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import type { RequestTemplate } from '../../loadgen/requests.js';
@@ -27,6 +27,7 @@ import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
 import { probeServerMetrics, type ServerMetricsProbe } from '../../loadgen/server-metrics.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
+import { describeStage, formatSweepTable } from '../../loadgen/sweep-table.js';
 import { autoWorkers } from '../../loadgen/workers.js';
 import { startSimServers } from '../../sim/server/index.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
@@ -81,6 +82,7 @@ export interface BenchFlags {
   workers?: string;
   grace: string;
   progress: boolean;
+  verbose?: boolean;
   serverMetrics: boolean;
   metricsInterval: string;
 }
@@ -191,6 +193,7 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--workers <n|auto>', 'worker threads running the HTTP load (0 = this thread)', 'auto')
     .option('--grace <s>', 'after Ctrl-C, seconds in-flight requests get before they are cut', '5')
     .option('--no-progress', 'no progress line on stderr')
+    .option('--verbose', "--sweep: each stage's full result block before the table of stages")
     .option('--no-server-metrics', "do not read the server's /metrics (preemptions, prefix hits, KV usage)")
     .option('--metrics-interval <s>', 'KV usage / queue sampling interval during the run, seconds', '1')
     .action(async (flags: BenchFlags, cmd: Command) => {
@@ -244,28 +247,33 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   const headers = parseHeaders(f.header);
   const timeouts = parseBenchTimeouts(f);
   const maxErrorRate = parseMaxErrorRate(f.maxErrorRate);
-  const workload = buildWorkload(
-    boundedWorkload({
-      seed,
-      ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
-      ...(f.datasetPath !== undefined ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
-      ...(f.suite !== undefined ? { suite: f.suite } : {}),
-      ...(numPrompts !== undefined ? { count: numPrompts } : {}),
-      randomInputLen: num(f.randomInputLen, '--random-input-len', { int: true, min: 1 })!,
-      randomOutputLen: num(f.randomOutputLen, '--random-output-len', { int: true, min: 1 })!,
-      randomRangeRatio: num(f.randomRangeRatio, '--random-range-ratio', { min: 0 })!,
-      ...(f.inputDist ? { inputDist: f.inputDist } : {}),
-      ...(f.outputDist ? { outputDist: f.outputDist } : {}),
-      prefixGroups: num(f.prefixGroups, '--prefix-groups', { int: true, min: 1 })!,
-      ...(f.promptsPerGroup
-        ? { promptsPerGroup: num(f.promptsPerGroup, '--prompts-per-group', { int: true, min: 1 })! }
-        : {}),
-      prefixLen: num(f.prefixLen, '--prefix-len', { int: true, min: 1 })!,
-      ...(f.sharegptOutputLen
-        ? { sharegptOutputLen: num(f.sharegptOutputLen, '--sharegpt-output-len', { int: true, min: 1 })! }
-        : {}),
-    }),
-  );
+  const workloadOpts = boundedWorkload({
+    seed,
+    ...(f.datasetName !== undefined ? { datasetName: f.datasetName as DatasetName } : {}),
+    ...(f.datasetPath !== undefined ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
+    ...(f.suite !== undefined ? { suite: f.suite } : {}),
+    ...(numPrompts !== undefined ? { count: numPrompts } : {}),
+    randomInputLen: num(f.randomInputLen, '--random-input-len', { int: true, min: 1 })!,
+    randomOutputLen: num(f.randomOutputLen, '--random-output-len', { int: true, min: 1 })!,
+    randomRangeRatio: num(f.randomRangeRatio, '--random-range-ratio', { min: 0 })!,
+    ...(f.inputDist ? { inputDist: f.inputDist } : {}),
+    ...(f.outputDist ? { outputDist: f.outputDist } : {}),
+    prefixGroups: num(f.prefixGroups, '--prefix-groups', { int: true, min: 1 })!,
+    ...(f.promptsPerGroup
+      ? { promptsPerGroup: num(f.promptsPerGroup, '--prompts-per-group', { int: true, min: 1 })! }
+      : {}),
+    prefixLen: num(f.prefixLen, '--prefix-len', { int: true, min: 1 })!,
+    ...(f.sharegptOutputLen
+      ? { sharegptOutputLen: num(f.sharegptOutputLen, '--sharegpt-output-len', { int: true, min: 1 })! }
+      : {}),
+  });
+  const workload = buildWorkload(workloadOpts);
+  // a sweep's later stages draw fresh prompts (their own seed), not stage 1's again from the prefix cache
+  const fromFile = workloadOpts.suite === undefined && workloadOpts.datasetPath !== undefined;
+  const freshItems = (s: number) => buildWorkload({ ...workloadOpts, seed: s }).items;
+  const promptsPerStage = fromFile
+    ? 'the dataset file reshuffled per stage (seed per stage): prompts a stage repeats can hit the prefix cache'
+    : "fresh per stage: stage k (from 2) draws its prompts with its own seed (stageSeed in summary.json's stages)";
   const workersFlag = f.workers ?? 'auto';
   const fixedWorkers =
     workersFlag === 'auto' ? undefined : num(workersFlag, '--workers', { int: true, min: 0 });
@@ -345,7 +353,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
         items: workload.items,
         template,
         arrivals,
-        ...(sweep ? { sweep } : {}),
+        ...(sweep ? { sweep, freshItems } : {}),
         seed,
         ...(numPrompts !== undefined ? { numPrompts } : {}),
         ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
@@ -375,8 +383,9 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
             durationS !== undefined
               ? undefined
               : (numPrompts ?? workload.items.length) + (stage === 0 ? warmup : 0);
-          stageLabel = sweep ? `[stage ${stage}] ` : '';
-          if (sweep) io.stderr(`servelab bench: stage ${stage}: ${JSON.stringify(a)}\n`);
+          const planned = sweep?.kind === 'list' ? sweep.stages.length : sweep ? 2 + sweep.rates : 1;
+          stageLabel = sweep ? `[stage ${stage + 1}/${planned}] ` : '';
+          if (sweep) io.stderr(`servelab bench: stage ${stage + 1}/${planned}: ${describeStage(a)}\n`);
           return counters;
         },
         onStageEnd: async (res) => {
@@ -416,10 +425,13 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
         dataset: workload.description,
         ...limitsJson,
         sweep: f.sweep,
+        promptsPerStage,
         ...(result.stoppedEarly ? { stoppedEarly: result.stoppedEarly } : {}),
-        stages: stages.map((st, k) => ({ stage: k, ...st.summary })),
+        stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
       });
-      for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
+      if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
+      io.stdout(formatSweepTable(stages));
+      io.stdout(`prompts: ${promptsPerStage}\n`);
       if (result.stoppedEarly) io.stdout(`sweep: ${result.stoppedEarly}\n`);
     }
     if (f.saveResult) {
