@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,12 +11,22 @@ const io = () => {
 };
 
 describe('servelab run', () => {
-  it('describes the W2 three-arm example without running it', async () => {
-    const x = io();
-    expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], x.o)).toBe(0);
-    expect(x.out.join('')).toMatch(
+  it('describes the W2 three-arm example without running it, and checks that vllm is on PATH', async () => {
+    // a PATH with `vllm` and `python` (the router arm's proxy) in it, as on the GPU machine
+    const bin = mkdtempSync(join(tmpdir(), 'servelab-bin-'));
+    for (const exe of ['vllm', 'python']) {
+      writeFileSync(join(bin, exe), '#!/bin/sh\n');
+      chmodSync(join(bin, exe), 0o755);
+    }
+    const c = captureIo({ env: { PATH: bin } });
+    expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], c.io), c.err.join('')).toBe(0);
+    expect(c.out.join('')).toMatch(
       /w2-three-arms: 3 arm\(s\) baseline\[command\], router\[command\], kv-ttl\[command\] x C=32\/64\/128 x 3 rep/,
     );
+    // without it: exit 3, as the run itself would
+    const x = captureIo({ env: { PATH: join(bin, 'none') } });
+    expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], x.io)).toBe(3);
+    expect(x.err.join('')).toMatch(/cannot start .*: vllm is not on PATH/);
   });
 
   it('exits 2 with every spec error and its line:col', async () => {
