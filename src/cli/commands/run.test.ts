@@ -11,7 +11,7 @@ const io = () => {
 };
 
 describe('servelab run', () => {
-  it('describes the W2 three-arm example without running it, and checks that vllm is on PATH', async () => {
+  it('describes the W2 three-arm example without running it, and names each recipe that cannot start', async () => {
     // a PATH with `vllm` and `python` (the router arm's proxy) in it, as on the GPU machine
     const bin = mkdtempSync(join(tmpdir(), 'servelab-bin-'));
     for (const exe of ['vllm', 'python']) {
@@ -19,14 +19,22 @@ describe('servelab run', () => {
       chmodSync(join(bin, exe), 0o755);
     }
     const c = captureIo({ env: { PATH: bin } });
-    expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], c.io), c.err.join('')).toBe(0);
+    // the KV-TTL arm's fork lives at an absolute path this machine does not have: exit 3
+    expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], c.io)).toBe(3);
     expect(c.out.join('')).toMatch(
       /w2-three-arms: 3 arm\(s\) baseline\[command\], router\[command\], kv-ttl\[command\] x C=32\/64\/128 x 3 rep/,
     );
-    // without it: exit 3, as the run itself would
+    expect(c.err.join('')).toMatch(
+      /^error: servers\.kv-ttl-fork: cannot start continuum-1900: \/opt\/continuum\/\.venv\/bin\/vllm does not exist$/m,
+    );
+    expect(c.err.join('')).not.toMatch(/not on PATH/);
+    // without vllm on PATH every vllm recipe is named, once each
     const x = captureIo({ env: { PATH: join(bin, 'none') } });
     expect(await runMain(['run', '--dry-run', 'examples/w2-three-arms.yaml'], x.io)).toBe(3);
-    expect(x.err.join('')).toMatch(/cannot start .*: vllm is not on PATH/);
+    expect(x.err.join('')).toMatch(
+      /server recipes cannot be started:\n {2}- servers\.\S+: cannot start \S+: vllm is not on PATH/,
+    );
+    expect(x.err.join('')).toMatch(/python is not on PATH/);
   });
 
   it('exits 2 with every spec error and its line:col', async () => {
