@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, ServelabError } from '../../errors.js';
-import { type FaultRate, parseFaultRates } from '../../sim/faults.js';
+import { GPUS } from '../../knowledge/gpus.js';
+import { MODELS } from '../../knowledge/models.js';
+import { FAULT_HEADER, FAULT_KINDS, type FaultRate, parseFaultRates } from '../../sim/faults.js';
 import { PERSONAS, type PersonaName } from '../../sim/persona.js';
 import { type SimServerSpec, startSimServers } from '../../sim/server/index.js';
 import { parseTopology, portClashes, type Topology } from '../../sim/server/topology.js';
@@ -182,9 +184,9 @@ export function registerSim(program: Command, ctx: CommandContext): void {
   program
     .command('sim')
     .description('start simulated vLLM servers (OpenAI API + /metrics) until Ctrl-C')
-    .option('--model <name>', 'model (HF id or alias in src/knowledge/models.ts)')
+    .option('--model <name>', `model: ${MODELS.map((m) => m.name).join(', ')} (or one of their HF ids)`)
     .option('--served-model-name <name>', 'the name clients send as "model" (default: --model)')
-    .option('--gpu <name>', 'GPU profile (src/knowledge/gpus.ts), default H100-SXM-80GB')
+    .option('--gpu <name>', `GPU profile: ${GPUS.map((g) => g.name).join(', ')}; default H100-SXM-80GB`)
     .option('--tp <n>', 'tensor-parallel GPUs per replica')
     .option('--port <n>', 'port of the first replica (0 = any free port)', '8000')
     .option('--dp <n>', 'data-parallel replicas on consecutive ports', '1')
@@ -196,7 +198,10 @@ export function registerSim(program: Command, ctx: CommandContext): void {
     .option('--max-num-batched-tokens <n>', 'token budget per step')
     .option('--version-string <v>', 'what GET /version answers', '0.11.0')
     .option('--metrics-names <v0|v1>', 'metric names on /metrics (v0: pre-0.11 names)', 'v1')
-    .option('--fault-rate <list>', 'inject faults by rate: kind[;param]=rate,... (see src/sim/faults.ts)')
+    .option(
+      '--fault-rate <list>',
+      `inject faults by rate: kind[;param]=rate,... with kinds ${FAULT_KINDS.join(', ')} (the same as header ${FAULT_HEADER}; README, "Simulated vLLM servers")`,
+    )
     .option('--seed <n>', 'seed of personas and fault draws', '0')
     .option(
       '--enable-prompt-tokens-details',
