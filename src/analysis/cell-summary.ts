@@ -280,7 +280,9 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
     );
   if (kv.valuesAboveOne)
     warnings.push(
-      `${kv.valuesAboveOne} KV samples are above 1: the file may hold percents, not 0-1 fractions`,
+      kv.percentScaled
+        ? `${kv.valuesAboveOne} KV samples are above 1 (none above 100): the file holds percents, read as 0-1 fractions (divided by 100)`
+        : `${kv.valuesAboveOne} KV samples are above 1, some above 100: not KV-usage fractions nor percents; the active window compares them as they are`,
     );
   const kvPorts = [...new Set(cell.kv.filter((x) => isKvUsageMetric(x.metric)).map((x) => x.port))];
   if (kv.portSource === 'most-sampled' && kvPorts.length > 1)

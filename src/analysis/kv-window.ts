@@ -16,7 +16,12 @@ export interface KvSample {
 }
 
 /** KV usage (0-1 fraction) across vLLM versions: the new name first. */
-export const KV_USAGE_METRICS = ['vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc'] as const;
+/** KV usage (0-1 fractions) as the sampler writes it: vLLM V1, vLLM V0, SGLang's token-pool usage. */
+export const KV_USAGE_METRICS = [
+  'vllm:kv_cache_usage_perc',
+  'vllm:gpu_cache_usage_perc',
+  'sglang:token_usage',
+] as const;
 
 export function isKvUsageMetric(metric: string): boolean {
   const base = metric.split('{')[0]!;
@@ -79,6 +84,8 @@ export interface ActiveWindow {
   peakValue: number | null;
   /** values above 1 mean the file holds percents, not fractions */
   valuesAboveOne: number;
+  /** the series had values above 1 and none above 100: read as percents, divided by 100 */
+  percentScaled: boolean;
   /** which of the port's KV series the window was computed from */
   engine: KvEngineUsed;
 }
@@ -179,10 +186,16 @@ export function activeWindow(samples: readonly KvSample[], opts: ActiveWindowOpt
   let above = 0;
   let peak: number | null = null;
   let valuesAboveOne = 0;
+  // KV usage is a 0-1 fraction; a series with values above 1 (and none above 100) was written
+  // in percents (another exporter, a hand-made file): read it as percents / 100, and say so
+  let raw = Number.NEGATIVE_INFINITY;
+  for (const x of series) raw = Math.max(raw, x.value);
+  const percentScaled = raw > 1 && raw <= 100;
+  const scale = percentScaled ? 0.01 : 1;
   for (let i = 0; i < series.length; i++) {
-    const v = series[i]!.value;
+    const v = series[i]!.value * scale;
     if (peak === null || v > peak) peak = v;
-    if (v > 1) valuesAboveOne++;
+    if (series[i]!.value > 1) valuesAboveOne++;
     if (v > threshold) {
       above++;
       if (first < 0) first = i;
@@ -190,7 +203,8 @@ export function activeWindow(samples: readonly KvSample[], opts: ActiveWindowOpt
     }
   }
   let dipsInside = 0;
-  for (let i = first + 1; first >= 0 && i < last; i++) if (series[i]!.value <= threshold) dipsInside++;
+  for (let i = first + 1; first >= 0 && i < last; i++)
+    if (series[i]!.value * scale <= threshold) dipsInside++;
   const base = {
     threshold,
     port,
@@ -204,6 +218,7 @@ export function activeWindow(samples: readonly KvSample[], opts: ActiveWindowOpt
     dipsInside,
     peakValue: peak,
     valuesAboveOne,
+    percentScaled,
     engine,
   };
   if (series.length === 0) return { ...base, status: 'no-samples', startMs: null, endMs: null };

@@ -189,6 +189,20 @@ describe('active window edge cases', () => {
     );
   });
 
+  it('a file in percents is read as percents / 100; SGLang token usage is KV usage', () => {
+    const pct = KV.map((x) => ({ ...x, value: x.value * 100 }));
+    const w = activeWindow(pct);
+    expect(w.percentScaled).toBe(true);
+    expect([w.status, w.startMs, w.endMs, w.samplesAbove]).toEqual(['ok', T0 + 10_000, T0 + 30_000, 4]);
+    expect(w.peakValue).toBeCloseTo(0.9, 12);
+    const c = base();
+    c.kv = pct;
+    expect(summarizeCell(c).warnings.join(' ')).toMatch(/holds percents, read as 0-1 fractions/);
+    expect(activeWindow(KV).percentScaled).toBe(false);
+    const sg = activeWindow(KV.map((x) => ({ ...x, metric: 'sglang:token_usage' })));
+    expect([sg.status, sg.startMs]).toEqual(['ok', T0 + 10_000]);
+  });
+
   it('older vLLM metric name is accepted', () => {
     const kv = KV.map((s) => ({ ...s, metric: 'vllm:gpu_cache_usage_perc' }));
     expect(activeWindow(kv).status).toBe('ok');

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../agent/records.js';
+import { summarizeCell } from '../analysis/cell-summary.js';
+import { cellInput, step, T0 } from '../analysis/testing/fixtures.js';
 import { progressLine } from './progress.js';
-import { CellTally, formatTable } from './summary.js';
+import { CellTally } from './summary.js';
 
 function task(status: TaskRecord['status'], startMs: number, endMs: number, reason?: string): TaskRecord {
   return {
@@ -35,9 +37,36 @@ describe('end-of-run table and progress line', () => {
     expect(c.tasks.byReason).toEqual({ context_length: 1, interrupted: 2 });
     // 2 ok tasks over a 1-minute makespan
     expect(c.tasksPerMin).toBeCloseTo(2, 9);
-    const table = formatTable([{ arm: 'a', concurrency: 4, cells: [c] }]).split('\n');
-    expect(table[0]).toMatch(/tasks ok\/total\s+failed\s+incomplete\s+tasks\/min/);
-    expect(table[1]).toMatch(/^a\s+4\s+1\s+2\/5\s+1\s+2\s+2\.00\s/);
+  });
+
+  it("the driver's rates are the analysis's makespan figures on the same records", () => {
+    const t = new CellTally();
+    const tasks = [
+      task('ok', 0, 30_000),
+      task('ok', 1000, 45_000),
+      task('failed', 2000, 20_000, 'error:server_error'),
+      task('incomplete', 3000, 50_000, 'interrupted'),
+    ];
+    // a program still running has steps but no task record: it stretches the makespan to 80 s
+    const steps = [
+      step('t0', 1, 10),
+      step('t1000', 2, 40),
+      step('t2000', 3, 19, { status: 'error', errorKind: 'server_error' }),
+      step('t3000', 4, 30),
+      step('late', 5, 80),
+    ].map((s) => ({ ...s, programId: `p${s.taskId.slice(1)}`, sentMs: s.sentMs - T0, endMs: s.endMs - T0 }));
+    for (const s of steps) t.addStep(s);
+    for (const x of tasks) t.addTask(x);
+    const c = t.summary('a/c4/r1', 'interrupted');
+    const m = summarizeCell(cellInput('a/c4/r1', { tasks, steps })).windows.find(
+      (w) => w.kind === 'makespan',
+    )!;
+    expect(c.makespanS).toBe(m.durationS);
+    expect(c.makespanS).toBe(80);
+    expect(c.tasksPerMin).toBeCloseTo(m.okTasksPerMin!, 12);
+    expect(c.tasksPerMin).toBeCloseTo(2 / (80 / 60), 12);
+    expect(c.stepsPerSec).toBeCloseTo(m.okStepsPerS!, 12);
+    expect(c.stepsPerSec).toBeCloseTo(4 / 80, 12);
   });
 
   it('progress: failed and incomplete apart, tasks/min from ok tasks only', () => {

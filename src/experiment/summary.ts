@@ -1,23 +1,15 @@
 /**
- * The minimal per-cell summary of the driver (counts and whole-run rates). The analysis module
- * adds windows; this is what the run itself knows when a cell ends.
+ * The minimal per-cell summary of the driver (counts and whole-run rates, by the analysis's
+ * definitions). The analysis adds windows; this is what the run itself knows when a cell ends.
+ * The end-of-run table is the analysis's (report/tables.ts runTable).
  */
 import type { StepRecord, TaskRecord } from '../agent/records.js';
+import { THROUGHPUT_DEFINITIONS, throughputRates } from '../analysis/throughput.js';
+import { WINDOW_DEFINITIONS } from '../analysis/windows.js';
+import type { CellCounts } from '../rundir/run-dir.js';
 
-export interface CellCounts {
-  v: 1;
-  cell: string;
-  status: string;
-  tasks: { total: number; ok: number; failed: number; incomplete: number; byReason: Record<string, number> };
-  calls: { orchestrator: number; expert: number; user: number; errors: number; retries: number };
-  /** first task start to last task end, seconds */
-  makespanS: number;
-  /** ok tasks per minute over the makespan */
-  tasksPerMin: number;
-  /** ok orchestrator calls per second over the makespan */
-  stepsPerSec: number;
-  definitions: Record<string, string>;
-}
+/** the driver's counts of a cell; its schema is the run directory's (cell.json `counts`) */
+export type { CellCounts };
 
 export class CellTally {
   readonly tasks: TaskRecord[] = [];
@@ -37,6 +29,7 @@ export class CellTally {
     else this.user++;
     if (r.status !== 'ok') this.errors++;
     this.retries += r.retries;
+    this.span(r.sentMs, r.endMs);
   }
 
   /** tasks by status so far (the progress line reads these every tick) */
@@ -44,22 +37,42 @@ export class CellTally {
 
   addTask(t: TaskRecord): void {
     this.tasks.push(t);
+    this.span(t.startMs, t.endMs);
     if (t.status === 'ok') this.taskStatus.ok++;
     else if (t.status === 'failed') this.taskStatus.failed++;
     else this.taskStatus.incomplete++;
   }
 
+  /** first dispatch and last end seen (tasks and calls: a program without a task record counts too) */
+  private firstMs = Number.POSITIVE_INFINITY;
+  private lastMs = Number.NEGATIVE_INFINITY;
+
+  private span(startMs: number, endMs: number): void {
+    if (startMs < this.firstMs) this.firstMs = startMs;
+    if (endMs > this.lastMs) this.lastMs = endMs;
+  }
+
+  /**
+   * The driver's counts when the cell ends. Its rates are the analysis's makespan figures
+   * (analysis/throughput.ts, over analysis/windows.ts's makespan), computed from the same
+   * records: every call ends inside its task, so the makespan holds every record.
+   */
   summary(cell: string, status: string): CellCounts {
     const byReason: Record<string, number> = {};
     const { ok, failed, incomplete } = this.taskStatus;
-    let first = Number.POSITIVE_INFINITY;
-    let last = 0;
-    for (const t of this.tasks) {
-      if (t.reason) byReason[t.reason] = (byReason[t.reason] ?? 0) + 1;
-      first = Math.min(first, t.startMs);
-      last = Math.max(last, t.endMs);
-    }
-    const makespanS = this.tasks.length > 0 ? (last - first) / 1000 : 0;
+    for (const t of this.tasks) if (t.reason) byReason[t.reason] = (byReason[t.reason] ?? 0) + 1;
+    const makespanS = this.lastMs > this.firstMs ? (this.lastMs - this.firstMs) / 1000 : 0;
+    const rates = throughputRates(
+      {
+        tasksEnded: this.tasks.length,
+        tasksOk: ok,
+        tasksFailed: failed,
+        tasksIncomplete: incomplete,
+        stepsEnded: this.orchestrator,
+        stepsOk: this.orchestratorOk,
+      },
+      makespanS > 0 ? makespanS : null,
+    );
     return {
       v: 1,
       cell,
@@ -73,56 +86,14 @@ export class CellTally {
         retries: this.retries,
       },
       makespanS,
-      tasksPerMin: makespanS > 0 ? ok / (makespanS / 60) : 0,
-      stepsPerSec: makespanS > 0 ? this.orchestratorOk / makespanS : 0,
+      tasksPerMin: rates.okTasksPerMin ?? 0,
+      stepsPerSec: rates.okStepsPerS ?? 0,
       definitions: {
         step: 'one orchestrator LLM call (expert and user calls are counted separately)',
-        makespanS: 'first task start to last task end (whole run, no window)',
-        tasksPerMin:
-          'tasks with status ok / makespan in minutes; failed and incomplete tasks are not counted',
-        stepsPerSec: 'orchestrator calls with status ok / makespan in seconds',
+        makespanS: WINDOW_DEFINITIONS.makespan,
+        tasksPerMin: `over the makespan: ${THROUGHPUT_DEFINITIONS.okTasksPerMin}`,
+        stepsPerSec: `over the makespan: ${THROUGHPUT_DEFINITIONS.okStepsPerS}`,
       },
     };
   }
-}
-
-export function formatTable(
-  rows: readonly { arm: string; concurrency: number; cells: CellCounts[] }[],
-): string {
-  const header = [
-    'arm',
-    'C',
-    'reps',
-    'tasks ok/total',
-    'failed',
-    'incomplete',
-    'tasks/min',
-    'steps/s',
-    'makespan s',
-  ];
-  const lines: string[][] = [header];
-  for (const r of rows) {
-    const n = r.cells.length;
-    const mean = (f: (c: CellCounts) => number) => (n ? r.cells.reduce((a, c) => a + f(c), 0) / n : 0);
-    const ok = r.cells.reduce((a, c) => a + c.tasks.ok, 0);
-    const total = r.cells.reduce((a, c) => a + c.tasks.total, 0);
-    const failed = r.cells.reduce((a, c) => a + c.tasks.failed, 0);
-    // interrupted (Ctrl-C) or cut by the end of the cell: not failures of the server
-    const incomplete = r.cells.reduce((a, c) => a + c.tasks.incomplete, 0);
-    lines.push([
-      r.arm,
-      String(r.concurrency),
-      String(n),
-      `${ok}/${total}`,
-      String(failed),
-      String(incomplete),
-      mean((c) => c.tasksPerMin).toFixed(2),
-      mean((c) => c.stepsPerSec).toFixed(2),
-      mean((c) => c.makespanS).toFixed(1),
-    ]);
-  }
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
-  return lines
-    .map((l) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  '))
-    .join('\n');
 }

@@ -53,7 +53,11 @@ export function cellReportData(cell: CellInput, summary: CellSummary, maxPoints 
   const origin = summary.outside.firstDispatchMs ?? cell.kv[0]?.tsMs ?? 0;
   const { series } = kvSeries(cell.kv, summary.kv.port, summary.kv.engine?.asked);
   const kv = thinSeries(
-    series.map((s) => ({ tS: (s.tsMs - origin) / 1000, value: s.value })),
+    // a file in percents is charted as the fractions the window was computed from
+    series.map((s) => ({
+      tS: (s.tsMs - origin) / 1000,
+      value: summary.kv.percentScaled ? s.value / 100 : s.value,
+    })),
     maxPoints,
   );
   const times = cell.tasks

@@ -61,7 +61,12 @@ describe('analysis commands', () => {
     expect(text.indexOf('confound')).toBeLessThan(text.indexOf('active window'));
     expect(text).toMatch(/DIFFERENT server versions/);
     expect(text).toMatch(/one repetition/);
-    expect(await readFile(join(dir, 'cmp.md'), 'utf8')).toMatch(/\| C \| baseline \| router \|/);
+    const md = await readFile(join(dir, 'cmp.md'), 'utf8');
+    expect(md).toMatch(
+      /\| C \| baseline: ok tasks\/min \(steps\/s\) \| baseline: all ended \| router: ok tasks\/min/,
+    );
+    expect(md).toMatch(/## What was run/);
+    expect(text).toMatch(/what was run: /);
     const csv = await readFile(join(dir, 'cmp.csv'), 'utf8');
     expect(csv.split('\n')[0]).toBe(
       'concurrency,window,metric,arm,n,mean,ci95_lo,ci95_hi,ratio_to_baseline,winner,welch_p_vs_baseline,values',

@@ -100,13 +100,17 @@ describe('servelab run end to end (simulator over HTTP, free ports)', () => {
     expect(readFileSync(join(runDir!, 'report.html'), 'utf8')).toMatch(/<svg/);
     expect(out).toMatch(/report: .*report\.html/);
     // the analysis's windows side by side, one row per cell, with the counting rule stated
-    expect(out).toMatch(/tasks\/min \(steps\/s\) per window: active = KV > 0\.7 on port \d+/);
-    expect(out).toMatch(/counts every task that ENDS inside the window/);
-    expect(out).toMatch(/cell\s+active window\s+client-side window\s+makespan\s+task time p50 \/ p95 s/);
+    expect(out).toMatch(
+      /ok tasks\/min \(ok steps\/s\) per window, all-ended tasks\/min beside each: active = KV > 0\.7 on port \d+/,
+    );
+    expect(out).toMatch(/A task counts when it ENDS inside the window/);
+    expect(out).toMatch(
+      /cell\s+active window\s+all ended\s+client-side window\s+all ended\s+makespan\s+all ended\s+task time p50 \/ p95 s/,
+    );
     for (const c of [2, 4])
       expect(out).toMatch(
         new RegExp(
-          `sim-vllm/c${c}/r1\\s+(-|[\\d.]+ \\([\\d.]+\\))\\s+[\\d.]+ \\([\\d.]+\\)\\s+[\\d.]+ \\([\\d.]+\\)`,
+          `sim-vllm/c${c}/r1\\s+(-|[\\d.]+ \\([\\d.]+\\))\\s+(-|[\\d.]+)\\s+[\\d.]+ \\([\\d.]+\\)\\s+[\\d.]+\\s+[\\d.]+ \\([\\d.]+\\)\\s+[\\d.]+`,
         ),
       );
   }, 60_000);
