@@ -141,9 +141,10 @@ export async function callModel(
       if (call.minTokens !== undefined) req.minTokens = call.minTokens;
       if (call.ignoreEos) req.ignoreEos = true;
       if (ctx.config.apiKey) req.apiKey = ctx.config.apiKey;
-      // the watchdog ends a call that makes no progress; the transport sees it as an abort
+      // the watchdog ends a streamed call that makes no progress (the transport sees an abort);
+      // a non-streamed answer sends nothing until it is whole, so only callTimeoutS bounds it
       const stall = new AbortController();
-      const watch = ctx.watchCall?.(id.taskId, () => stall.abort());
+      const watch = req.stream ? ctx.watchCall?.(id.taskId, () => stall.abort()) : undefined;
       if (watch) {
         req.signal = AbortSignal.any([signals.abort, stall.signal]);
         req.onActivity = watch.touch;

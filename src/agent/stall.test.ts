@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(async () => srv.close());
 
 /** One cell of live tasks against the script server, whose every answer follows `script`. */
-async function drive(script: Script, stallMs: number | undefined, count = 2) {
+async function drive(script: Script, stallMs: number | undefined, count = 2, stream = true) {
   const transport = createHttpTransport({ headers: { 'x-test': JSON.stringify(script) } });
   const notes: string[] = [];
   const steps: StepRecord[] = [];
@@ -29,7 +29,7 @@ async function drive(script: Script, stallMs: number | undefined, count = 2) {
     config: {
       orchestrator: 'o',
       experts: {},
-      stream: true,
+      stream,
       maxTokens: 10,
       expertMaxTokens: 10,
       temperature: 1,
@@ -94,6 +94,13 @@ describe('the watchdog ends calls that make no progress (real server)', () => {
     const { tasks, steps } = await drive({ mode: 'hang' }, 300, 1);
     expect(tasks.map((t) => t.reason)).toEqual(['error:stalled']);
     expect(steps.map((s) => [s.status, s.errorKind])).toEqual([['error', 'stalled']]);
+  });
+
+  it('a non-streamed call is not watched: it sends nothing until it is whole', async () => {
+    // 0.5 s to the whole answer, longer than the 0.2 s limit: not a stall
+    const { tasks, notes } = await drive({ chunks: 2, firstDelayMs: 500 }, 200, 1, false);
+    expect(tasks.map((t) => t.status)).toEqual(['ok']);
+    expect(notes.filter((n) => n.includes('ended a call'))).toEqual([]);
   });
 
   it('a slow but steady stream is progress: every chunk resets the limit, the tasks end ok', async () => {

@@ -26,7 +26,7 @@ export interface Script {
   chunks?: number;
   /** ms between chunks (default 0) */
   gapMs?: number;
-  /** ms before the first chunk (after headers) */
+  /** ms before the first chunk (after headers); not streamed: before the whole answer */
   firstDelayMs?: number;
   /** send a role-only chunk first (vLLM does), default true */
   roleChunk?: boolean;
@@ -97,6 +97,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, seen: ScriptSer
   const n = script.chunks ?? 4;
   const tpc = script.tokensPerChunk ?? 1;
   if (!body.stream) {
+    // a non-streamed answer is sent whole, after the time it took
+    if (script.firstDelayMs) await sleep(script.firstDelayMs);
     const isChat = req.url?.includes('chat');
     const text = Array.from({ length: n }, () => ' the').join('');
     const msg: Record<string, unknown> =
