@@ -195,6 +195,33 @@ describe('servers that cannot be launched', () => {
   }, 30_000);
 });
 
+describe('a sim topology that does not parse', () => {
+  it('is bad input (exit 2) found before the matrix, by the run and by --dry-run', async () => {
+    const dir = tmp('badtopo');
+    writeFileSync(join(dir, 'topology.yaml'), `servers:\n  - { model: "${ORCH}", port: 0, stepTimeMs: 1 }\n`);
+    writeFileSync(
+      join(dir, 'spec.yaml'),
+      [
+        'name: badtopo',
+        'servers: { s: { kind: sim, topology: topology.yaml } }',
+        'arms: [{ name: a, servers: s }]',
+        ...SMALL,
+        'concurrency: [2]',
+        '',
+      ].join('\n'),
+    );
+    for (const argv of [
+      ['run', 'spec.yaml'],
+      ['run', '--dry-run', 'spec.yaml'],
+    ]) {
+      const c = captureIo({ cwd: dir });
+      expect(await runMain(argv, c.io)).toBe(2);
+      expect(c.err.join('')).toMatch(/topology\.yaml:2:\d+: servers\[0\]: Unrecognized key: "stepTimeMs"/);
+    }
+    expect(existsSync(join(dir, 'runs'))).toBe(false);
+  });
+});
+
 describe('compare --baseline', () => {
   it('an arm that is not there: exit 2 listing the arms', async () => {
     const dir = tmp('baseline');

@@ -260,7 +260,7 @@ export function assertLaunchable(spec: Spec, env: NodeJS.ProcessEnv): void {
 }
 
 /** A sim topology that does not parse is bad input (exit 2), found before the matrix starts. */
-function assertTopologies(spec: Spec, baseDir: string): void {
+export function assertTopologies(spec: Spec, baseDir: string): void {
   for (const name of new Set(spec.arms.map((a) => a.servers))) {
     const s = spec.servers[name];
     if (s?.kind === 'sim') readTopology(s.topology, baseDir);
@@ -275,7 +275,7 @@ function combinedLaunchError(problems: readonly ServelabError[]): ServelabError 
   return new ServelabError(
     'LAUNCH_FAILED',
     `${problems.length} server recipes cannot be started:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,
-    hints.length ? { hint: hints.join('; ') } : {},
+    hints.length ? { hint: hints.join('\n  hint: ') } : {},
   );
 }
 

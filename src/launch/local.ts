@@ -78,7 +78,7 @@ export function findExecutable(
     {
       hint:
         `install ${cmd} where servelab runs (e.g. activate the virtualenv that has it before servelab run), ` +
-        `or give argv[0] as an absolute path (e.g. /opt/venv/bin/${cmd}); PATH is ${pathVar || '(empty)'}`,
+        `or give argv[0] as an absolute path (e.g. /opt/venv/bin/${cmd})`,
     },
   );
 }

@@ -5,6 +5,7 @@ import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../
 import { EXIT, formatError, ServelabError } from '../../errors.js';
 import {
   assertLaunchable,
+  assertTopologies,
   type RunExperimentResult,
   runExperiment,
 } from '../../experiment/run-experiment.js';
@@ -148,7 +149,9 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         checkSpecFiles(loaded, flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {});
         if (flags.dryRun) {
           ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
-          // a recipe whose executable is not there (exit 3, as the run would)
+          // a sim topology that does not parse (exit 2); a recipe whose executable is not
+          // there (exit 3, as the run would)
+          assertTopologies(loaded.spec, loaded.baseDir);
           assertLaunchable(loaded.spec, ctx.io.env);
           return;
         }
