@@ -28,6 +28,23 @@ export interface EngineRequestSpec {
    * are synthetic (sim/block-hash.ts syntheticOutputTokenId)
    */
   outputTokenIds?: ArrayLike<number>;
+  /** vLLM's `priority` request field (smaller first; default 0); the priority policy reads it */
+  priority?: number;
+  /** agent-program fields (top-level request fields); the continuum policy reads them */
+  program?: EngineProgramFields;
+  /**
+   * the text this request will generate; the continuum policy parses a tool call from it when
+   * `program.thisFuncCall` is missing (the engine reads it only at the request's finish)
+   */
+  outputText?: string;
+}
+
+/** The Continuum fork's request fields: job_id, is_last_step, this_func_call, last_func_call. */
+export interface EngineProgramFields {
+  jobId?: string;
+  isLastStep?: boolean;
+  thisFuncCall?: string;
+  lastFuncCall?: string;
 }
 
 export interface EngineRequestInfo {
@@ -82,6 +99,29 @@ export interface EngineSnapshot {
   /** 1 - free_blocks / (num_gpu_blocks - 1), cached idle blocks counted as free */
   kvUsageFrac: number;
   counters: EngineCounters;
+  /** the scheduling policy's own counters (continuum: pins); absent for fcfs / priority */
+  policy?: PolicyStats;
+}
+
+/** KV time-to-live (continuum) counters; blocks are KV blocks of block_size tokens */
+export interface PolicyStats {
+  policy: string;
+  /** finished calls whose blocks are pinned now */
+  pinnedRequests: number;
+  /** distinct blocks the pins reference now */
+  pinnedBlocks: number;
+  /** of those, blocks nothing but pins holds (what pinning adds to kv_cache_usage_perc) */
+  pinnedOnlyBlocks: number;
+  pinsCreated: number;
+  /** released at the step start after the TTL passed (and no call of the program waiting) */
+  pinsExpired: number;
+  /** released because the program's next call finished */
+  pinsReleasedByNextCall: number;
+  /** released to make room (a single running request short of blocks) */
+  pinsReleasedUnderPressure: number;
+  /** calls admitted with a prefix hit while their program had a pin */
+  pinHits: number;
+  pinHitTokens: number;
 }
 
 export interface ResolvedEngineConfig {
@@ -95,6 +135,8 @@ export interface ResolvedEngineConfig {
   maxModelLen: number;
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
+  /** vLLM's --scheduling-policy: fcfs (default), priority, continuum (the Continuum fork) */
+  schedulingPolicy?: string;
   gpuMemoryUtilization: number;
   enablePrefixCaching: boolean;
   kvCacheDtype: string;

@@ -8,6 +8,9 @@ import { type GpuProfile, getGpu } from '../knowledge/gpus.js';
 import { getModel, type KvDtype, type ModelProfile, type WeightDtype } from '../knowledge/models.js';
 import { type Capacity, computeCapacity, defaultBatchLimits } from './capacity.js';
 import type { ResolvedEngineConfig } from './engine-api.js';
+import type { ContinuumOptions } from './policy/continuum.js';
+import { isPolicyName } from './policy/index.js';
+import { POLICY_NAMES } from './policy/types.js';
 import type { StepTimeFn } from './step-time.js';
 
 export interface EngineOptions {
@@ -37,6 +40,10 @@ export interface EngineOptions {
   stepTimeFn?: StepTimeFn;
   /** fast-forward uniform decode steps on a VirtualClock (default true) */
   fastForward?: boolean;
+  /** vLLM's --scheduling-policy: 'fcfs' (default), 'priority', or 'continuum' (the Continuum fork) */
+  schedulingPolicy?: string;
+  /** settings of the continuum policy (ignored by the others) */
+  continuum?: ContinuumOptions;
 }
 
 function positiveInt(name: string, v: number | undefined): void {
@@ -60,6 +67,31 @@ export function resolveEngineConfig(opts: EngineOptions): {
   positiveInt('maxNumBatchedTokens', opts.maxNumBatchedTokens);
   positiveInt('blockSize', opts.blockSize);
   positiveInt('numGpuBlocksOverride', opts.numGpuBlocksOverride);
+  const schedulingPolicy = opts.schedulingPolicy ?? 'fcfs';
+  if (!isPolicyName(schedulingPolicy)) {
+    throw new ServelabError('BAD_CONFIG', `schedulingPolicy '${schedulingPolicy}' is not known`, {
+      hint: `use one of: ${POLICY_NAMES.join(', ')}`,
+    });
+  }
+  const ct = opts.continuum;
+  if (ct !== undefined) {
+    for (const k of ['ttlS', 'thresholdS', 'eta'] as const) {
+      const v = ct[k];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) {
+        throw new ServelabError('BAD_CONFIG', `continuum.${k} must be a number >= 0, got ${v}`);
+      }
+    }
+    if (ct.parser !== undefined && ct.parser !== 'hermes' && ct.parser !== 'bashOnly') {
+      throw new ServelabError('BAD_CONFIG', `continuum.parser '${ct.parser}' is not known`, {
+        hint: "use 'hermes' (the fork after 2026-01-13) or 'bashOnly' (before)",
+      });
+    }
+    if (ct.ttlRule !== undefined && ct.ttlRule !== 'public' && ct.ttlRule !== 'paper') {
+      throw new ServelabError('BAD_CONFIG', `continuum.ttlRule '${ct.ttlRule}' is not known`, {
+        hint: "use 'public' (the released code's 2 s rule) or 'paper'",
+      });
+    }
+  }
   const util = opts.gpuMemoryUtilization ?? 0.9;
   if (!(util > 0 && util <= 1)) {
     throw new ServelabError('BAD_CONFIG', `gpuMemoryUtilization must be in (0, 1], got ${util}`);
@@ -113,6 +145,7 @@ export function resolveEngineConfig(opts: EngineOptions): {
       maxModelLen,
       maxNumSeqs,
       maxNumBatchedTokens,
+      schedulingPolicy,
       gpuMemoryUtilization: util,
       enablePrefixCaching: opts.enablePrefixCaching ?? true,
       kvCacheDtype,

@@ -21,6 +21,9 @@ import type {
   StepInfo,
 } from './engine-api.js';
 import { type EngineOptions, resolveEngineConfig } from './engine-config.js';
+import type { ContinuumPolicy, SchedulerTimestamps } from './policy/continuum.js';
+import { createPolicy } from './policy/index.js';
+import type { SchedulingPolicy } from './policy/types.js';
 import { ReqState, SimRequest } from './request.js';
 import { Scheduler } from './scheduler.js';
 import { makeStepTime, type StepTimeFn } from './step-time.js';
@@ -36,6 +39,14 @@ export interface SimEngine extends Engine {
   readonly stepCount: number;
   /** steps covered by fast-forward */
   readonly fastForwardedSteps: number;
+  /** the scheduling policy (engine config schedulingPolicy) */
+  readonly policy: SchedulingPolicy;
+  /**
+   * The Continuum fork's `scheduler_timestamps` document (what it writes on SIGTERM): per job
+   * id, its events in seconds of the engine clock plus epochOffsetMs (pass Date.now() -
+   * clock.nowMs() for the fork's time.time() seconds). undefined unless the policy is continuum.
+   */
+  schedulerTimestamps(epochOffsetMs?: number): SchedulerTimestamps | undefined;
 }
 
 /** Build an engine on a clock (RealClock for the HTTP front, VirtualClock in-process). */
@@ -53,7 +64,19 @@ export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
       ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
       ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
     });
-  return new EngineImpl(r.config, r.model, r.gpu, r.capacity, stepTime, clock, opts.fastForward ?? true);
+  const policy = createPolicy(r.config.schedulingPolicy ?? 'fcfs', opts.continuum, {
+    prefillMs: (tokens) => stepTime(tokens, 1, 1, tokens, tokens * tokens),
+  });
+  return new EngineImpl(
+    r.config,
+    r.model,
+    r.gpu,
+    r.capacity,
+    stepTime,
+    clock,
+    opts.fastForward ?? true,
+    policy,
+  );
 }
 
 /** real time: how far behind plan (ms) the engine may start a step to stay on its modelled cadence */
@@ -90,6 +113,7 @@ class EngineImpl implements SimEngine {
     stepTime: StepTimeFn,
     clock: Clock,
     fastForward: boolean,
+    policy: SchedulingPolicy,
   ) {
     this.config = config;
     this.model = model;
@@ -106,14 +130,26 @@ class EngineImpl implements SimEngine {
           `GPU KV cache size: ${config.kvCapacityTokens.toLocaleString('en-US')} tokens`,
           `Maximum concurrency for ${config.maxModelLen.toLocaleString('en-US')} tokens per request: ${maxConc.toFixed(2)}x`,
         ];
-    this.sched = new Scheduler({
-      numGpuBlocks: config.numGpuBlocks,
-      blockSize: config.blockSize,
-      maxNumSeqs: config.maxNumSeqs,
-      maxNumBatchedTokens: config.maxNumBatchedTokens,
-      maxModelLen: config.maxModelLen,
-      enablePrefixCaching: config.enablePrefixCaching,
-    });
+    this.sched = new Scheduler(
+      {
+        numGpuBlocks: config.numGpuBlocks,
+        blockSize: config.blockSize,
+        maxNumSeqs: config.maxNumSeqs,
+        maxNumBatchedTokens: config.maxNumBatchedTokens,
+        maxModelLen: config.maxModelLen,
+        enablePrefixCaching: config.enablePrefixCaching,
+      },
+      policy,
+    );
+  }
+
+  get policy(): SchedulingPolicy {
+    return this.sched.policy;
+  }
+
+  schedulerTimestamps(epochOffsetMs = 0): SchedulerTimestamps | undefined {
+    const p = this.sched.policy;
+    return p.name === 'continuum' ? (p as ContinuumPolicy).schedulerTimestamps(epochOffsetMs) : undefined;
   }
 
   /**
@@ -139,7 +175,7 @@ class EngineImpl implements SimEngine {
     this.lastSubmitMs = nowMs;
     const req = new SimRequest(spec, listener, nowMs, this.config.maxModelLen);
     this.byId.set(spec.id, req);
-    this.sched.addWaiting(req);
+    this.sched.addWaiting(req, nowMs);
     if (this.phase === 0) {
       this.phase = 1;
       this.clock.schedule(this.clock.nowMs(), this.startStep);
@@ -149,7 +185,7 @@ class EngineImpl implements SimEngine {
   abort(id: string): void {
     const req = this.byId.get(id);
     if (!req) return;
-    if (!this.sched.remove(req)) return;
+    if (!this.sched.remove(req, this.clock.nowMs())) return;
     this.byId.delete(id);
     this.sched.counters.finished.abort++;
     req.listener.onFinish('abort', this.info(req, this.clock.nowMs()));
@@ -157,12 +193,14 @@ class EngineImpl implements SimEngine {
 
   snapshot(): EngineSnapshot {
     const c = this.sched.counters;
+    const ps = this.sched.policy.stats(this.sched.pool);
     return {
       nowMs: this.clock.nowMs(),
       running: this.sched.running.length,
       waiting: this.sched.numWaiting,
       kvUsageFrac: this.sched.pool.usageFrac,
       counters: { ...c, finished: { ...c.finished } },
+      ...(ps !== undefined ? { policy: ps } : {}),
     };
   }
 
@@ -214,7 +252,7 @@ class EngineImpl implements SimEngine {
         numPreempted: b.preempted,
       });
     }
-    s.finishStep();
+    s.finishStep(now);
     const emitted = s.emitted;
     const finished = s.finished;
     // token events first, then finishes (a listener may submit from onFinish)
@@ -285,7 +323,8 @@ class EngineImpl implements SimEngine {
       sumC += r.computed;
     }
     if (kMax < 2) return nowMs;
-    const horizon = this.vclock!.horizonMs();
+    // the policy's own limit (continuum: the next pin deadline, where a step start would expire it)
+    const horizon = Math.min(this.vclock!.horizonMs(), s.policy.fastForwardHorizonMs(nowMs));
     // time: step j computes contexts c_r + j; aggregates as schedule() computes them
     let t = nowMs;
     let k = 0;

@@ -4,7 +4,7 @@
  * computed lazily and kept across preemptions (tokens only ever get appended).
  */
 import { hashBlock, ROOT_HASH, requestKey, syntheticOutputTokenId } from './block-hash.js';
-import type { EngineRequestListener, EngineRequestSpec } from './engine-api.js';
+import type { EngineProgramFields, EngineRequestListener, EngineRequestSpec } from './engine-api.js';
 
 export enum ReqState {
   Waiting = 0,
@@ -12,8 +12,20 @@ export enum ReqState {
   Finished = 2,
 }
 
+let nextSeq = 0;
+
 export class SimRequest {
   readonly id: string;
+  /** creation order (the last tie-break of the priority order) */
+  readonly seq = nextSeq++;
+  /** vLLM's priority field (smaller first) */
+  readonly priority: number;
+  readonly program: EngineProgramFields | undefined;
+  readonly outputText: string | undefined;
+  /** continuum: last_func_call as the fork fills it in at arrival */
+  lastFuncCall: string | null | undefined = undefined;
+  /** continuum: the tool the finished call asked for (null: none) */
+  funcCall: string | null = null;
   readonly key: number;
   readonly prompt: ArrayLike<number>;
   readonly promptLen: number;
@@ -52,6 +64,9 @@ export class SimRequest {
     this.prompt = spec.promptTokenIds;
     this.promptLen = spec.promptTokenIds.length;
     this.outputIds = spec.outputTokenIds;
+    this.priority = spec.priority ?? 0;
+    this.program = spec.program;
+    this.outputText = spec.outputText;
     this.maxOut = Math.max(1, Math.min(spec.maxTokens, maxModelLen - this.promptLen));
     this.target = Math.max(1, spec.targetOutputTokens);
     this.listener = listener;

@@ -13,9 +13,16 @@
  *    samples one token; stop checks as vLLM's check_stop
  *    (max_model_len / max_tokens -> 'length' first, then EOS -> 'stop').
  * Prefix-cache queries and hits are counted in tokens at (each) successful admission.
+ *
+ * The policy (policy/*.ts; FCFS by default) decides the waiting order, the preemption victim
+ * (FCFS: the newest running request, as above; a victim already scheduled in this step is taken
+ * out of the step and its budget returned, as vLLM's priority path does) and whether a finished
+ * request's blocks are freed (continuum may pin them).
  */
 import { BlockPool } from './block-pool.js';
 import type { EngineCounters } from './engine-api.js';
+import { createFcfsPolicy } from './policy/fcfs.js';
+import type { SchedulingPolicy, WaitingQueue } from './policy/types.js';
 import { ReqState, type SimRequest } from './request.js';
 
 export interface SchedulerConfig {
@@ -52,9 +59,9 @@ export function newCounters(): EngineCounters {
 export class Scheduler {
   readonly cfg: SchedulerConfig;
   readonly pool: BlockPool;
-  /** waiting deque: waiting[wHead..] ; preempted requests are put back in front */
-  private waitingBuf: SimRequest[] = [];
-  private wHead = 0;
+  readonly policy: SchedulingPolicy;
+  /** the policy's waiting queue; preempted requests go back via pushFront */
+  private readonly waiting: WaitingQueue;
   running: SimRequest[] = [];
   readonly counters: EngineCounters = newCounters();
   readonly batch: StepBatch = { reqs: [], tokens: 0, sampling: 0, sumKv: 0, sumAttn2: 0, preempted: 0 };
@@ -64,66 +71,58 @@ export class Scheduler {
   /** requests that emitted a token in the last finishStep (reused) */
   readonly emitted: SimRequest[] = [];
 
-  constructor(cfg: SchedulerConfig) {
+  constructor(cfg: SchedulerConfig, policy: SchedulingPolicy = createFcfsPolicy()) {
     this.cfg = cfg;
     this.pool = new BlockPool(cfg.numGpuBlocks, cfg.enablePrefixCaching);
+    this.policy = policy;
+    this.waiting = policy.queue;
   }
 
   get numWaiting(): number {
-    return this.waitingBuf.length - this.wHead;
+    return this.waiting.size;
   }
 
-  waitingAt(i: number): SimRequest {
-    return this.waitingBuf[this.wHead + i]!;
-  }
-
-  addWaiting(r: SimRequest): void {
+  /** queue a new arrival at time nowMs */
+  addWaiting(r: SimRequest, nowMs: number = r.arrivalMs): void {
+    this.policy.onArrival(r, nowMs);
     r.state = ReqState.Waiting;
-    this.waitingBuf.push(r);
-  }
-
-  private pushFront(r: SimRequest): void {
-    r.state = ReqState.Waiting;
-    if (this.wHead > 0) this.waitingBuf[--this.wHead] = r;
-    else this.waitingBuf.unshift(r);
-  }
-
-  private popFront(): void {
-    this.waitingBuf[this.wHead++] = undefined as unknown as SimRequest;
-    if (this.wHead > 1024 && this.wHead * 2 > this.waitingBuf.length) {
-      this.waitingBuf = this.waitingBuf.slice(this.wHead);
-      this.wHead = 0;
-    }
+    this.waiting.push(r);
   }
 
   private blocksFor(tokens: number): number {
     return Math.ceil(tokens / this.cfg.blockSize);
   }
 
-  private preempt(victim: SimRequest): void {
+  private preempt(victim: SimRequest, nowMs: number): void {
     this.pool.freeBlocks(victim.blocks);
     victim.blocks.length = 0;
     victim.cachedBlocks = 0;
     victim.computed = 0;
     victim.preemptions++;
     this.counters.preemptions++;
-    this.pushFront(victim);
+    victim.state = ReqState.Waiting;
+    this.waiting.pushFront(victim);
+    this.policy.onPreempted(victim, nowMs);
   }
 
-  /** remove a request wherever it is (abort); frees its blocks; true if it was known */
-  remove(r: SimRequest): boolean {
+  /**
+   * remove a request wherever it is (abort); its blocks are freed unless the policy keeps
+   * them; true if it was known
+   */
+  remove(r: SimRequest, nowMs: number): boolean {
     if (r.state === ReqState.Running) {
       const i = this.running.indexOf(r);
       if (i >= 0) this.running.splice(i, 1);
     } else if (r.state === ReqState.Waiting) {
-      const i = this.waitingBuf.indexOf(r, this.wHead);
-      if (i >= 0) this.waitingBuf.splice(i, 1);
+      this.waiting.remove(r);
     } else {
       return false;
     }
-    this.pool.freeBlocks(r.blocks);
-    r.blocks.length = 0;
     r.state = ReqState.Finished;
+    if (!this.policy.onFinished(r, 'abort', nowMs, this.pool)) {
+      this.pool.freeBlocks(r.blocks);
+      r.blocks.length = 0;
+    }
     return true;
   }
 
@@ -156,6 +155,9 @@ export class Scheduler {
     const pool = this.pool;
     const bs = this.cfg.blockSize;
     const running = this.running;
+    const policy = this.policy;
+    const waiting = this.waiting;
+    policy.beginStep(nowMs, pool);
 
     // 1. running
     let i = 0;
@@ -165,8 +167,24 @@ export class Scheduler {
       const need = Math.ceil((r.computed + n) / bs) - r.blocks.length;
       if (need > 0) {
         while (need > pool.numFree) {
-          const victim = running.pop()!;
-          this.preempt(victim);
+          const vi = policy.victimIndex(running, i, pool, nowMs);
+          if (vi < 0) continue; // the policy freed blocks (a pin released): retry
+          const victim = running[vi]!;
+          if (vi === running.length - 1) running.pop();
+          else running.splice(vi, 1);
+          if (vi < i) {
+            // already scheduled in this step: take it out and give its budget back
+            const vn = victim.stepTokens;
+            const vc = victim.computed;
+            reqs.splice(reqs.indexOf(victim), 1);
+            budget += vn;
+            tokens -= vn;
+            sumKv -= vc + vn;
+            sumAttn2 -= 2 * vn * vc + vn * vn;
+            if (vc + vn >= victim.total) sampling--;
+            i--;
+          }
+          this.preempt(victim, nowMs);
           preempted++;
           if (victim === r) break outer;
         }
@@ -186,8 +204,8 @@ export class Scheduler {
 
     // 2. waiting
     if (preempted === 0) {
-      while (this.numWaiting > 0 && budget > 0 && running.length < this.cfg.maxNumSeqs) {
-        const r = this.waitingBuf[this.wHead]!;
+      while (waiting.size > 0 && budget > 0 && running.length < this.cfg.maxNumSeqs) {
+        const r = waiting.peek();
         let hitBlocks = 0;
         let evictable = 0;
         if (pool.prefixCaching) {
@@ -215,9 +233,10 @@ export class Scheduler {
         r.cachedTokens = hitTokens;
         this.counters.prefixQueries += r.total;
         this.counters.prefixHits += hitTokens;
-        this.popFront();
+        waiting.popPeeked();
         r.state = ReqState.Running;
         if (r.firstScheduledMs === undefined) r.firstScheduledMs = nowMs;
+        policy.onAdmitted(r, hitTokens, nowMs);
         running.push(r);
         r.stepTokens = n;
         reqs.push(r);
@@ -239,9 +258,10 @@ export class Scheduler {
   /**
    * Apply the batch at step end: advance computed tokens, cache newly full blocks, sample one
    * token per request whose known tokens are all computed, stop checks. Fills `emitted` and
-   * `finished` (+ `finishReasons`); finished requests leave `running` and free their blocks.
+   * `finished` (+ `finishReasons`); finished requests leave `running` and free their blocks
+   * (unless the policy keeps them).
    */
-  finishStep(): void {
+  finishStep(nowMs = 0): void {
     const reqs = this.batch.reqs;
     const emitted = this.emitted;
     const finished = this.finished;
@@ -278,8 +298,9 @@ export class Scheduler {
       for (let i = 0; i < finished.length; i++) {
         const r = finished[i]!;
         r.state = ReqState.Finished;
-        pool.freeBlocks(r.blocks);
-        counters.finished[reasons[i]!]++;
+        const reason = reasons[i]!;
+        if (!this.policy.onFinished(r, reason, nowMs, pool)) pool.freeBlocks(r.blocks);
+        counters.finished[reason]++;
       }
       const running = this.running;
       let w = 0;
