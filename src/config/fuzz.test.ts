@@ -322,6 +322,16 @@ describe('out-of-range and malformed flag values: exit 2 naming the flag, nothin
       ['bench', '--base-url', 'ftp://h:1', '--num-prompts', '1'],
       /--base-url "ftp:\/\/h:1" has scheme "ftp"/,
     ],
+    [
+      'dataset --random-input-len 1e12',
+      ['dataset', '--random-input-len', '1e12'],
+      /--random-input-len "1e12" is out of range/,
+    ],
+    [
+      'dataset: a workload too large to hold',
+      ['dataset', '--num-prompts', '1000000', '--random-input-len', '1000'],
+      /would hold 1,000,000,000 prompt tokens/,
+    ],
     ['check --timeout 0', ['check', '--timeout', '0', 'http://127.0.0.1:9'], /--timeout "0" is out of range/],
     [
       'check --timeout 1000h',

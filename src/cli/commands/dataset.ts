@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, ServelabError } from '../../errors.js';
+import { boundedWorkload, parseNumberFlag } from '../../loadgen/bench-flags.js';
 import type { WorkloadItem } from '../../workload/item.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import { datasetStats, formatDatasetStats } from '../../workload/stats.js';
@@ -26,13 +27,9 @@ interface DatasetFlags {
   showStats?: boolean;
 }
 
-function int(v: string | undefined, flag: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min)
-    throw new ServelabError('BAD_FLAG', `${flag} "${v}" must be an integer >= ${min}`);
-  return n;
-}
+/** An integer flag in [min, the bench flag's bound] (the flags are bench's: BENCH_FLAG_MAX). */
+const int = (v: string | undefined, flag: string, min: number) =>
+  parseNumberFlag(v, flag, { int: true, min });
 
 /** One JSONL line in the format `bench --dataset-name jsonl` reads back. */
 export function itemLine(it: WorkloadItem): string {
@@ -79,24 +76,28 @@ export function registerDataset(program: Command, ctx: CommandContext): void {
       const ratio = Number(f.randomRangeRatio);
       if (!Number.isFinite(ratio))
         throw new ServelabError('BAD_FLAG', `--random-range-ratio "${f.randomRangeRatio}" is not a number`);
-      const w = buildWorkload({
-        seed: int(f.seed, '--seed', 0)!,
-        ...(f.datasetName ? { datasetName: f.datasetName as DatasetName } : {}),
-        ...(f.datasetPath ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
-        ...(f.suite ? { suite: f.suite } : {}),
-        ...(n !== undefined ? { count: n } : {}),
-        randomInputLen: int(f.randomInputLen, '--random-input-len', 1)!,
-        randomOutputLen: int(f.randomOutputLen, '--random-output-len', 1)!,
-        randomRangeRatio: ratio,
-        ...(f.inputDist ? { inputDist: f.inputDist } : {}),
-        ...(f.outputDist ? { outputDist: f.outputDist } : {}),
-        prefixGroups: int(f.prefixGroups, '--prefix-groups', 1)!,
-        ...(f.promptsPerGroup ? { promptsPerGroup: int(f.promptsPerGroup, '--prompts-per-group', 1)! } : {}),
-        prefixLen: int(f.prefixLen, '--prefix-len', 1)!,
-        ...(f.sharegptOutputLen
-          ? { sharegptOutputLen: int(f.sharegptOutputLen, '--sharegpt-output-len', 1)! }
-          : {}),
-      });
+      const w = buildWorkload(
+        boundedWorkload({
+          seed: int(f.seed, '--seed', 0)!,
+          ...(f.datasetName ? { datasetName: f.datasetName as DatasetName } : {}),
+          ...(f.datasetPath ? { datasetPath: resolve(io.cwd, f.datasetPath) } : {}),
+          ...(f.suite ? { suite: f.suite } : {}),
+          ...(n !== undefined ? { count: n } : {}),
+          randomInputLen: int(f.randomInputLen, '--random-input-len', 1)!,
+          randomOutputLen: int(f.randomOutputLen, '--random-output-len', 1)!,
+          randomRangeRatio: ratio,
+          ...(f.inputDist ? { inputDist: f.inputDist } : {}),
+          ...(f.outputDist ? { outputDist: f.outputDist } : {}),
+          prefixGroups: int(f.prefixGroups, '--prefix-groups', 1)!,
+          ...(f.promptsPerGroup
+            ? { promptsPerGroup: int(f.promptsPerGroup, '--prompts-per-group', 1)! }
+            : {}),
+          prefixLen: int(f.prefixLen, '--prefix-len', 1)!,
+          ...(f.sharegptOutputLen
+            ? { sharegptOutputLen: int(f.sharegptOutputLen, '--sharegpt-output-len', 1)! }
+            : {}),
+        }),
+      );
       const text = w.items.map(itemLine).join('\n') + (w.items.length ? '\n' : '');
       const stats = f.showStats ? `${w.description}\n${formatDatasetStats(datasetStats(w.items))}` : '';
       if (f.out) {
