@@ -15,9 +15,12 @@ describe('safeTimeoutMs / setTimer', () => {
 
   it('a delay of 2^31 ms or more does not fire at once (a raw setTimeout fires after 1 ms)', async () => {
     let fired = false;
-    const t = setTimer(() => {
-      fired = true;
-    }, 2 ** 31 + 5);
+    const t = setTimer(
+      () => {
+        fired = true;
+      },
+      2 ** 31 + 5,
+    );
     await new Promise((r) => setTimeout(r, 30));
     clearTimeout(t);
     expect(fired).toBe(false);
