@@ -14,10 +14,10 @@ import { POLICY_NAMES } from './policy/types.js';
 import type { StepTimeFn } from './step-time.js';
 
 export interface EngineOptions {
-  /** model name, HF id or alias (src/knowledge/models.ts) */
-  model: string;
-  /** GPU name or alias (src/knowledge/gpus.ts) */
-  gpu: string;
+  /** model name, HF id or alias (src/knowledge/models.ts), or a profile (e.g. from a config.json) */
+  model: string | ModelProfile;
+  /** GPU name or alias (src/knowledge/gpus.ts), or a profile */
+  gpu: string | GpuProfile;
   tp?: number;
   gpuMemoryUtilization?: number;
   /** default: the model's max context (must fit in the KV cache, as vLLM requires) */
@@ -58,8 +58,8 @@ export function resolveEngineConfig(opts: EngineOptions): {
   gpu: GpuProfile;
   capacity: Capacity | undefined;
 } {
-  const model = getModel(opts.model);
-  const gpu = getGpu(opts.gpu);
+  const model = typeof opts.model === 'string' ? getModel(opts.model) : opts.model;
+  const gpu = typeof opts.gpu === 'string' ? getGpu(opts.gpu) : opts.gpu;
   const tp = opts.tp ?? 1;
   positiveInt('tp', tp);
   positiveInt('maxModelLen', opts.maxModelLen);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ServelabError } from '../errors.js';
-import { getGpu } from '../knowledge/gpus.js';
-import { getModel } from '../knowledge/models.js';
 import { computeCapacity, defaultBatchLimits } from './capacity.js';
+import { getGpu } from './gpus.js';
+import { getModel } from './models.js';
 
 describe('KV capacity', () => {
   it('reproduces the RTX 3090 / 8B example (~1,952 blocks, 3.81 GiB KV)', () => {
