@@ -209,7 +209,7 @@ describe('RouterCore: release, unscheduled calls, the size estimate', () => {
     const r = setup({ backends: ['A', 'B'] });
     r.core.updateBackend('A', { healthy: true, capacityTokens: 10 });
     r.core.beginCall(undefined, 5000, (g) => r.grants.push({ program: '-', g }));
-    expect(r.grants).toEqual([{ program: '-', g: { backend: 'A', queueMs: 0 } }]);
+    expect(r.grants).toEqual([{ program: '-', g: { callId: 1, backend: 'A', queueMs: 0 } }]);
     expect(r.core.stats()).toMatchObject({ programs: 0, unscheduledCalls: 1 });
   });
 

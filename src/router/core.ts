@@ -62,6 +62,8 @@ export interface CallUsage {
 }
 
 export interface Grant {
+  /** the id beginCall returns (grant may run before beginCall returns) */
+  callId: number;
   backend: string;
   /** ms the call waited at the router (paused program, or a new program waiting for room) */
   queueMs: number;
@@ -233,7 +235,7 @@ export class RouterCore {
       const b = this.leastLoaded();
       b.unscheduled++;
       call.granted = true;
-      grant({ backend: b.id, queueMs: 0 });
+      grant({ callId: call.id, backend: b.id, queueMs: 0 });
       return call.id;
     }
     let p = this.programs.get(programId);
@@ -258,7 +260,7 @@ export class RouterCore {
       }
       this.place(p, b);
     }
-    this.grantCall(p, call, p.backend!);
+    this.grantCall(p, call, p.backend!, false);
     return call.id;
   }
 
@@ -300,7 +302,7 @@ export class RouterCore {
     for (const c of p.waiting) {
       c.granted = true;
       c.programId = undefined;
-      c.grant({ backend: to, queueMs: this.clock.nowMs() - c.arrivedMs });
+      c.grant({ callId: c.id, backend: to, queueMs: this.clock.nowMs() - c.arrivedMs });
     }
     return true;
   }
@@ -438,13 +440,14 @@ export class RouterCore {
     b.placedSinceScrape += p.tokens + this.reserve;
   }
 
-  private grantCall(p: Program, call: Call, backend: string): void {
+  /** waited: false for a call sent on arrival (its queue time is 0, not the µs a real clock moved) */
+  private grantCall(p: Program, call: Call, backend: string, waited = true): void {
     call.granted = true;
     p.inFlight++;
-    const queueMs = this.clock.nowMs() - call.arrivedMs;
+    const queueMs = waited ? this.clock.nowMs() - call.arrivedMs : 0;
     p.queueMsTotal += queueMs;
     if (queueMs > 0) p.queuedCalls++;
-    call.grant({ backend, queueMs });
+    call.grant({ callId: call.id, backend, queueMs });
   }
 
   private pause(p: Program, counted = true): void {
