@@ -104,6 +104,8 @@ class EngineImpl implements SimEngine {
   private plannedEndMs = 0;
   private lastSubmitMs = 0;
   private readonly ffEnabled: boolean;
+  /** cancels the wake-up of an engine asleep with waiting requests (see beginStep) */
+  private wakeCancel: (() => void) | undefined = undefined;
 
   constructor(
     config: ResolvedEngineConfig,
@@ -176,7 +178,8 @@ class EngineImpl implements SimEngine {
     const req = new SimRequest(spec, listener, nowMs, this.config.maxModelLen);
     this.byId.set(spec.id, req);
     this.sched.addWaiting(req, nowMs);
-    if (this.phase === 0) {
+    if (this.phase === 0 || this.wakeCancel !== undefined) {
+      this.cancelWake();
       this.phase = 1;
       this.clock.schedule(this.clock.nowMs(), this.startStep);
     }
@@ -222,12 +225,35 @@ class EngineImpl implements SimEngine {
   }
 
   private readonly startStep = (): void => {
+    this.wakeCancel = undefined;
     this.beginStep(this.clock.nowMs());
   };
+
+  private cancelWake(): void {
+    if (this.wakeCancel !== undefined) {
+      this.wakeCancel();
+      this.wakeCancel = undefined;
+    }
+  }
 
   private beginStep(now: number): void {
     const b = this.sched.schedule(now);
     if (b.reqs.length === 0) {
+      if (b.preempted > 0) {
+        // the only schedulable request preempted itself: vLLM schedules again at once
+        this.phase = 1;
+        this.clock.schedule(now, this.startStep);
+        return;
+      }
+      // nothing fits while requests wait (continuum: blocks pinned): sleep until the policy's
+      // next deadline, or until a new arrival (submit cancels the wake)
+      const wake =
+        this.sched.numWaiting > 0 ? this.sched.policy.nextDeadlineMs(now) : Number.POSITIVE_INFINITY;
+      if (wake < Number.POSITIVE_INFINITY) {
+        this.phase = 1;
+        this.wakeCancel = this.clock.schedule(wake, this.startStep);
+        return;
+      }
       this.phase = 0;
       return;
     }
@@ -324,7 +350,7 @@ class EngineImpl implements SimEngine {
     }
     if (kMax < 2) return nowMs;
     // the policy's own limit (continuum: the next pin deadline, where a step start would expire it)
-    const horizon = Math.min(this.vclock!.horizonMs(), s.policy.fastForwardHorizonMs(nowMs));
+    const horizon = Math.min(this.vclock!.horizonMs(), s.policy.nextDeadlineMs(nowMs));
     // time: step j computes contexts c_r + j; aggregates as schedule() computes them
     let t = nowMs;
     let k = 0;

@@ -356,7 +356,7 @@ export function createContinuumPolicy(opts: ContinuumOptions, ctx: ContinuumCont
       return true;
     },
 
-    fastForwardHorizonMs(nowMs) {
+    nextDeadlineMs(nowMs) {
       let h = Number.POSITIVE_INFINITY;
       for (let i = 0; i < pins.length; i++) {
         const d = pins[i]!.deadlineMs;

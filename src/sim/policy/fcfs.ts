@@ -58,7 +58,7 @@ export function createFcfsPolicy(): SchedulingPolicy {
     onPreempted() {},
     onAdmitted() {},
     onFinished: () => false,
-    fastForwardHorizonMs: () => Number.POSITIVE_INFINITY,
+    nextDeadlineMs: () => Number.POSITIVE_INFINITY,
     stats: () => undefined,
   };
 }

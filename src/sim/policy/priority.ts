@@ -103,7 +103,7 @@ export function createPriorityPolicy(): SchedulingPolicy {
     onPreempted() {},
     onAdmitted() {},
     onFinished: () => false,
-    fastForwardHorizonMs: () => Number.POSITIVE_INFINITY,
+    nextDeadlineMs: () => Number.POSITIVE_INFINITY,
     stats: () => undefined,
   };
 }

@@ -5,7 +5,7 @@
  * - which waiting request goes next (`queue`: its order, where a preempted request goes back);
  * - which running request is preempted when blocks run out (`victimIndex`);
  * - what happens to a finished request's blocks (`onFinished`: freed, or kept, e.g. pinned);
- * and the engine asks it how far uniform-decode fast-forward may go (`fastForwardHorizonMs`).
+ * and the engine asks it how far uniform-decode fast-forward may go (`nextDeadlineMs`).
  */
 import type { BlockPool } from '../block-pool.js';
 import type { EngineFinishReason, PolicyStats } from '../engine-api.js';
@@ -55,10 +55,12 @@ export interface SchedulingPolicy {
    */
   onFinished(r: SimRequest, reason: EngineFinishReason, nowMs: number, pool: BlockPool): boolean;
   /**
-   * Virtual time: steps may be fast-forwarded only while they end before this time
-   * (+Infinity: no limit from the policy).
+   * The next time after nowMs at which the policy's state changes on its own (continuum: a pin
+   * deadline; +Infinity: never). Virtual fast-forward stops before it, and an engine whose step
+   * came out empty while requests wait sleeps until it (vLLM's engine loop keeps calling
+   * schedule() while requests are unfinished).
    */
-  fastForwardHorizonMs(nowMs: number): number;
+  nextDeadlineMs(nowMs: number): number;
   /** counters for the engine's stats API (undefined: nothing beyond vLLM's own) */
   stats(pool: BlockPool): PolicyStats | undefined;
 }
