@@ -341,7 +341,9 @@ class EngineImpl implements SimEngine {
     let sumC = 0;
     for (let i = 0; i < B; i++) {
       const r = running[i]!;
-      if (r.streams || r.total - r.computed !== 1) return nowMs;
+      // outputs 0: a chunked prefill left exactly its last prompt token; the step computing it
+      // emits the FIRST token, which fast-forward does not report (firstTokenMs): step it singly
+      if (r.streams || r.total - r.computed !== 1 || r.outputs === 0) return nowMs;
       const left = Math.min(r.maxOut, r.target) - r.outputs;
       const lenLeft = this.config.maxModelLen - r.total;
       const fin = Math.min(left, lenLeft);
