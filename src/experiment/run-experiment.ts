@@ -18,6 +18,7 @@ import { redact, resolveSecret, SecretRegistry, scrubFiles, secretsFromSpec } fr
 import type { ArmSpec, Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { Transport } from '../loadgen/transport.js';
+import type { FetchText } from '../metrics/fetch.js';
 import { parsePrometheusText } from '../metrics/parse.js';
 import { startSampler } from '../metrics/sampler.js';
 import {
@@ -51,7 +52,8 @@ export interface RunExperimentOptions {
   log: (line: string) => void;
   resumeDir?: string;
   replay?: string;
-  makeTransport: (concurrency: number) => Transport & { close?: () => Promise<void> };
+  /** test hook: the transport of servers that speak HTTP (default: the launcher's, createHttpTransport) */
+  makeTransport?: (concurrency: number) => Transport & { close?: () => Promise<void> };
   progressIntervalMs?: number;
   simOverrides?: Partial<StartSimOptions>;
   /** the invocation's secrets; the spec's are added, and every file of the run is scrubbed of them */
@@ -283,10 +285,14 @@ function combinedLaunchError(problems: readonly ServelabError[]): ServelabError 
  * The simulator counts the extra top-level fields it received (vLLM does not): recorded so a
  * program field that never reached the server (W2's KV-TTL arm) is visible.
  */
-async function receivedFields(origin: string): Promise<Record<string, number> | undefined> {
+async function receivedFields(
+  fetchText: FetchText,
+  origin: string,
+): Promise<Record<string, number> | undefined> {
   try {
-    const res = await fetch(`${origin}/metrics`, { signal: AbortSignal.timeout(5000) });
-    const parsed = parsePrometheusText(await res.text());
+    const res = await fetchText(`${origin}/metrics`, { timeoutMs: 5000 });
+    if (!res.ok) return undefined;
+    const parsed = parsePrometheusText(res.text);
     if (!parsed.ok) return undefined;
     const out: Record<string, number> = {};
     for (const x of parsed.page.samples) {
@@ -304,14 +310,16 @@ async function receivedFields(origin: string): Promise<Record<string, number> | 
  * (servelab:sim_realtime_lag_seconds_total), by label: the report's header states it.
  */
 async function simRealtimeLag(
+  fetchText: FetchText,
   servers: readonly { label: string; url: string }[],
 ): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   await Promise.all(
     servers.map(async (s) => {
       try {
-        const res = await fetch(`${s.url}/metrics`, { signal: AbortSignal.timeout(5000) });
-        const parsed = parsePrometheusText(await res.text());
+        const res = await fetchText(`${s.url}/metrics`, { timeoutMs: 5000 });
+        if (!res.ok) return;
+        const parsed = parsePrometheusText(res.text);
         if (!parsed.ok) return;
         let lag: number | undefined;
         for (const x of parsed.page.samples)
@@ -485,7 +493,7 @@ async function runCell(
     if (releaseUrl) meta.releaseUrl = releaseUrl;
     const replayOutput =
       cell.arm.replayOutput === 'auto'
-        ? serversSpec.kind === 'sim'
+        ? servers.simulated
           ? 'directive'
           : 'min_tokens'
         : cell.arm.replayOutput;
@@ -507,7 +515,7 @@ async function runCell(
       extraBody: cell.arm.extraBody,
       ...(apiKey ? { apiKey } : {}),
     };
-    transport = opts.makeTransport(cell.concurrency);
+    transport = (opts.makeTransport ?? servers.transport)(cell.concurrency);
     const ctx: ProgramContext = {
       transport,
       pools,
@@ -556,9 +564,9 @@ async function runCell(
     });
     opts.log(progressLine(label, tally, total, (now() - t0) / 1000, lastKv(kvPath)));
     if (drive.stalled.length > 0) meta.stalledTasks = drive.stalled;
-    if (serversSpec.kind === 'sim' && orchUrl)
-      meta.orchestratorReceivedFields = await receivedFields(orchUrl);
-    if (serversSpec.kind === 'sim') meta.simRealtimeLagS = await simRealtimeLag(servers.servers);
+    if (servers.simulated && orchUrl)
+      meta.orchestratorReceivedFields = await receivedFields(servers.fetchText, orchUrl);
+    if (servers.simulated) meta.simRealtimeLagS = await simRealtimeLag(servers.fetchText, servers.servers);
     status = drive.interrupted ? 'interrupted' : 'complete';
     if (drive.interrupted) meta.undispatched = total - drive.dispatched;
   } catch (err) {
