@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages some tests talk to for real: headless Chromium (HTML report), Prometheus
-# (the --prometheus-url source). Installed only when missing; tests that need one skip with a
+# (the --prometheus-url source), SLURM and munge (the sbatch / slurm-jobs tests; brought up on
+# localhost by scripts/slurm-up.sh). Installed only when missing; tests that need one skip with a
 # loud reason only when SERVELAB_ALLOW_MISSING_DEPS=1 (never in CI).
 #
 # Another apt process (unattended-upgrades, a second checkout's tests) may hold the dpkg or the
@@ -14,6 +15,10 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v slurmctld >/dev/null 2>&1 || need+=(slurmctld)
+command -v slurmd >/dev/null 2>&1 || need+=(slurmd)
+command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
+command -v munged >/dev/null 2>&1 || need+=(munge)
 [ ${#need[@]} -gt 0 ] || exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "ci-deps: missing ${need[*]} and not root; install them with apt-get" >&2

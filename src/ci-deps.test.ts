@@ -29,7 +29,7 @@ interface Fake {
 }
 
 /**
- * A PATH with only the tools the script needs, no chromium and no prometheus (so both are
+ * A PATH with only the tools the script needs, no chromium, prometheus or SLURM (so all are
  * "missing"), `id -u` answering 0, and an apt-get whose behaviour is given as bash.
  */
 function fake(aptBody: string): Fake {
@@ -102,7 +102,7 @@ describe('scripts/ci-deps.sh with a fake apt-get', () => {
       '1 policy -o DPkg::Lock::Timeout=20 update -qq',
       '2 policy -o DPkg::Lock::Timeout=20 update -qq',
       '3 policy -o DPkg::Lock::Timeout=20 update -qq',
-      '4 policy -o DPkg::Lock::Timeout=20 install -y -qq --no-install-recommends chromium prometheus',
+      '4 policy -o DPkg::Lock::Timeout=20 install -y -qq --no-install-recommends chromium prometheus slurmctld slurmd slurm-client munge',
     ]);
     expect(existsSync(f.policy)).toBe(false);
   });
