@@ -13,8 +13,9 @@ import { PERSONAS, type PersonaName } from '../../sim/persona.js';
 import { type SimServerSpec, startSimServers } from '../../sim/server/index.js';
 import { parseTopology, portClashes, type Topology } from '../../sim/server/topology.js';
 import type { CommandContext } from './index.js';
+import { addRouterOptions, planRouter, type RouterFlags, startPlannedRouter } from './sim-router.js';
 
-interface SimFlags {
+interface SimFlags extends RouterFlags {
   model?: string;
   servedModelName?: string;
   gpu?: string;
@@ -146,6 +147,7 @@ async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promis
   }
   let seed = num(f.seed, '--seed', { int: true, min: 0 })!;
   let host = f.host;
+  const routerPlan = planRouter(f, f);
   let servers: SimServerSpec[];
   if (f.topology) {
     if (f.model)
@@ -154,9 +156,22 @@ async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promis
     servers = t.servers;
     if (t.host) host = t.host;
     if (t.seed !== undefined) seed = t.seed;
-  } else servers = [fromFlags(f)];
-
+  } else servers = routerPlan?.backends ? [] : [fromFlags(f)];
   if (io.signal.aborted) return EXIT.interrupted;
+  const routerPort = num(f.port, '--port', { int: true, min: 0, max: 65535 })!;
+  if (routerPlan?.backends) {
+    // the router alone, in front of servers already running (a real vLLM, or `servelab sim`)
+    const r = await startPlannedRouter(routerPlan, routerPlan.backends, { host, port: routerPort }, io);
+    await new Promise<void>((res) => {
+      if (io.signal.aborted) res();
+      else io.signal.addEventListener('abort', () => res(), { once: true });
+    });
+    await r.close();
+    io.stderr('servelab sim: router stopped\n');
+    return EXIT.ok;
+  }
+  // behind a router the engines take free ports; --port is the router's
+  if (routerPlan) servers = servers.map((s) => ({ ...s, port: 0 }));
   const sim = await startSimServers({
     servers,
     host,
@@ -170,18 +185,30 @@ async function simAction(f: SimFlags, ctx: CommandContext, cmd: Command): Promis
     ...(apiKeys.length > 0 ? { apiKeys } : {}),
   });
   for (const e of sim.endpoints) io.stdout(`${e.model}\t${e.url}\n`);
+  const router = routerPlan
+    ? await startPlannedRouter(
+        routerPlan,
+        sim.endpoints.map((e) => e.url),
+        { host, port: routerPort },
+        io,
+      ).catch(async (e: unknown) => {
+        await sim.close();
+        throw e;
+      })
+    : undefined;
   io.stderr(`servelab sim: ${sim.endpoints.length} server(s) up; Ctrl-C stops them\n`);
   await new Promise<void>((res) => {
     if (io.signal.aborted) res();
     else io.signal.addEventListener('abort', () => res(), { once: true });
   });
+  await router?.close();
   await sim.close();
   io.stderr('servelab sim: stopped\n');
   return EXIT.ok;
 }
 
 export function registerSim(program: Command, ctx: CommandContext): void {
-  program
+  const sim = program
     .command('sim')
     .description('start simulated vLLM servers (OpenAI API + /metrics) until Ctrl-C')
     .option('--model <name>', `model: ${MODELS.map((m) => m.name).join(', ')} (or one of their HF ids)`)
@@ -219,4 +246,5 @@ export function registerSim(program: Command, ctx: CommandContext): void {
     .action(async (flags: SimFlags, cmd: Command) => {
       ctx.setExit(await simAction(flags, ctx, cmd));
     });
+  addRouterOptions(sim);
 }
