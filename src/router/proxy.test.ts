@@ -122,6 +122,42 @@ describe('router HTTP proxy', () => {
     expect(p1.queue_ms_total).toBeCloseTo(waited, -1);
   });
 
+  it('a call given up while it waits never reaches the backend', async () => {
+    const b = await recording();
+    const r = await router([b.url]);
+    await chat(r, { program_id: 'p1' });
+    b.set({ numGpuBlocks: 5 });
+    await r.tickNow();
+    const ac = new AbortController();
+    const pending = request(`${r.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'm', messages: [], program_id: 'p1' }),
+      signal: ac.signal,
+    }).catch((e: Error) => e);
+    await new Promise((res) => setTimeout(res, 50));
+    expect((await getJson(`${r.url}/programs`)).p1).toMatchObject({ calls_waiting: 1, status: 'reasoning' });
+    ac.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    await new Promise((res) => setTimeout(res, 50));
+    expect((await getJson(`${r.url}/programs`)).p1).toMatchObject({ calls_waiting: 0, status: 'acting' });
+    b.set({ numGpuBlocks: 100 });
+    await r.tickNow();
+    expect(b.bodies).toHaveLength(1);
+  });
+
+  it('a backend gone after start: 502 naming it, and the call ends', async () => {
+    const b = await recording();
+    const r = await router([b.url]);
+    await b.close();
+    cleanups.splice(0, 1);
+    const out = await chat(r, { program_id: 'p' });
+    expect(out.status).toBe(502);
+    expect(JSON.parse(out.bytes.toString()).error.message).toMatch(
+      new RegExp(`backend ${b.url.replace(/[.:/]/g, '\\$&')} did not answer: ECONNREFUSED`),
+    );
+    expect((await getJson(`${r.url}/programs`)).p).toMatchObject({ calls_in_flight: 0, status: 'acting' });
+  });
+
   it('POST /programs/release frees the program; a second release says released: false', async () => {
     const b = await recording();
     const r = await router([b.url]);
