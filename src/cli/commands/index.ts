@@ -7,7 +7,9 @@ import { registerBench } from './bench.js';
 import { registerCheck } from './check.js';
 import { registerCompare } from './compare.js';
 import { registerDataset } from './dataset.js';
+import { registerDoctor } from './doctor.js';
 import { registerMonitor } from './monitor.js';
+import { registerPlan } from './plan.js';
 import { registerReport } from './report.js';
 import { registerRun } from './run.js';
 import { registerScrape } from './scrape.js';
@@ -35,6 +37,8 @@ export const COMMANDS: RegisterCommand[] = [
   registerReport,
   registerSim,
   registerCheck,
+  registerDoctor,
   registerMonitor,
   registerScrape,
+  registerPlan,
 ];
