@@ -1,5 +1,4 @@
 import type { Distribution } from '../analysis/stats.js';
-import type { ServerMetricsDelta } from './server-metrics.js';
 import type { BenchSummary } from './summary.js';
 
 const W = 50;
@@ -60,7 +59,7 @@ export function formatSummaryTable(s: BenchSummary, pcts: readonly number[] = [5
       `${f2(s.littleLaw.predictedInFlight)} / ${f2(s.littleLaw.clientMeanInFlight)}`,
     ),
   );
-  const srv = s.server as ServerMetricsDelta | undefined;
+  const srv = s.server;
   if (srv) {
     L.push(head('Server /metrics (during the run)'));
     L.push(line('Preemptions:', srv.preemptions ?? 'n/a'));

@@ -2,6 +2,7 @@ import { DEFAULT_PERCENTILES, type Distribution, describe } from '../analysis/st
 import { peakTokensPerS, type TokenEvent } from './peak.js';
 import type { RequestRecord } from './records.js';
 import type { SelfCheckReport } from './self-check.js';
+import type { ServerMetricsDelta } from './server-metrics.js';
 import { DEFINITIONS } from './summary-defs.js';
 
 export interface GoodputSlo {
@@ -59,7 +60,9 @@ export interface BenchSummary {
   tokens: {
     input: number;
     output: number;
-    cached: number;
+    /** prompt tokens the server said it served from its prefix cache (usage.prompt_tokens_details);
+     * null when no ok request carried the figure (vLLM sends it only with --enable-prompt-tokens-details) */
+    cached: number | null;
     outputIncomplete: number;
     source: Record<string, number>;
   };
@@ -79,6 +82,8 @@ export interface BenchSummary {
   selfCheck?: SelfCheckReport;
   warnings: string[];
   definitions: Record<string, string>;
+  /** what the server's own /metrics said over the stage (bench adds it when it could read them) */
+  server?: ServerMetricsDelta;
   /** vLLM bench-compatible keys (completed, request_throughput, mean_ttft_ms, p99_ttft_ms, ...) */
   [vllmKey: string]: unknown;
 }
@@ -132,6 +137,7 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
   let inputTokens = 0;
   let outputTokens = 0;
   let cached = 0;
+  let cachedReported = false;
   const source: Record<string, number> = {};
   const quirks: Record<string, number> = {};
   const tokenEvents: TokenEvent[] = [];
@@ -140,7 +146,10 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
   for (const r of ok) {
     inputTokens += r.promptTokens;
     outputTokens += r.outputTokens;
-    cached += r.cachedTokens ?? 0;
+    if (r.cachedTokens !== undefined) {
+      cached += r.cachedTokens;
+      cachedReported = true;
+    }
     source[r.tokenSource] = (source[r.tokenSource] ?? 0) + 1;
     for (const q of r.quirks ?? []) quirks[q] = (quirks[q] ?? 0) + 1;
     const last = r.lastTokenMs ?? r.endMs;
@@ -252,7 +261,13 @@ export function summarize(records: readonly RequestRecord[], opts: SummaryOption
       peakOutputTokensPerS: peak,
       ...(slo ? { goodputRequestsPerS: perS(good) } : {}),
     },
-    tokens: { input: inputTokens, output: outputTokens, cached, outputIncomplete, source },
+    tokens: {
+      input: inputTokens,
+      output: outputTokens,
+      cached: cachedReported ? cached : null,
+      outputIncomplete,
+      source,
+    },
     latency,
     ...(slo ? { goodput: { slo, good, requestsPerS: perS(good) } } : {}),
     littleLaw: little,

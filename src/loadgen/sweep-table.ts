@@ -23,6 +23,17 @@ export function describeStage(a: ArrivalSpec): string {
 const f = (x: number | undefined | null, d = 2) =>
   x === undefined || x === null || !Number.isFinite(x) ? '-' : x.toFixed(d);
 
+/** The server's own figure (its /metrics delta over the stage) when it was read, else the share of
+ * prompt tokens the responses said were cached; '-' when neither is known (a vLLM without
+ * --enable-prompt-tokens-details and without /metrics says nothing about it). */
+function prefixHits(s: StageResult['summary']): string {
+  const srv = s.server?.prefixHitRate;
+  if (srv !== undefined) return `${(srv * 100).toFixed(1)} %`;
+  if (s.tokens.input > 0 && s.tokens.cached !== null)
+    return `${((100 * s.tokens.cached) / s.tokens.input).toFixed(1)} %`;
+  return '-';
+}
+
 /** The cross-stage table: offered load, achieved throughput, TTFT / TPOT p50 and p99, goodput. */
 export function formatSweepTable(stages: readonly StageResult[]): string {
   const head = [
@@ -51,7 +62,7 @@ export function formatSweepTable(stages: readonly StageResult[]): string {
       f(s.latency.tpotMs.percentiles[50], 1),
       f(s.latency.tpotMs.percentiles[99], 1),
       f(s.throughput.goodputRequestsPerS),
-      s.tokens.input > 0 ? `${((100 * s.tokens.cached) / s.tokens.input).toFixed(1)} %` : '-',
+      prefixHits(s),
     ];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

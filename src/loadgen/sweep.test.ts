@@ -34,8 +34,9 @@ const promptsFor = (seed: number) =>
     output: { kind: 'fixed', value: 16 },
     seed,
   });
-const hitFrac = (r: { summary: { tokens: { input: number; cached: number } } }) =>
-  r.summary.tokens.cached / r.summary.tokens.input;
+// the simulator runs with prompt-tokens details on, so no figure on any request means no hit
+const hitFrac = (r: { summary: { tokens: { input: number; cached: number | null } } }) =>
+  (r.summary.tokens.cached ?? 0) / r.summary.tokens.input;
 
 describe('sweep stages', () => {
   it('each stage draws fresh prompts from its own seed: stage 2 hits the prefix cache like stage 1', async () => {
