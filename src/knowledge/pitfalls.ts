@@ -126,3 +126,63 @@ export function pitfallsFor(q: {
 export function pitfallForError(message: string): Pitfall | undefined {
   return PITFALLS.find((p) => p.errorPattern?.test(message));
 }
+
+/**
+ * Speculative-decoding pairs known to work (WORKFLOWS.md W4): the target model, vLLM's
+ * `--speculative-config` method, and the draft model (absent: the method uses the target's
+ * own heads, e.g. Qwen3-Next's built-in MTP).
+ */
+export interface SpecDecodePair {
+  target: RegExp;
+  targetName: string;
+  method: string;
+  draft?: string;
+  numSpeculativeTokens?: number;
+}
+
+export const SPEC_DECODE_PAIRS: readonly SpecDecodePair[] = [
+  {
+    target: /gpt-oss-120b/i,
+    targetName: 'openai/gpt-oss-120b',
+    method: 'eagle3',
+    draft: 'nvidia/gpt-oss-120b-Eagle3-v2',
+  },
+  {
+    target: /gpt-oss-20b/i,
+    targetName: 'openai/gpt-oss-20b',
+    method: 'eagle3',
+    draft: 'RedHatAI/gpt-oss-20b-speculator.eagle3',
+  },
+  {
+    target: QWEN3_NEXT,
+    targetName: 'Qwen/Qwen3-Next-80B-A3B',
+    method: 'qwen3_next_mtp',
+    numSpeculativeTokens: 2,
+  },
+];
+
+/** The known pair for a target model, or undefined. */
+export function specDecodePairFor(model: string): SpecDecodePair | undefined {
+  return SPEC_DECODE_PAIRS.find((p) => p.target.test(model));
+}
+
+/**
+ * The --gpu-memory-utilization our users run speculative decoding with (W4): the draft model's
+ * weights, KV cache and activations come out of the same per-GPU budget as the target's.
+ */
+export const SPEC_DECODE_GPU_MEMORY_UTILIZATION = 0.85;
+
+/** vLLM's default --gpu-memory-utilization. */
+export const VLLM_DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
+
+/**
+ * Compile caches every server process must own (W4: two processes on one cache corrupt it,
+ * "Bytes object is corrupted, checksum does not match"), with what an unset variable means.
+ */
+export const COMPILE_CACHE_ENV: readonly { name: string; defaultDir: string }[] = [
+  { name: 'TORCHINDUCTOR_CACHE_DIR', defaultDir: '/tmp/torchinductor_<user>' },
+  { name: 'VLLM_CACHE_ROOT', defaultDir: '~/.cache/vllm' },
+];
+
+/** The vLLM series W4 calls the safe choice for the W1 models. */
+export const VLLM_SAFE_SERIES = '0.11.x';

@@ -1,0 +1,202 @@
+/**
+ * The offline inputs of `servelab doctor`: a spec (its `command` recipes, arms and endpoints), a
+ * launch script, a model-config JSON. Each becomes process recipes, node uses and endpoint lists
+ * for the checks; files that do not parse are bad input (ServelabError, exit 2).
+ */
+import { resolve } from 'node:path';
+import type { LoadedSpec } from '../config/load.js';
+import { endpointsOf, type ModelConfig } from '../config/model-config.js';
+import { findModel } from '../knowledge/models.js';
+import { checkArms, checkProcesses } from './checks.js';
+import type { Finding } from './findings.js';
+import { checkNodes, type NodeUse, nodesOfCommand, type SlurmAsk, slurmAsk } from './nodes.js';
+import { commandsOfArgv, type ProcessRecipe } from './recipe.js';
+import { parseScript } from './shell.js';
+
+export interface OfflineOptions {
+  /** the environment servelab runs in: recipe processes inherit it */
+  env: Record<string, string | undefined>;
+  badNodes: readonly string[];
+  /** models that make tool calls (a script's orchestrator; a spec names its own) */
+  toolModels?: readonly string[];
+}
+
+/** An endpoint a live probe can check: from a model-config, a spec, or a URL. */
+export interface ProbeTarget {
+  url: string;
+  model?: string;
+  tools: boolean;
+  label?: string;
+}
+
+export interface OfflineResult {
+  findings: Finding[];
+  /** one line: what was read */
+  summary: string;
+  /** the endpoints it names (for --probe) */
+  targets: ProbeTarget[];
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1)$/;
+
+/** Checks of a model-config (the users' JSON, or a spec's endpoints). */
+export function checkModelConfig(
+  where: string,
+  cfg: ModelConfig,
+  toolModels: readonly string[],
+): OfflineResult {
+  const out: Finding[] = [];
+  const models = Object.keys(cfg.models);
+  for (const [expert, model] of Object.entries(cfg.experts))
+    if (!models.includes(model))
+      out.push({
+        check: 'model-config',
+        severity: 'error',
+        where: `${where}: oss_expert_mapping.${expert}`,
+        message: `${expert} maps to "${model}", which has no replicas in this config`,
+        why: 'every call to that expert fails: there is no server to send it to',
+        fix: `add "${model}": [{"ip_addr": ..., "port": ...}] or map ${expert} to a model the config lists (${models.join(', ')})`,
+      });
+  const seen = new Map<string, string[]>();
+  for (const [model, reps] of Object.entries(cfg.models))
+    for (const r of reps) {
+      const key = `${r.host}:${r.port}`;
+      seen.set(key, [...(seen.get(key) ?? []), model]);
+    }
+  for (const [key, ms] of seen) {
+    if (ms.length < 2) continue;
+    const distinct = [...new Set(ms)];
+    out.push({
+      check: 'model-config',
+      severity: distinct.length > 1 ? 'error' : 'warning',
+      where: `${where}: ${distinct.map((m) => `"${m}"`).join(', ')}`,
+      message:
+        distinct.length > 1
+          ? `${key} is listed under ${distinct.length} models (${distinct.join(', ')})`
+          : `${key} is listed ${ms.length} times under "${distinct[0]}"`,
+      why:
+        distinct.length > 1
+          ? 'one vLLM server serves one model: calls for the others fail with "model does not exist" (404)'
+          : 'that replica gets a larger share of the calls than the others',
+      fix: 'one entry per server; check the ports against the SSH forwards',
+    });
+  }
+  for (const model of models)
+    if (!findModel(model))
+      out.push({
+        check: 'model-config',
+        severity: 'info',
+        where: `${where}: "${model}"`,
+        message: `${model} is not in servelab's model table: its tool parser and known pitfalls are not checked`,
+        why: 'the checks look models up by name (knowledge/models.ts, knowledge/pitfalls.ts)',
+        fix: 'nothing to do unless it is a checkpoint path of a known model under another name',
+      });
+  const expertModels = new Set(Object.values(cfg.experts));
+  const targets: ProbeTarget[] = [];
+  for (const [model, eps] of endpointsOf(cfg))
+    for (const e of eps)
+      targets.push({
+        url: e.baseUrl.replace(/\/v1$/, ''),
+        model,
+        label: `${model}@${e.label}`,
+        tools:
+          toolModels.includes(model) ||
+          (toolModels.length === 0 && expertModels.size > 0 && !expertModels.has(model)),
+      });
+  return {
+    findings: out,
+    summary: `${models.length} models, ${targets.length} endpoints, ${Object.keys(cfg.experts).length} experts`,
+    targets,
+  };
+}
+
+function endpointNodes(where: string, cfg: ModelConfig): NodeUse[] {
+  return Object.values(cfg.models).flatMap((reps) =>
+    reps.filter((r) => !LOOPBACK.test(r.host)).map((r) => ({ where, node: r.host, how: 'endpoint' })),
+  );
+}
+
+/** A spec: every `command` recipe, the arms against each other, the endpoints. */
+export function checkSpec(
+  label: string,
+  loaded: LoadedSpec,
+  opts: OfflineOptions,
+  readModelConfig: (file: string) => ModelConfig,
+): OfflineResult {
+  const { spec } = loaded;
+  const toolModels = [spec.agent.orchestrator];
+  const recipes = new Map<string, ProcessRecipe[]>();
+  const uses: NodeUse[] = [];
+  const slurm: SlurmAsk[] = [];
+  const findings: Finding[] = [];
+  const targets: ProbeTarget[] = [];
+  let nProcs = 0;
+  for (const [name, s] of Object.entries(spec.servers)) {
+    if (s.kind === 'sim') continue;
+    const cfg =
+      typeof s.endpoints === 'string' ? readModelConfig(resolve(loaded.baseDir, s.endpoints)) : s.endpoints;
+    const epWhere = `${label}: servers.${name}.endpoints`;
+    // one definition of the endpoints for several servers (a YAML alias) is reported once
+    const r = checkModelConfig(epWhere, cfg, toolModels);
+    for (const f of r.findings) if (!findings.some((g) => g.message === f.message)) findings.push(f);
+    for (const t of r.targets)
+      if (!targets.some((u) => u.url === t.url && u.model === t.model)) targets.push(t);
+    uses.push(...endpointNodes(epWhere, cfg));
+    if (s.kind !== 'command') continue;
+    const procs: ProcessRecipe[] = [];
+    s.processes.forEach((p, i) => {
+      nProcs++;
+      const where = `${label}: servers.${name}.processes[${i}] (${p.label})`;
+      for (const c of commandsOfArgv(p.argv)) {
+        const own = { ...p.env, ...c.env };
+        procs.push({
+          where,
+          group: name,
+          argv: c.argv,
+          env: { ...opts.env, ...own },
+          ownEnv: new Set(Object.keys(own)),
+          // servelab writes one log per recipe process
+          logged: true,
+        });
+        const n = nodesOfCommand(where, c.argv);
+        uses.push(...n.uses);
+        slurm.push(...n.slurm);
+      }
+    });
+    recipes.set(name, procs);
+  }
+  findings.push(...checkProcesses([...recipes.values()].flat(), { toolModels }));
+  findings.push(...checkArms(spec.arms.map((a) => ({ name: a.name, procs: recipes.get(a.servers) ?? [] }))));
+  findings.push(...checkNodes(uses, slurm, opts.badNodes));
+  return {
+    findings,
+    summary: `${spec.name}, ${spec.arms.length} arms, ${nProcs} recipe processes`,
+    targets,
+  };
+}
+
+/** A launch script: its `vllm serve` lines, cache handling, logs, SLURM and SSH lines. */
+export function checkScript(label: string, text: string, opts: OfflineOptions): OfflineResult {
+  const parsed = parseScript(text);
+  const procs: ProcessRecipe[] = parsed.commands.map((c) => ({
+    where: `${label}:${c.line}`,
+    group: label,
+    argv: c.argv,
+    env: { ...opts.env, ...c.env },
+    ownEnv: new Set(c.ownEnv),
+    logged: c.logged,
+  }));
+  const uses: NodeUse[] = [];
+  const slurm: SlurmAsk[] = [];
+  for (const p of procs) {
+    const n = nodesOfCommand(p.where, p.argv);
+    uses.push(...n.uses);
+    slurm.push(...n.slurm);
+  }
+  if (parsed.sbatch.length > 0) slurm.push(slurmAsk(`${label}: #SBATCH lines`, '#SBATCH', parsed.sbatch));
+  const findings = [
+    ...checkProcesses(procs, { toolModels: opts.toolModels ?? [] }),
+    ...checkNodes(uses, slurm, opts.badNodes),
+  ];
+  return { findings, summary: `${procs.length} commands`, targets: [] };
+}
