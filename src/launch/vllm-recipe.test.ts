@@ -27,7 +27,7 @@ const GLM: VllmServerConfig = {
   extra_args: ['--trust-remote-code'],
 };
 
-const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+const flagValue = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
 
 describe('knowledge/vllm-flags', () => {
   it('series of versions; bad and too-old versions are bad input naming the version', () => {
@@ -87,23 +87,23 @@ describe('renderServe (vllm)', () => {
       '--port',
       '8000',
     ]);
-    expect(valueOf(r.argv, '--served-model-name')).toBe('glm');
-    expect(valueOf(r.argv, '--tensor-parallel-size')).toBe('8');
-    expect(valueOf(r.argv, '--pipeline-parallel-size')).toBe('2');
+    expect(flagValue(r.argv, '--served-model-name')).toBe('glm');
+    expect(flagValue(r.argv, '--tensor-parallel-size')).toBe('8');
+    expect(flagValue(r.argv, '--pipeline-parallel-size')).toBe('2');
     // EP runs over vLLM's own DP ranks
-    expect(valueOf(r.argv, '--data-parallel-size')).toBe('4');
+    expect(flagValue(r.argv, '--data-parallel-size')).toBe('4');
     expect(r.argv).toContain('--enable-expert-parallel');
     expect(r.argv).not.toContain('--all2all-backend');
     expect(r.env.VLLM_ALL2ALL_BACKEND).toBe('deepep_low_latency');
-    expect(JSON.parse(valueOf(r.argv, '--eplb-config')!)).toEqual({ num_redundant_experts: 32 });
-    expect(valueOf(r.argv, '--kv-cache-dtype')).toBe('fp8_e5m2');
+    expect(JSON.parse(flagValue(r.argv, '--eplb-config')!)).toEqual({ num_redundant_experts: 32 });
+    expect(flagValue(r.argv, '--kv-cache-dtype')).toBe('fp8_e5m2');
     expect(r.argv).toContain('--no-enable-prefix-caching');
     expect(r.argv).toContain('--enable-chunked-prefill');
-    expect(valueOf(r.argv, '--max-num-partial-prefills')).toBe('2');
-    expect(valueOf(r.argv, '--scheduling-policy')).toBe('priority');
-    expect(JSON.parse(valueOf(r.argv, '--speculative-config')!)).toEqual(GLM.speculative_config);
+    expect(flagValue(r.argv, '--max-num-partial-prefills')).toBe('2');
+    expect(flagValue(r.argv, '--scheduling-policy')).toBe('priority');
+    expect(JSON.parse(flagValue(r.argv, '--speculative-config')!)).toEqual(GLM.speculative_config);
     expect(r.argv).toContain('--enable-auto-tool-choice');
-    expect(valueOf(r.argv, '--tool-call-parser')).toBe('glm45');
+    expect(flagValue(r.argv, '--tool-call-parser')).toBe('glm45');
     expect(r.toolParser).toEqual({ name: 'glm45', from: 'config' });
     expect(r.argv.at(-1)).toBe('--trust-remote-code');
     expect(renderServe(GLM, { port: 8000 }).argv).toEqual(r.argv);
@@ -111,17 +111,17 @@ describe('renderServe (vllm)', () => {
 
   it('for 0.11.1 the all2all backend is a flag; for 0.10 the flat redundant-experts flag', () => {
     const r = renderServe({ ...GLM, version: '0.11.1' }, { port: 8000 });
-    expect(valueOf(r.argv, '--all2all-backend')).toBe('deepep_low_latency');
+    expect(flagValue(r.argv, '--all2all-backend')).toBe('deepep_low_latency');
     expect(r.env.VLLM_ALL2ALL_BACKEND).toBeUndefined();
     const o = renderServe({ ...GLM, version: '0.10.2' }, { port: 8000 });
-    expect(valueOf(o.argv, '--num-redundant-experts')).toBe('32');
+    expect(flagValue(o.argv, '--num-redundant-experts')).toBe('32');
     expect(o.argv).not.toContain('--eplb-config');
   });
 
   it('the tool parser comes from knowledge/ unless given; false means none', () => {
     const oss = renderServe({ model: 'openai/gpt-oss-20b' }, { port: 1910 });
     expect(oss.toolParser).toEqual({ name: 'openai', from: 'knowledge' });
-    expect(valueOf(oss.argv, '--tool-call-parser')).toBe('openai');
+    expect(flagValue(oss.argv, '--tool-call-parser')).toBe('openai');
     expect(renderServe({ model: 'Qwen/Qwen3-32B-FP8' }, { port: 1 }).toolParser?.name).toBe('hermes');
     const none = renderServe({ model: 'openai/gpt-oss-20b', tool_call_parser: false }, { port: 1 });
     expect(none.argv).not.toContain('--enable-auto-tool-choice');
@@ -141,8 +141,8 @@ describe('renderServe (vllm)', () => {
       { port: 1 },
     );
     expect(r.argv[2]).toBe('m; rm -rf ~');
-    expect(valueOf(r.argv, '--served-model-name')).toBe('$(touch /x)');
-    expect(valueOf(r.argv, '--chat-template')).toBe('a\'b"c`d`');
+    expect(flagValue(r.argv, '--served-model-name')).toBe('$(touch /x)');
+    expect(flagValue(r.argv, '--chat-template')).toBe('a\'b"c`d`');
   });
 });
 
@@ -160,10 +160,10 @@ describe('renderServe (engine: sim)', () => {
       'zai-org/GLM-4.6',
       '--gpu',
     ]);
-    expect(valueOf(r.argv, '--version-string')).toBe('0.11.0');
+    expect(flagValue(r.argv, '--version-string')).toBe('0.11.0');
     // spelled as flags (never as environment) so the simulator sees and records every one
-    expect(valueOf(r.argv, '--all2all-backend')).toBe('deepep_low_latency');
-    expect(valueOf(r.argv, '--kv-cache-dtype')).toBe('fp8_e5m2');
+    expect(flagValue(r.argv, '--all2all-backend')).toBe('deepep_low_latency');
+    expect(flagValue(r.argv, '--kv-cache-dtype')).toBe('fp8_e5m2');
     expect(r.env).toEqual({});
     expect(r.notModelled).toEqual([
       'data_parallel_size',
