@@ -244,7 +244,7 @@ export function checkProcesses(procs: readonly ProcessRecipe[], ctx: RecipeConte
           check: 'compile-cache',
           severity: 'error',
           where: joinWhere(ps.map((p) => p.where)),
-          message: `${ps.length} server processes that run at the same time share ${name}=${key.split('\0')[1]}`,
+          message: `${ps.length} server processes that run at the same time share ${name}=${key.split('\0')[1]}${ps.every((p) => !p.ownEnv.has(name)) ? " (inherited from servelab's environment)" : ''}`,
           why: 'concurrent torch.compile writers corrupt a shared cache ("Bytes object is corrupted, checksum does not match") and the servers crash or recompile (W4)',
           fix: `one ${name} per process, e.g. with the port in the path`,
         });

@@ -28,14 +28,17 @@ export interface Finding {
 }
 
 /**
- * Several places of one input in one `where`: `file: a; b` rather than `file: a; file: b`.
+ * Several places of one input in one `where`: `file: a; b` (or `file:19; 22`) rather than the
+ * file name repeated.
  */
 export function joinWhere(places: readonly string[]): string {
   const uniq = [...new Set(places)];
-  const file = uniq[0]?.split(': ')[0];
-  if (file !== undefined && uniq.length > 1 && uniq.every((p) => p.startsWith(`${file}: `)))
-    return `${file}: ${uniq.map((p) => p.slice(file.length + 2)).join('; ')}`;
-  return uniq.join('; ');
+  const file = uniq[0]?.split(':')[0];
+  if (file === undefined || uniq.length < 2 || !uniq.every((p) => p.startsWith(`${file}:`)))
+    return uniq.join('; ');
+  const rests = uniq.map((p) => p.slice(file.length + 1));
+  const sep = rests.every((r) => r.startsWith(' ')) ? ': ' : ':';
+  return `${file}${sep}${rests.map((r) => r.trim()).join('; ')}`;
 }
 
 const RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
