@@ -1,0 +1,90 @@
+/**
+ * The published Hugging Face config.json files of four models (the fields the planner reads,
+ * values as on huggingface.co), for tests of the config parser and the memory math.
+ */
+export const LLAMA_31_8B = {
+  architectures: ['LlamaForCausalLM'],
+  head_dim: 128,
+  hidden_size: 4096,
+  intermediate_size: 14336,
+  max_position_embeddings: 131072,
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  vocab_size: 128256,
+};
+
+export const QWEN3_32B_FP8 = {
+  architectures: ['Qwen3ForCausalLM'],
+  head_dim: 128,
+  hidden_size: 5120,
+  intermediate_size: 25600,
+  max_position_embeddings: 40960,
+  num_attention_heads: 64,
+  num_hidden_layers: 64,
+  num_key_value_heads: 8,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  vocab_size: 151936,
+  quantization_config: {
+    activation_scheme: 'dynamic',
+    fmt: 'e4m3',
+    quant_method: 'fp8',
+    weight_block_size: [128, 128],
+  },
+};
+
+export const GPT_OSS_20B = {
+  architectures: ['GptOssForCausalLM'],
+  experts_per_token: 4,
+  head_dim: 64,
+  hidden_size: 2880,
+  intermediate_size: 2880,
+  layer_types: Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention')),
+  max_position_embeddings: 131072,
+  num_attention_heads: 64,
+  num_experts_per_tok: 4,
+  num_hidden_layers: 24,
+  num_key_value_heads: 8,
+  num_local_experts: 32,
+  sliding_window: 128,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  vocab_size: 201088,
+  quantization_config: {
+    modules_to_not_convert: ['model.layers.*.self_attn', 'model.embed_tokens', 'lm_head'],
+    quant_method: 'mxfp4',
+  },
+};
+
+export const DEEPSEEK_R1 = {
+  architectures: ['DeepseekV3ForCausalLM'],
+  first_k_dense_replace: 3,
+  hidden_size: 7168,
+  intermediate_size: 18432,
+  kv_lora_rank: 512,
+  max_position_embeddings: 163840,
+  moe_intermediate_size: 2048,
+  moe_layer_freq: 1,
+  n_routed_experts: 256,
+  n_shared_experts: 1,
+  num_attention_heads: 128,
+  num_experts_per_tok: 8,
+  num_hidden_layers: 61,
+  num_key_value_heads: 128,
+  q_lora_rank: 1536,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
+  v_head_dim: 128,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  vocab_size: 129280,
+  quantization_config: {
+    activation_scheme: 'dynamic',
+    fmt: 'e4m3',
+    quant_method: 'fp8',
+    weight_block_size: [128, 128],
+  },
+};
