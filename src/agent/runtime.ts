@@ -4,6 +4,7 @@
  */
 import type { ProgramField } from '../config/spec.js';
 import type { CallRequest, CallResult, ChatMessage, ToolSpec, Transport } from '../loadgen/transport.js';
+import type { AgentClock } from './clock.js';
 import type { PoolSet } from './pool.js';
 import type { CallKind, NextAction, StepRecord, TaskRecord } from './records.js';
 import { callWithRetry, type RetryPolicy } from './retry.js';
@@ -49,6 +50,8 @@ export interface ProgramContext {
   /** the cell's id, part of every program id */
   cellTag: string;
   now: () => number;
+  /** sleeps and timers (tool latencies, think times, back-off, deadlines); default real time on `now` */
+  clock?: AgentClock;
   onStep: (r: StepRecord) => void;
   /** any sign of life of a task (call sent, call ended, tool done) for the watchdog */
   onProgress: (taskId: string, what: string) => void;

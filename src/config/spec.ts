@@ -39,25 +39,27 @@ const processSchema = z.strictObject({
   health: httpUrl().optional(),
 });
 
+const simServersSchema = z.strictObject({
+  kind: z.literal('sim'),
+  /** a topology file (examples/w1-topology.yaml) or the topology inline */
+  topology: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
+  /** applied to every simulated server of the topology */
+  overrides: z
+    .strictObject({
+      /** multiply every modelled step time (< 1: faster than the GPU would be) */
+      stepTimeScale: z.number().positive().max(1000).optional(),
+      /** a fixed step time in ms instead of the roofline model */
+      stepTimeMs: z.number().positive().max(3_600_000, 'at most 3,600,000 ms (one hour a step)').optional(),
+      maxModelLen: tokens(16).optional(),
+      maxNumSeqs: count(1, BOUNDS.concurrency).optional(),
+      /** listen on free ports instead of the topology's (parallel runs, tests) */
+      freePorts: z.boolean().optional(),
+    })
+    .default({}),
+});
+
 export const serversSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('sim'),
-    /** a topology file (examples/w1-topology.yaml) or the topology inline */
-    topology: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-    /** applied to every simulated server of the topology */
-    overrides: z
-      .strictObject({
-        /** multiply every modelled step time (< 1: faster than the GPU would be) */
-        stepTimeScale: z.number().positive().max(1000).optional(),
-        /** a fixed step time in ms instead of the roofline model */
-        stepTimeMs: z.number().positive().max(3_600_000, 'at most 3,600,000 ms (one hour a step)').optional(),
-        maxModelLen: tokens(16).optional(),
-        maxNumSeqs: count(1, BOUNDS.concurrency).optional(),
-        /** listen on free ports instead of the topology's (parallel runs, tests) */
-        freePorts: z.boolean().optional(),
-      })
-      .default({}),
-  }),
+  simServersSchema,
   z.strictObject({
     kind: z.literal('external'),
     endpoints: endpointsSchema,
@@ -91,6 +93,11 @@ const armSchema = z.strictObject({
   /** replay output lengths: the simulator's directive, or max/min_tokens + ignore_eos (vLLM) */
   replayOutput: z.enum(['auto', 'directive', 'min_tokens']).default('auto'),
   extraBody: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * virtual time (`servelab simulate`): the simulated system that stands in for this arm's
+   * `command` or `external` servers (a sim servers entry without `kind`); ignored in real time
+   */
+  simulateAs: simServersSchema.omit({ kind: true }).optional(),
 });
 export type ArmSpec = z.output<typeof armSchema>;
 

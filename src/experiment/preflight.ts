@@ -4,28 +4,9 @@
  * while), so a port not yet listening is not mistaken for a dead server.
  */
 import { ServelabError } from '../errors.js';
+import type { ServerInfo } from '../launch/launcher.js';
+import type { FetchText } from '../metrics/fetch.js';
 import { checkEndpoints, renderCheckReport } from '../preflight/index.js';
-import { safeTimeoutMs } from '../timers.js';
-import type { ServerInfo } from './servers.js';
-
-async function getJson(
-  url: string,
-  timeoutMs: number,
-  apiKey?: string,
-): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, {
-    signal: AbortSignal.timeout(safeTimeoutMs(timeoutMs)),
-    headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-  });
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body };
-}
 
 export interface PreflightOutcome {
   /** per endpoint: quirks seen in the smoke answers and problems of severity warn/info */
@@ -70,15 +51,21 @@ export async function preflight(
   };
 }
 
-/** Each server's /version (vLLM answers {"version": "0.11.0"}); "unknown" when it has none. */
-export async function serverVersions(servers: readonly ServerInfo[]): Promise<Record<string, string>> {
+/**
+ * Each server's /version (vLLM answers {"version": "0.11.0"}); "unknown" when it has none.
+ * Read through the launcher's fetchText (HTTP, or in-process for virtual servers).
+ */
+export async function serverVersions(
+  servers: readonly ServerInfo[],
+  fetchText: FetchText,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   await Promise.all(
     servers.map(async (s) => {
       try {
-        const r = await getJson(`${s.url}/version`, 3000);
-        const v = (r.body as { version?: unknown })?.version;
-        out[s.label] = r.status === 200 && typeof v === 'string' ? v : 'unknown';
+        const r = await fetchText(`${s.url}/version`, { timeoutMs: 3000 });
+        const v = r.ok ? (JSON.parse(r.text) as { version?: unknown })?.version : undefined;
+        out[s.label] = typeof v === 'string' ? v : 'unknown';
       } catch {
         out[s.label] = 'unknown';
       }

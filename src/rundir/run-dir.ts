@@ -6,7 +6,8 @@
  * does not know.
  *
  * Owners (who calls the writer):
- *   run.json, spec.yaml, environment.json, <cell>/cell.json   experiment/run-experiment.ts
+ *   run.json, spec.yaml, environment.json                     experiment/run-experiment.ts
+ *   <cell>/cell.json                                          experiment/cell.ts
  *   <cell>/summary.json                                        the analysis (report/write.ts,
  *                                                              `servelab analyze`)
  * The driver's own counts of a cell live in cell.json (`counts`), which only the experiment
@@ -47,6 +48,8 @@ export const runJsonSchema = z.looseObject({
   servelabVersion: z.string(),
   cells: z.array(z.string()),
   replay: z.string().optional(),
+  /** real time (default when absent) or virtual time (`servelab simulate`, `run --virtual`) */
+  mode: z.enum(['real', 'virtual']).optional(),
 });
 export type RunJson = z.output<typeof runJsonSchema>;
 
@@ -72,6 +75,8 @@ export const environmentSchema = z.looseObject({
   host: z.string(),
   /** every server of every cell run so far, with the ports it really listened on */
   servers: z.array(serverInfoSchema.extend({ cell: z.string(), arm: z.string() })),
+  /** virtual: every server was a simulated engine in-process on one virtual clock */
+  mode: z.enum(['real', 'virtual']).optional(),
 });
 export type EnvironmentJson = z.output<typeof environmentSchema>;
 const environmentReadSchema = environmentSchema.partial().extend({
@@ -141,6 +146,12 @@ export const cellJsonSchema = z.looseObject({
   failure: cellFailureSchema.optional(),
   /** the driver's counts, written when the cell ends */
   counts: cellCountsSchema.optional(),
+  /** the last phase the cell entered: launch, preflight, setup, drive, teardown */
+  phaseReached: z.enum(['launch', 'preflight', 'setup', 'drive', 'teardown']).optional(),
+  /** virtual: the cell's servers were simulated in-process on a virtual clock */
+  mode: z.literal('virtual').optional(),
+  /** virtual time: the engines as simulated (GPU, blocks, limits, scheduling policy, step-time scale) */
+  simulation: z.record(z.string(), z.unknown()).optional(),
 });
 export type CellJson = z.output<typeof cellJsonSchema>;
 const cellJsonReadSchema = cellJsonSchema.partial().extend({

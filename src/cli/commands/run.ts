@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { createHttpTransport } from '../../client/index.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, formatError, ServelabError } from '../../errors.js';
+import { planExperiment, planLines } from '../../experiment/plan.js';
 import {
   assertLaunchable,
   assertTopologies,
@@ -153,6 +154,8 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           // there (exit 3, as the run would)
           assertTopologies(loaded.spec, loaded.baseDir);
           assertLaunchable(loaded.spec, ctx.io.env);
+          // every cell in run order, with what it launches (experiment/plan.ts)
+          ctx.io.stdout(`${planLines(planExperiment(loaded.spec)).join('\n')}\n`);
           return;
         }
         const { code } = await executeSpec(ctx.io, loaded, {
