@@ -110,7 +110,7 @@ describe('memory math by hand', () => {
 
   it('EP with DP spreads the routed experts over every GPU', () => {
     const m = getModel('DeepSeek-R1');
-    // experts 653.9e9 B / (8 x 2) + the rest (18.94e9 B) / 8: 19.03 + 2.21 = 21.24 GiB per GPU
+    // experts 653.9e9 B / (8 x 2) = 38.06 GiB + the rest (18.94e9 B) / 8 = 2.21 GiB: 40.27 GiB per GPU
     const p = memoryPlan({
       model: m,
       gpu: NVL,

@@ -78,6 +78,17 @@ describe('servelab plan', () => {
     expect(r.notes).toContain('no option meets the SLO at this load');
   });
 
+  it('EP over DP: experts spread over every GPU, and the note says what is not modelled', () => {
+    const r = planDeployment(input({ layout: { tp: 8, pp: 1, dp: 2 }, enableExpertParallel: true }));
+    const o = r.options[0]!;
+    // experts 653.9e9 B over 16 GPUs (38.06 GiB) + the rest over 8 (2.21 GiB): 40.27 GiB per GPU, as TP16
+    expect(o.memory.weightsGiBPerGpu).toBeCloseTo(40.27, 2);
+    expect(o.memory.fits).toBe(true);
+    expect(o.kvTokensTotal).toBe(2 * o.memory.kvCapacityTokens);
+    expect(o.sim?.requests).toBe(24);
+    expect(r.notes.join('\n')).toMatch(/all-to-all is not modelled/);
+  });
+
   it('marks nothing without a price, and says how to give one', () => {
     const r = planDeployment(input({ prices: new Map(), maxGpus: 16 }));
     expect(r.best).toBeNull();
@@ -153,5 +164,11 @@ describe('servelab plan', () => {
     expect(() => planDeployment(input({ layout: { tp: 24, pp: 1, dp: 1 } }))).toThrow(
       /--tensor-parallel-size 24 does not divide/,
     );
+    // a bound on the simulated run: 2,000 x 131,072 tokens = 2.6e8 > 2e8
+    const huge = { concurrency: 8, inputLen: 130000, outputLen: 1072, numPrompts: 2000, seed: 0 };
+    expect(() => planDeployment(input({ load: huge }))).toThrow(/more than the planner simulates/);
+    // memory and cost only: no bound needed
+    const memOnly = planDeployment(input({ simulate: false, maxGpus: 16, load: huge }));
+    expect(memOnly.options.every((o) => o.sim === undefined)).toBe(true);
   });
 });

@@ -11,6 +11,9 @@ import type { GpuProfile } from '../knowledge/gpus.js';
 import type { KvDtype, ModelProfile, WeightDtype } from '../knowledge/models.js';
 import { type LoadSpec, type SimResult, simulateLoad } from './simulate.js';
 
+/** a bound on one option's simulated run (prompt + output tokens of all its requests) */
+export const MAX_SIMULATED_TOKENS = 2e8;
+
 export interface Layout {
   tp: number;
   pp: number;
@@ -177,6 +180,14 @@ function checkInput(inp: PlanInput): void {
       { hint: 'shorten the prompt or output, or raise --max-model-len' },
     );
   }
+  const simTokens = inp.load.numPrompts * ctx;
+  if (inp.simulate && simTokens > MAX_SIMULATED_TOKENS) {
+    throw new ServelabError(
+      'BAD_FLAG',
+      `--num-prompts ${inp.load.numPrompts} x ${ctx} tokens = ${simTokens.toExponential(2)} tokens per option is more than the planner simulates (${MAX_SIMULATED_TOKENS.toExponential(0)})`,
+      { hint: 'lower --num-prompts, or plan memory and cost only with --no-simulate' },
+    );
+  }
   if (inp.gpus.length === 0)
     throw new ServelabError('BAD_FLAG', 'no GPU type given', { hint: 'pass --gpu NAME' });
 }
@@ -270,6 +281,10 @@ export function planDeployment(inp: PlanInput): PlanResult {
       options.some((o) => o.sim && o.meetsSlo !== false)
         ? 'no option marked: no price for the options that fit'
         : 'no option meets the SLO at this load',
+    );
+  if (inp.enableExpertParallel && options.some((o) => o.layout.dp > 1))
+    notes.push(
+      'EP: memory with the routed experts over TP x DP GPUs; the simulated step time treats each DP replica as its own TP group (the all-to-all is not modelled)',
     );
   if (options.some((o) => o.layout.pp > 1))
     notes.push(
