@@ -170,7 +170,7 @@ export function checkSpec(
   findings.push(...checkNodes(uses, slurm, opts.badNodes));
   return {
     findings,
-    summary: `${spec.name}, ${spec.arms.length} arms, ${nProcs} recipe processes`,
+    summary: `${spec.name}, ${spec.arms.length} arm${spec.arms.length === 1 ? '' : 's'}, ${nProcs} recipe process${nProcs === 1 ? '' : 'es'}`,
     targets,
   };
 }
@@ -193,7 +193,12 @@ export function checkScript(label: string, text: string, opts: OfflineOptions): 
     uses.push(...n.uses);
     slurm.push(...n.slurm);
   }
-  if (parsed.sbatch.length > 0) slurm.push(slurmAsk(`${label}: #SBATCH lines`, '#SBATCH', parsed.sbatch));
+  if (parsed.sbatch.length > 0) {
+    // srun steps run inside the batch job's allocation: what it excludes, they never get
+    const job = slurmAsk(`${label}: #SBATCH lines`, '#SBATCH', parsed.sbatch);
+    for (const s of slurm) if (s.what === 'srun') s.exclude.push(...job.exclude);
+    slurm.push(job);
+  }
   const findings = [
     ...checkProcesses(procs, { toolModels: opts.toolModels ?? [] }),
     ...checkNodes(uses, slurm, opts.badNodes),
