@@ -1,0 +1,139 @@
+/**
+ * The load scenarios on the in-process simulator in virtual time (seconds of wall time for
+ * minutes of load): ramp finds the knee, grid skips cells over max_model_len, soak says stable
+ * without a leak and degrading with an injected slow one, the SLO search brackets its answer.
+ */
+import { describe, expect, it } from 'vitest';
+import { syntheticItems } from '../../workload/synthetic.js';
+import type { RequestRecord } from '../records.js';
+import { parseSlo } from '../slo.js';
+import { parseLengths, runGrid } from './grid.js';
+import { doublingLevels, rampRequests, runRamp } from './ramp.js';
+import { runSloSearch } from './slo-search.js';
+import { runSoak } from './soak.js';
+import { virtualSim } from './virtual.js';
+
+const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+const items = (k: number) =>
+  syntheticItems({
+    count: 400,
+    input: { kind: 'fixed', value: 256 },
+    output: { kind: 'uniform', min: 32, max: 96 },
+    seed: k + 1,
+  });
+
+describe('scenarios on the simulator', () => {
+  it('ramp: with max_num_seqs 16 the knee is c=16 (c=32 queues 16 requests), every record kept', async () => {
+    const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192, maxNumSeqs: 16 } });
+    const seen: RequestRecord[] = [];
+    const r = await runRamp(sim.runner({ onRecord: (x) => seen.push(x) }), {
+      levels: doublingLevels(256),
+      items,
+      requests: rampRequests(20),
+    });
+    expect(r.levels.map((l) => l.label)).toEqual(['c=1', 'c=2', 'c=4', 'c=8', 'c=16', 'c=32']);
+    expect(r.knee).toMatchObject({ saturated: true, knee: 4, at: 5 });
+    expect(r.kneeLevel?.label).toBe('c=16');
+    expect(r.knee.reason).toContain('knee at c=16');
+    // c=32 against 16 running slots: about 16 wait
+    expect(r.levels[5]!.meanWaiting!).toBeGreaterThan(8);
+    expect(seen.length).toBe(r.levels.reduce((a, l) => a + l.measured, 0));
+    expect(new Set(seen.map((x) => x.stage))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
+  });
+
+  it('ramp without a cap stops where throughput stops growing (the KV cache fills)', async () => {
+    const sim = virtualSim({
+      engine: { model: MODEL, gpu: 'H100', maxModelLen: 4096, numGpuBlocksOverride: 600 },
+    });
+    const r = await runRamp(sim.runner(), { levels: doublingLevels(512), items, requests: rampRequests(20) });
+    expect(r.knee.saturated).toBe(true);
+    const at = r.levels[r.knee.at!]!;
+    expect(at.meanKvUsage!).toBeGreaterThan(0.5);
+    expect(r.knee.knee).not.toBeNull();
+  });
+
+  it('grid: one stage per cell; cells over max_model_len are skipped with the reason', async () => {
+    const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 } });
+    const g = await runGrid(sim.runner(), {
+      prompts: parseLengths('512,4k,16k', '--grid-prompts'),
+      outputs: parseLengths('16,64', '--grid-outputs'),
+      maxModelLen: sim.maxModelLen,
+      arrivals: { kind: 'closed', concurrency: 4 },
+      requestsPerCell: 8,
+      seed: 3,
+    });
+    expect(g.cells.map((c) => [c.promptTokens, c.outputTokens])).toEqual([
+      [512, 16],
+      [512, 64],
+      [4000, 16],
+      [4000, 64],
+      [16000, 16],
+      [16000, 64],
+    ]);
+    const ran = g.cells.filter((c) => c.row);
+    expect(ran).toHaveLength(4);
+    for (const c of ran) expect(c.row).toMatchObject({ ok: 8, measured: 8 });
+    const skipped = g.cells.filter((c) => c.skipped);
+    expect(skipped.map((c) => c.promptTokens)).toEqual([16000, 16000]);
+    expect(skipped[0]!.skipped).toContain('16016 tokens > max_model_len 8192');
+    // a longer prompt takes longer to its first token
+    expect(ran[2]!.row!.ttftP50Ms!).toBeGreaterThan(ran[0]!.row!.ttftP50Ms!);
+    expect(ran.map((c) => c.row!.stage)).toEqual([0, 1, 2, 3]);
+  });
+
+  const soak = async (drift: number) => {
+    const sim = virtualSim({
+      engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 },
+      stepDriftPctPerMin: drift,
+    });
+    return runSoak(sim.runner(), {
+      arrivals: { kind: 'closed', concurrency: 32 },
+      items: items(7),
+      durationMs: 180_000,
+      sliceMs: 10_000,
+    });
+  };
+
+  it('soak without a leak: stable (no cry wolf)', async () => {
+    const r = await soak(0);
+    expect(r.verdict).toBe('stable');
+    expect(r.slices).toHaveLength(18);
+    expect(r.series.map((s) => s.key)).toEqual(
+      expect.arrayContaining(['outputTokensPerS', 'tpotP50Ms', 'kvUsage', 'waiting', 'preemptions']),
+    );
+    expect(r.series.some((s) => s.trend.moves)).toBe(false);
+  });
+
+  it('soak with an injected slow leak (step time +3 %/min): degrading, with the evidence', async () => {
+    const r = await soak(3);
+    expect(r.verdict).toBe('degrading');
+    const tpot = r.series.find((s) => s.key === 'tpotP50Ms')!;
+    expect(tpot.trend.moves).toBe(true);
+    expect(tpot.trend.p).toBeLessThan(0.01);
+    expect(tpot.evidence).toMatch(/TPOT p50: \+.* Mann-Kendall p = .* < 0.01: MOVES/);
+    expect(r.series.find((s) => s.key === 'outputTokensPerS')!.trend.moves).toBe(true);
+  });
+
+  it('SLO search: the highest concurrency that meets the SLO, and the next one breaks it', async () => {
+    const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192, maxNumSeqs: 16 } });
+    const slo = parseSlo('ttft:P99<400ms');
+    const r = await runSloSearch(sim.runner(), {
+      over: 'concurrency',
+      start: 1,
+      max: 256,
+      slo,
+      maxSteps: 14,
+      items,
+      requests: rampRequests(20),
+    });
+    expect(r.best).not.toBeNull();
+    expect(r.next).not.toBeNull();
+    expect(r.best!.slo.ok).toBe(true);
+    expect(r.best!.slo.checks[0]!.valueMs!).toBeLessThan(400);
+    expect(r.next!.slo.ok).toBe(false);
+    expect(r.next!.slo.checks[0]!.valueMs!).toBeGreaterThanOrEqual(400);
+    expect(r.next!.load).toBe(r.best!.load + 1);
+    expect(r.ended).toContain('adjacent concurrencies');
+    expect(r.levels.length).toBeLessThanOrEqual(14);
+  });
+});

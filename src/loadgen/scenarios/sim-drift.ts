@@ -1,0 +1,56 @@
+/**
+ * The injected slow leak of the soak tests and benchmark: the simulated engine's step time grows
+ * linearly with the engine clock, `pctPerMin` percent per minute (a server that gets slower as
+ * it runs: fragmentation, a growing Python heap, a leaking cache). It wraps the roofline model
+ * through the engine's `stepTimeFn` option, so the simulator itself is unchanged; virtual-time
+ * fast-forward reads the factor at the start of each fast-forwarded run of steps.
+ */
+import type { KvDtype, WeightDtype } from '../../knowledge/models.js';
+import { createEngine, type EngineOptions, resolveEngineConfig, type SimEngine } from '../../sim/engine.js';
+import type { Clock } from '../../sim/engine-api.js';
+import type { EngineFactory } from '../../sim/server/index.js';
+import { makeStepTime, type StepTimeFn } from '../../sim/step-time.js';
+
+export function driftingStepTime(base: StepTimeFn, nowMs: () => number, pctPerMin: number): StepTimeFn {
+  const t0 = nowMs();
+  const k = pctPerMin / 100 / 60_000;
+  return (tokens, sampling, batch, sumKv, sumAttn2) =>
+    base(tokens, sampling, batch, sumKv, sumAttn2) * (1 + k * Math.max(0, nowMs() - t0));
+}
+
+/** An engine whose roofline step time drifts by pctPerMin (0: the plain engine). */
+export function createDriftingEngine(opts: EngineOptions, clock: Clock, pctPerMin: number): SimEngine {
+  if (!pctPerMin) return createEngine(opts, clock);
+  const r = resolveEngineConfig(opts);
+  const base =
+    opts.stepTimeFn ??
+    makeStepTime({
+      model: r.model,
+      gpu: r.gpu,
+      tp: r.config.tp,
+      weightDtype: r.config.weightDtype as WeightDtype,
+      kvCacheDtype: r.config.kvCacheDtype as KvDtype,
+      ...(opts.stepTimeScale !== undefined ? { scale: opts.stepTimeScale } : {}),
+      ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
+      ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
+    });
+  return createEngine({ ...opts, stepTimeFn: driftingStepTime(base, () => clock.nowMs(), pctPerMin) }, clock);
+}
+
+/** For startSimServers (the embedded HTTP simulator of `servelab bench --sim-step-drift`). */
+export function driftingEngineFactory(pctPerMin: number): EngineFactory {
+  return (o, clock) => {
+    const opts: EngineOptions = { model: o.model, gpu: o.gpu };
+    for (const k of [
+      'tp',
+      'gpuMemoryUtilization',
+      'maxModelLen',
+      'maxNumSeqs',
+      'maxNumBatchedTokens',
+      'stepTimeScale',
+      'stepTimeMs',
+    ] as const)
+      if (o[k] !== undefined) (opts as unknown as Record<string, unknown>)[k] = o[k];
+    return createDriftingEngine(opts, clock, pctPerMin);
+  };
+}
