@@ -36,6 +36,13 @@ describe('servelab plan', () => {
     expect(pod.maxSeqsAtMaxModelLen).toBe(0);
     expect(pod.memory.missGiB).toBeGreaterThan(2);
     expect(pod.sim).toBeUndefined();
+    // at the utilization it says it needs (rounded up), it fits
+    const util = Math.ceil(pod.neededUtilization * 100) / 100;
+    expect(util).toBe(0.94);
+    const at = planDeployment(
+      input({ layout: { tp: 8, pp: 1, dp: 1 }, gpuMemoryUtilization: util, simulate: false }),
+    );
+    expect(at.options[0]!.memory.fits).toBe(true);
     // two pods, either way
     expect(by('TP16').kvTokensTotal).toBe(1262720);
     expect(by('TP16').maxSeqsAtMaxModelLen).toBe(9);

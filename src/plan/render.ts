@@ -10,7 +10,9 @@ function fitCell(o: PlanOption): string {
   if (m.fits) return 'yes';
   const short = `no, ${m.missGiB.toFixed(2)} GiB/GPU short`;
   if (!m.weightsFit) return `${short} (weights)`;
-  return o.neededUtilization <= 1 ? `${short} (util ${o.neededUtilization.toFixed(2)} fits)` : short;
+  // rounded up: at the printed utilization it fits
+  const util = Math.ceil(o.neededUtilization * 100 - 1e-9) / 100;
+  return util <= 1 ? `${short} (util ${util.toFixed(2)} fits)` : short;
 }
 
 function markCell(o: PlanOption, hasSlo: boolean): string {
