@@ -6,11 +6,10 @@
  * with error:stalled; a hung server would otherwise hold it until maxTaskTimeS).
  */
 
-import { setTimer } from '../timers.js';
 import { runLiveTask } from './live.js';
 import type { TaskRecord } from './records.js';
 import { runReplayTask } from './replay.js';
-import type { ProgramContext, TaskSignals } from './runtime.js';
+import { clockOf, type ProgramContext, type TaskSignals } from './runtime.js';
 import type { AgentTask } from './taskset.js';
 import type { TaskPlan } from './trace.js';
 
@@ -70,13 +69,14 @@ export function slotGroups(
 
 export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
   const { ctx } = opts;
+  const clock = clockOf(ctx);
   const stopCtl = new AbortController();
   const abortCtl = new AbortController();
-  let graceTimer: NodeJS.Timeout | undefined;
+  let cancelGrace: (() => void) | undefined;
   const onInterrupt = () => {
     if (stopCtl.signal.aborted) return;
     stopCtl.abort();
-    graceTimer = setTimer(() => abortCtl.abort(), opts.graceMs);
+    cancelGrace = clock.after(opts.graceMs, () => abortCtl.abort());
   };
   if (opts.signal?.aborted) onInterrupt();
   opts.signal?.addEventListener('abort', onInterrupt, { once: true });
@@ -119,7 +119,8 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
         }
       : {}),
   };
-  const watchdog = setInterval(
+  const stopWatchdog = clock.every(
+    Math.max(50, Math.min(5000, Math.min(opts.watchdogMs, stallMs && stallMs > 0 ? stallMs : Infinity) / 2)),
     () => {
       const now = ctx.now();
       for (const [taskId, a] of active) {
@@ -141,9 +142,7 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
         }
       }
     },
-    Math.max(50, Math.min(5000, Math.min(opts.watchdogMs, stallMs && stallMs > 0 ? stallMs : Infinity) / 2)),
   );
-  watchdog.unref();
 
   let dispatched = 0;
   let completed = 0;
@@ -198,8 +197,8 @@ export async function driveCell(opts: DriveOptions): Promise<DriveResult> {
   try {
     await Promise.all(workers);
   } finally {
-    clearInterval(watchdog);
-    if (graceTimer) clearTimeout(graceTimer);
+    stopWatchdog();
+    cancelGrace?.();
     opts.signal?.removeEventListener('abort', onInterrupt);
   }
   return { dispatched, completed, interrupted: stopCtl.signal.aborted, stalled: [...stalled] };

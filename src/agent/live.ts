@@ -5,14 +5,13 @@
  * model playing the customer) until the task's user turns are used up, then the task ends.
  */
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
-import { setTimer } from '../timers.js';
 import { toolSpecs, trimMiddle } from './history.js';
 import { PromptShape, prefixSegments } from './prompt-shape.js';
 import type { NextAction, StepRecord, TaskRecord } from './records.js';
-import { sleep } from './retry.js';
 import { logNormal, mixSeed, mulberry32, words } from './rng.js';
 import {
   callModel,
+  clockOf,
   failureReason,
   type ProgramContext,
   type ProgramIdentity,
@@ -68,7 +67,7 @@ export function taskDeadline(
   clear: () => void;
 } {
   const ac = new AbortController();
-  const timer = setTimer(() => ac.abort(), ctx.limits.maxTaskTimeMs);
+  const cancel = clockOf(ctx).after(ctx.limits.maxTaskTimeMs, () => ac.abort());
   const stop = AbortSignal.any([signals.stop, ac.signal]);
   return {
     signals: { stop, abort: AbortSignal.any([signals.abort, ac.signal]) },
@@ -81,7 +80,7 @@ export function taskDeadline(
       if (step >= ctx.limits.maxSteps) return { status: 'failed', reason: 'max_steps' };
       return undefined;
     },
-    clear: () => clearTimeout(timer),
+    clear: cancel,
   };
 }
 
@@ -105,6 +104,7 @@ export async function runLiveTask(
   ];
   const dl = taskDeadline(ctx, outer);
   const signals = dl.signals;
+  const clock = clockOf(ctx);
   const startMs = ctx.now();
   const counts = { steps: 0, expertCalls: 0, userCalls: 0, toolCalls: 0 };
   let userTurnsLeft = task.userTurns;
@@ -199,7 +199,7 @@ export async function runLiveTask(
             counts.toolCalls++;
             const latency =
               logNormal(rng, task.toolLatencyMs.median, task.toolLatencyMs.sigma, 0, 600_000) * cfg.timeScale;
-            await sleep(latency, signals.stop);
+            await clock.sleep(latency, signals.stop);
             const size = Math.round(
               logNormal(rng, task.toolResultTokens.median, task.toolResultTokens.sigma, 1, 20_000),
             );
@@ -244,7 +244,7 @@ export async function runLiveTask(
           if (u.result.status !== 'ok') end = failureReason(u.result, signals, dl.hit());
           else messages.push({ role: 'user', content: u.result.text || words(rng, 20) });
         } else {
-          await sleep(
+          await clock.sleep(
             logNormal(rng, task.userDelayMs.median, task.userDelayMs.sigma, 0, 600_000) * cfg.timeScale,
             signals.stop,
           );

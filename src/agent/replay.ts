@@ -12,10 +12,11 @@ import { estimateTokens, trimMiddle } from './history.js';
 import { expertAnswer, forExpert, type TaskRun, taskDeadline } from './live.js';
 import { type PrefixSegment, PromptShape, prefixSegments } from './prompt-shape.js';
 import type { NextAction, TaskRecord } from './records.js';
-import { sleep } from './retry.js';
+
 import { hashString, mixSeed, mulberry32, words } from './rng.js';
 import {
   callModel,
+  clockOf,
   failureReason,
   type ModelCall,
   type ProgramContext,
@@ -274,7 +275,7 @@ export async function runReplayTask(
         if (er.result.status !== 'ok') end = failureReason(er.result, signals, dl.hit());
       } else if (s.next.type === 'tool') {
         counts.toolCalls++;
-        await sleep((s.next.durationMs ?? 0) * cfg.timeScale, signals.stop);
+        await clockOf(ctx).sleep((s.next.durationMs ?? 0) * cfg.timeScale, signals.stop);
       } else if (s.next.type === 'user') {
         if (s.user && cfg.userMode === 'model') {
           const uo = output(s.user.outputTokens, []);
@@ -295,7 +296,7 @@ export async function runReplayTask(
           ctx.onStep(ur.record);
           if (ur.result.status !== 'ok') end = failureReason(ur.result, signals, dl.hit());
         } else {
-          await sleep((s.next.durationMs ?? 0) * cfg.timeScale, signals.stop);
+          await clockOf(ctx).sleep((s.next.durationMs ?? 0) * cfg.timeScale, signals.stop);
         }
       } else if (!end) {
         end = { status: 'ok' };

@@ -3,7 +3,7 @@
  * exponential back-off and a cap on attempts. context_length and aborted are never retried.
  */
 import type { CallResult, ErrorKind } from '../loadgen/transport.js';
-import { setTimer } from '../timers.js';
+import { type AgentClock, REAL_CLOCK } from './clock.js';
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -27,17 +27,9 @@ export function backoffMs(policy: RetryPolicy, retry: number): number {
   return Math.min(policy.capMs, policy.baseMs * 2 ** retry);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const t = setTimer(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** A wait on the given clock (real time by default), ended early by the signal. */
+export function sleep(ms: number, signal?: AbortSignal, clock: AgentClock = REAL_CLOCK): Promise<void> {
+  return clock.sleep(ms, signal);
 }
 
 /** Calls until ok, a non-retryable failure, the attempt cap, or the signal aborts. */
@@ -45,13 +37,15 @@ export async function callWithRetry(
   attempt: () => Promise<CallResult>,
   policy: RetryPolicy,
   signal?: AbortSignal,
+  /** back-off waits on this clock (virtual time in `servelab simulate`) */
+  clock: AgentClock = REAL_CLOCK,
 ): Promise<{ result: CallResult; retries: number }> {
   let retries = 0;
   for (;;) {
     const result = await attempt();
     if (!isRetryable(result) || retries + 1 >= policy.maxAttempts || signal?.aborted)
       return { result, retries };
-    await sleep(backoffMs(policy, retries), signal);
+    await clock.sleep(backoffMs(policy, retries), signal);
     if (signal?.aborted) return { result, retries };
     retries++;
   }

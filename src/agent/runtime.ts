@@ -4,7 +4,7 @@
  */
 import type { ProgramField } from '../config/spec.js';
 import type { CallRequest, CallResult, ChatMessage, ToolSpec, Transport } from '../loadgen/transport.js';
-import type { AgentClock } from './clock.js';
+import { type AgentClock, realClock } from './clock.js';
 import type { PoolSet } from './pool.js';
 import type { CallKind, NextAction, StepRecord, TaskRecord } from './records.js';
 import { callWithRetry, type RetryPolicy } from './retry.js';
@@ -86,6 +86,11 @@ export interface CallOutcome {
   record: StepRecord;
 }
 
+/** The program's clock: the injected one, else real time on `ctx.now`. */
+export function clockOf(ctx: Pick<ProgramContext, 'clock' | 'now'>): AgentClock {
+  return ctx.clock ?? realClock(ctx.now);
+}
+
 export function programFieldsBody(
   fields: readonly ProgramField[],
   programId: string,
@@ -162,6 +167,7 @@ export async function callModel(
     },
     ctx.limits.retry,
     signals.stop,
+    clockOf(ctx),
   );
   ctx.onProgress(id.taskId, `${call.kind} call ended`);
   const record: StepRecord = {

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { createSimTransport } from '../loadgen/sim-transport.js';
+import type { CallResult } from '../loadgen/transport.js';
+import { VirtualClock } from '../sim/clock.js';
+import { schedulerClock } from './clock.js';
+import { driveCell, type WorkItem } from './driver.js';
+import { PoolSet } from './pool.js';
+import { callWithRetry } from './retry.js';
+import { generateTasks } from './taskset.js';
+
+function result(partial: Partial<CallResult>): CallResult {
+  return {
+    status: 'ok',
+    sentMs: 0,
+    endMs: 0,
+    chunkMs: [],
+    text: '',
+    reasoning: '',
+    toolCalls: [],
+    quirks: [],
+    ...partial,
+  };
+}
+
+/** Runs work on a virtual clock: time moves only when every promise waits (sim-transport's drive). */
+function virtual() {
+  const vc = new VirtualClock(1_000_000);
+  const t = createSimTransport({ clock: vc, services: () => undefined });
+  return { vc, clock: schedulerClock(vc), drive: <T>(w: Promise<T>) => t.drive(w) };
+}
+
+describe('the agent layer on an injected clock', () => {
+  it('retry back-off waits in virtual time: attempts at 0, 1 s, 3 s, no real waiting', async () => {
+    const { clock, drive } = virtual();
+    const at: number[] = [];
+    const wall0 = performance.now();
+    const out = await drive(
+      callWithRetry(
+        async () => {
+          at.push(clock.now() - 1_000_000);
+          return at.length < 3
+            ? result({ status: 'error', error: { kind: 'server_error', message: '503', retryable: true } })
+            : result({ text: 'ok' });
+        },
+        { maxAttempts: 5, baseMs: 1000, capMs: 60_000 },
+        undefined,
+        clock,
+      ),
+    );
+    expect(out.retries).toBe(2);
+    expect(at).toEqual([0, 1000, 3000]);
+    expect(performance.now() - wall0).toBeLessThan(1000);
+  });
+
+  it("the driver's watchdog and the task deadline run on the clock: 10 virtual minutes in well under a real second", async () => {
+    const { clock, drive } = virtual();
+    const hang = {
+      call: (req: { signal?: AbortSignal }) =>
+        new Promise<CallResult>((resolve) => {
+          req.signal?.addEventListener('abort', () =>
+            resolve(
+              result({
+                status: 'incomplete',
+                error: { kind: 'aborted', message: 'aborted', retryable: false },
+              }),
+            ),
+          );
+        }),
+    };
+    const notes: string[] = [];
+    const tasks: { status: string; reason?: string; ms: number }[] = [];
+    const items: WorkItem[] = generateTasks({ seed: 1, scale: 1, count: 2, overrides: {} }).map((task) => ({
+      kind: 'live',
+      task,
+    }));
+    const wall0 = performance.now();
+    await drive(
+      driveCell({
+        items,
+        concurrency: 2,
+        graceMs: 20,
+        watchdogMs: 60_000,
+        onTask: (t) =>
+          tasks.push({
+            status: t.status,
+            ...(t.reason ? { reason: t.reason } : {}),
+            ms: t.endMs - t.startMs,
+          }),
+        ctx: {
+          transport: hang,
+          pools: new PoolSet(
+            new Map([['o', [{ baseUrl: 'http://127.0.0.1:9/v1', model: 'o' }]]]),
+            'random',
+            1,
+          ),
+          config: {
+            orchestrator: 'o',
+            experts: {},
+            stream: true,
+            maxTokens: 10,
+            expertMaxTokens: 10,
+            temperature: 1,
+            userMode: 'scripted',
+            systemPromptTokens: 5,
+            timeScale: 1,
+            programFields: [],
+            replayOutput: 'directive',
+            extraBody: {},
+          },
+          limits: {
+            maxSteps: 5,
+            maxTaskTimeMs: 600_000,
+            callTimeoutMs: 0,
+            retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
+          },
+          cellTag: 't',
+          now: clock.now,
+          clock,
+          onStep: () => {},
+          onProgress: () => {},
+          onNote: (n) => notes.push(n),
+        },
+      }),
+    );
+    expect(performance.now() - wall0).toBeLessThan(5000);
+    expect(tasks).toEqual([
+      { status: 'failed', reason: 'timeout', ms: 600_000 },
+      { status: 'failed', reason: 'timeout', ms: 600_000 },
+    ]);
+    expect(notes.filter((n) => /watchdog: task \S+ made no progress for 6\d s/.test(n))).toHaveLength(2);
+  });
+});
