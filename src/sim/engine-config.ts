@@ -19,6 +19,8 @@ export interface EngineOptions {
   /** GPU name or alias (src/knowledge/gpus.ts), or a profile */
   gpu: string | GpuProfile;
   tp?: number;
+  /** pipeline stages (vLLM --pipeline-parallel-size): KV capacity per GPU holds ceil(layers / pp) layers */
+  pp?: number;
   gpuMemoryUtilization?: number;
   /** default: the model's max context (must fit in the KV cache, as vLLM requires) */
   maxModelLen?: number;
@@ -62,6 +64,7 @@ export function resolveEngineConfig(opts: EngineOptions): {
   const gpu = typeof opts.gpu === 'string' ? getGpu(opts.gpu) : opts.gpu;
   const tp = opts.tp ?? 1;
   positiveInt('tp', tp);
+  positiveInt('pp', opts.pp);
   positiveInt('maxModelLen', opts.maxModelLen);
   positiveInt('maxNumSeqs', opts.maxNumSeqs);
   positiveInt('maxNumBatchedTokens', opts.maxNumBatchedTokens);
@@ -112,6 +115,7 @@ export function resolveEngineConfig(opts: EngineOptions): {
       model,
       gpu,
       tp,
+      ...(opts.pp !== undefined ? { pp: opts.pp } : {}),
       gpuMemoryUtilization: util,
       maxNumBatchedTokens,
       blockSize,

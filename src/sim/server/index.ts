@@ -27,6 +27,7 @@
  *   not know (program_id, job_id, is_last_step, ...), `servelab_sim_faults_injected_total{kind}`.
  */
 import { ServelabError } from '../../errors.js';
+import type { KvDtype } from '../../knowledge/models.js';
 import { RealClock } from '../clock.js';
 import { createEngine } from '../engine.js';
 import type { Clock, Engine, StepInfo } from '../engine-api.js';
@@ -47,6 +48,14 @@ export interface SimServerSpec {
   servedModelName?: string;
   gpu?: string;
   tp?: number;
+  /** vLLM --pipeline-parallel-size (KV capacity per stage) */
+  pp?: number;
+  /** vLLM --kv-cache-dtype as the simulator models it */
+  kvCacheDtype?: KvDtype;
+  /** vLLM --enable-prefix-caching / --no-enable-prefix-caching (default on) */
+  enablePrefixCaching?: boolean;
+  /** vLLM --block-size (default 16) */
+  blockSize?: number;
   persona?: PersonaName;
   /** data-parallel replicas, one port each (default 1) */
   dp?: number;
@@ -70,6 +79,10 @@ export interface SimEngineOptions {
   model: string;
   gpu: string;
   tp?: number;
+  pp?: number;
+  kvCacheDtype?: KvDtype;
+  enablePrefixCaching?: boolean;
+  blockSize?: number;
   gpuMemoryUtilization?: number;
   maxModelLen?: number;
   maxNumSeqs?: number;
@@ -170,6 +183,10 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
             model: s.model,
             gpu: s.gpu ?? DEFAULT_GPU,
             tp: s.tp,
+            ...(s.pp !== undefined ? { pp: s.pp } : {}),
+            ...(s.kvCacheDtype !== undefined ? { kvCacheDtype: s.kvCacheDtype } : {}),
+            ...(s.enablePrefixCaching !== undefined ? { enablePrefixCaching: s.enablePrefixCaching } : {}),
+            ...(s.blockSize !== undefined ? { blockSize: s.blockSize } : {}),
             gpuMemoryUtilization: s.gpuMemoryUtilization,
             maxModelLen: s.maxModelLen,
             maxNumSeqs: s.maxNumSeqs,
