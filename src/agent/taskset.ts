@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { DistSpec, DomainOverride } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
+import { workloadProfile } from './profiles/index.js';
 import { hashString, intIn, logNormal, mixSeed, mulberry32, shuffle } from './rng.js';
 
 export interface DomainParams {
@@ -111,6 +112,10 @@ export interface AgentTask {
   toolResultTokens: DistSpec;
   userDelayMs: DistSpec;
   expertProb: number;
+  /** the workload profile the task was drawn from (`workload.generator.profile`) */
+  profile?: string;
+  /** the profile's head size for this domain (system prompt + tool schemas), tokens */
+  systemPromptTokens?: number;
 }
 
 export interface GeneratorOptions {
@@ -119,10 +124,16 @@ export interface GeneratorOptions {
   scale: number;
   count?: number;
   overrides: Record<string, DomainOverride>;
+  /** a named preset (profiles/): its domains replace TAU2_DOMAINS as the base of the overrides */
+  profile?: string;
 }
 
-export function domainParams(domain: string, o: DomainOverride | undefined): DomainParams {
-  const base = TAU2_DOMAINS[domain] ?? { ...TAU2_DOMAINS.retail!, tasks: 0 };
+export function domainParams(
+  domain: string,
+  o: DomainOverride | undefined,
+  table: Record<string, DomainParams> = TAU2_DOMAINS,
+): DomainParams {
+  const base = table[domain] ?? { ...(table.retail ?? TAU2_DOMAINS.retail!), tasks: 0 };
   return {
     ...base,
     ...Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)),
@@ -131,20 +142,23 @@ export function domainParams(domain: string, o: DomainOverride | undefined): Dom
 
 /** The generated task set in dispatch order (seeded shuffle across domains). */
 export function generateTasks(opts: GeneratorOptions): AgentTask[] {
-  const domains = opts.domains ?? Object.keys(TAU2_DOMAINS);
+  const profile = opts.profile !== undefined ? workloadProfile(opts.profile) : undefined;
+  const table: Record<string, DomainParams> = profile?.domains ?? TAU2_DOMAINS;
+  const maxSteps = profile?.maxCallsPerTask ?? 200;
+  const domains = opts.domains ?? Object.keys(table);
   const tasks: AgentTask[] = [];
   for (const domain of domains) {
-    const p = domainParams(domain, opts.overrides[domain]);
-    if (p.tasks === 0 && !TAU2_DOMAINS[domain]) {
+    const p = domainParams(domain, opts.overrides[domain], table);
+    if (p.tasks === 0 && !table[domain]) {
       throw new ServelabError('BAD_CONFIG', `unknown domain "${domain}" with no task count`, {
-        hint: `known: ${Object.keys(TAU2_DOMAINS).join(', ')}; or set overrides.${domain}.tasks`,
+        hint: `known: ${Object.keys(table).join(', ')}; or set overrides.${domain}.tasks`,
       });
     }
     const n = Math.max(p.tasks > 0 ? 1 : 0, Math.round(p.tasks * opts.scale));
     for (let i = 0; i < n; i++) {
       const seed = mixSeed(opts.seed, hashString(domain), i);
       const rng = mulberry32(seed);
-      tasks.push({
+      const task: AgentTask = {
         id: `${domain}-${i}`,
         domain,
         seed,
@@ -153,12 +167,19 @@ export function generateTasks(opts: GeneratorOptions): AgentTask[] {
           logNormal(rng, p.firstUserTokens.median, p.firstUserTokens.sigma, 4, 4000),
         ),
         userTurns: intIn(rng, p.userTurns.min, Math.max(p.userTurns.min, p.userTurns.max)),
-        plannedSteps: Math.round(logNormal(rng, p.stepsPerTask.median, p.stepsPerTask.sigma, 1, 200)),
+        plannedSteps: Math.round(logNormal(rng, p.stepsPerTask.median, p.stepsPerTask.sigma, 1, maxSteps)),
         toolLatencyMs: p.toolLatencyMs,
         toolResultTokens: p.toolResultTokens,
         userDelayMs: p.userDelayMs,
         expertProb: p.expertProb,
-      });
+      };
+      if (profile) {
+        task.profile = profile.name;
+        // a custom domain (overrides.<d>.tasks) takes retail's head size
+        const head = profile.domains[domain] ?? profile.domains.retail;
+        if (head) task.systemPromptTokens = head.systemPromptTokens;
+      }
+      tasks.push(task);
     }
   }
   const ordered = shuffle(tasks, mulberry32(mixSeed(opts.seed, 0xa11)));

@@ -132,6 +132,9 @@ const domainOverride = z.strictObject({
 });
 export type DomainOverride = z.output<typeof domainOverride>;
 
+/** The workload profiles (agent/profiles/ WORKLOAD_PROFILES; a test keeps them equal). */
+export const WORKLOAD_PROFILE_NAMES = ['tau2-w1'] as const;
+
 const generatorSchema = z.strictObject({
   /** which domains (default all three of tau2-bench) */
   domains: list(z.string().min(1)).min(1).optional(),
@@ -143,6 +146,17 @@ const generatorSchema = z.strictObject({
   systemPromptTokens: tokens(0).default(600),
   /** live: the orchestrator model decides; synthetic: a fixed call structure drawn from the task's parameters */
   mode: z.enum(['live', 'synthetic']).default('live'),
+  /**
+   * a named preset of the generator's parameters (agent/profiles/): `tau2-w1` = the users' W1
+   * runs; overrides apply on top; in synthetic mode its call sizes and head size replace the
+   * plain generator's (and systemPromptTokens). Absent: the plain tau2-like generator.
+   */
+  profile: z
+    .enum(WORKLOAD_PROFILE_NAMES, {
+      error: (iss) =>
+        `unknown workload profile ${JSON.stringify(iss.input)} (known: ${WORKLOAD_PROFILE_NAMES.join(', ')}; leave profile out for the plain tau2-like generator)`,
+    })
+    .optional(),
 });
 
 const workloadSchema = z

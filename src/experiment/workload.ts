@@ -40,12 +40,19 @@ export function buildWorkload(
     scale: g.scale,
     count: g.count,
     overrides: g.overrides,
+    ...('profile' in g && g.profile ? { profile: g.profile } : {}),
   });
+  const kind = 'profile' in g && g.profile ? g.profile : 'tau2-like';
   if (g.mode === 'synthetic') {
+    // a profile's expert lengths go by the expert's model, where the spec names it
+    const models = spec.agent.experts ?? {};
     return {
-      name: 'tau2-like synthetic',
-      items: tasks.map((t) => ({ kind: 'replay', plan: planFromTask(t, experts, g.systemPromptTokens) })),
+      name: `${kind} synthetic`,
+      items: tasks.map((t) => ({
+        kind: 'replay',
+        plan: planFromTask(t, experts, g.systemPromptTokens, models),
+      })),
     };
   }
-  return { name: 'tau2-like', items: tasks.map((task) => ({ kind: 'live', task })) };
+  return { name: kind, items: tasks.map((task) => ({ kind: 'live', task })) };
 }
