@@ -64,8 +64,12 @@ export class OutputCursor {
   private readonly reasoning: string[] = [];
   private readonly toolCalls: AssembledToolCall[] = [];
   private toolsDone = 0;
-  /** when set, the id of every generated token is appended (see outputTokenIds) */
+  /** when set, the id of every generated token is appended (see outputDryRun) */
   private ids: number[] | undefined;
+  /** when set, the raw text of every generated token is appended (see outputDryRun) */
+  private raw: string[] | undefined;
+  /** the raw text is inside a `<think>` block (reasoning channel) */
+  private rawThink = false;
   emitted = 0;
 
   constructor(
@@ -84,18 +88,22 @@ export class OutputCursor {
       const s: Segment | undefined = this.plan.segments[this.seg];
       this.emitted++;
       if (s === undefined) {
-        content += this.word();
+        const w = this.word();
+        content += w;
+        this.rawPush(w, false);
         continue;
       }
       if (s.kind === 'filler') {
         const w = this.word();
         if (s.channel === 'content') content += w;
         else reasoning += w;
+        this.rawPush(w, s.channel === 'reasoning');
         this.advance(s.tokens);
       } else if (s.kind === 'text') {
         this.textPieces ??= splitPieces(s.text);
         const p = this.textPieces[this.pos]!;
         this.ids?.push(pieceId(p.trim()));
+        this.rawPush(p, s.channel === 'reasoning');
         if (s.channel === 'content') content += p;
         else reasoning += p;
         this.lastChar = p[p.length - 1] ?? this.lastChar;
@@ -104,7 +112,7 @@ export class OutputCursor {
         if (!this.tool) this.tool = this.startTool(s);
         const t = this.tool;
         let frag: ToolCallDelta | undefined;
-        if (this.ids) {
+        if (this.ids || this.raw) {
           const a = this.pos - t.headerTokens;
           const piece =
             this.pos < t.headerTokens
@@ -112,7 +120,8 @@ export class OutputCursor {
               : a < t.argPieces.length
                 ? t.argPieces[a]!
                 : t.trailerPieces[a - t.argPieces.length]!;
-          this.ids.push(pieceId(piece.trim()));
+          this.ids?.push(pieceId(piece.trim()));
+          this.rawPush(piece, false);
         }
         if (this.pos === t.headerTokens - 1) {
           frag = { index: t.index, id: t.call.id, name: t.call.name };
@@ -150,6 +159,29 @@ export class OutputCursor {
       reasoning: this.reasoning.length > 0 ? this.reasoning.join('') : null,
       toolCalls: this.toolCalls,
     };
+  }
+
+  /** one token's raw text; the reasoning channel goes inside `<think>` ... `</think>` */
+  private rawPush(piece: string, reasoning: boolean): void {
+    const r = this.raw;
+    if (!r) return;
+    if (reasoning !== this.rawThink) {
+      r.push(reasoning ? '<think>\n' : '\n</think>\n\n');
+      this.rawThink = reasoning;
+    }
+    r.push(piece);
+  }
+
+  /** start a dry run: record token ids, and the raw text when asked */
+  record(ids: number[], text: boolean): void {
+    this.ids = ids;
+    if (text) this.raw = [];
+  }
+
+  /** the raw text recorded so far (record(.., true)), an open `<think>` block closed */
+  rawText(): string {
+    const r = this.raw ?? [];
+    return r.join('') + (this.rawThink ? '\n</think>' : '');
   }
 
   private word(): string {
@@ -194,11 +226,25 @@ export class OutputCursor {
  * re-sends this answer (same template rendering, see encodeChat) hits them in the prefix cache.
  */
 export function outputTokenIds(plan: OutputPlan, seed: number, n: number): number[] {
+  return outputDryRun(plan, seed, n, false).ids;
+}
+
+/**
+ * One dry run of the first n output tokens: their ids, and with `text` the raw model text as
+ * the engine would detokenize it (`<think>` blocks, hermes `<tool_call>` markup, before any
+ * reasoning or tool-call extraction), which the continuum policy parses at the request's finish.
+ */
+export function outputDryRun(
+  plan: OutputPlan,
+  seed: number,
+  n: number,
+  text: boolean,
+): { ids: number[]; text?: string } {
   const c = new OutputCursor(plan, seed);
   const ids: number[] = [];
-  (c as unknown as { ids: number[] }).ids = ids;
+  c.record(ids, text);
   c.take(n);
-  return ids;
+  return text ? { ids, text: c.rawText() } : { ids };
 }
 
 function mergeTool(list: ToolCallDelta[], frag: ToolCallDelta): ToolCallDelta[] {

@@ -3,6 +3,7 @@
  * "extra field", accepted and ignored like vLLM does, but counted), message checks, the
  * output-length knobs. Pure functions over the parsed JSON body.
  */
+import type { EngineProgramFields } from './engine-api.js';
 import type { Directive } from './persona.js';
 import { type ApiError, apiError } from './service-errors.js';
 import { type ChatMessageLike, contentText } from './tokenizer.js';
@@ -24,12 +25,83 @@ export const KNOWN_FIELDS = new Set(
   ).split(' '),
 );
 
+/**
+ * Top-level fields the Continuum fork adds to both request models (its protocol.py:
+ * `job_id: Optional[str]`, `is_last_step: Optional[bool]`, `this_func_call: Optional[str]`,
+ * `last_func_call: Optional[str]`); plain vLLM 0.11 ignores them as extra fields.
+ */
+export const CONTINUUM_FIELDS = ['job_id', 'is_last_step', 'this_func_call', 'last_func_call'] as const;
+
 export type Body = Record<string, unknown>;
 
-export function extraFields(body: Body): string[] {
+/** fields vLLM would ignore; `continuum`: the fork's own fields are not extra */
+export function extraFields(body: Body, continuum = false): string[] {
   const out: string[] = [];
-  for (const k of Object.keys(body)) if (!KNOWN_FIELDS.has(k)) out.push(k);
+  for (const k of Object.keys(body)) {
+    if (KNOWN_FIELDS.has(k)) continue;
+    if (continuum && (CONTINUUM_FIELDS as readonly string[]).includes(k)) continue;
+    out.push(k);
+  }
   return out;
+}
+
+/**
+ * vLLM's `priority: int = 0` (smaller first; only the `priority` scheduling policy orders by it:
+ * vLLM 0.11's V1 engine accepts a non-zero priority under fcfs and ignores it, where V0 raised
+ * "Priority scheduling is not enabled"). Pydantic's lax int: an integer, or a float or string
+ * holding one; anything else (null included) is a 400.
+ */
+export function readPriority(body: Body): number | ApiError {
+  const v = body.priority;
+  if (v === undefined) return 0;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
+    return apiError(400, `priority must be an integer, got ${JSON.stringify(v)}.`, 'priority');
+  }
+  return n;
+}
+
+/**
+ * The Continuum fork's program fields, typed as its pydantic model reads them (a string job id:
+ * a number is a 400 there; null or absent: the fork's `None` job). Only read when the engine runs
+ * the continuum policy; plain vLLM ignores these fields whatever their type.
+ */
+export function readProgramFields(body: Body): EngineProgramFields | ApiError {
+  const out: EngineProgramFields = {};
+  for (const k of ['job_id', 'this_func_call', 'last_func_call'] as const) {
+    const v = body[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string') {
+      return apiError(400, `${k} must be a string or null, got ${JSON.stringify(v)}.`, k);
+    }
+    if (k === 'job_id') out.jobId = v;
+    else if (k === 'this_func_call') out.thisFuncCall = v;
+    else out.lastFuncCall = v;
+  }
+  const last = body.is_last_step;
+  if (last !== undefined && last !== null) {
+    const b = laxBool(last);
+    if (b === undefined) {
+      return apiError(
+        400,
+        `is_last_step must be a boolean or null, got ${JSON.stringify(last)}.`,
+        'is_last_step',
+      );
+    }
+    out.isLastStep = b;
+  }
+  return out;
+}
+
+/** pydantic's lax bool: true/false, 0/1, and the strings it accepts for them */
+function laxBool(v: unknown): boolean | undefined {
+  if (typeof v === 'boolean') return v;
+  if (v === 0 || v === 1) return v === 1;
+  if (typeof v !== 'string') return undefined;
+  const s = v.trim().toLowerCase();
+  if (['1', 'on', 't', 'true', 'y', 'yes'].includes(s)) return true;
+  if (['0', 'off', 'f', 'false', 'n', 'no'].includes(s)) return false;
+  return undefined;
 }
 
 function isInt(v: unknown): v is number {

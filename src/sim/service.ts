@@ -12,10 +12,16 @@
  * A sink without `delta` gets the whole output in `finish`, and the engine may then fast-forward
  * uniform decode steps (virtual time); the ITL histogram is only fed by sinks with `delta`.
  */
-import type { Clock, Engine, EngineFinishReason, EngineRequestInfo } from './engine-api.js';
+import type {
+  Clock,
+  Engine,
+  EngineFinishReason,
+  EngineProgramFields,
+  EngineRequestInfo,
+} from './engine-api.js';
 import { FAULT_HEADER, type Fault, FaultPicker, type FaultRate } from './faults.js';
 import { type OutputPlan, type PersonaName, planFromDirective, planOutput, planTokens } from './persona.js';
-import { type AssembledOutput, OutputCursor, type OutputDelta, outputTokenIds } from './persona-output.js';
+import { type AssembledOutput, OutputCursor, type OutputDelta, outputDryRun } from './persona-output.js';
 import { hashString, mixSeed, mulberry32 } from './persona-rng.js';
 import { type ApiError, apiError, contextLengthError, modelNotFound } from './service-errors.js';
 import { SimMetrics } from './service-metrics.js';
@@ -27,6 +33,8 @@ import {
   readDirective,
   readLengthKnobs,
   readMessages,
+  readPriority,
+  readProgramFields,
   readPrompts,
   thinkingEnabled,
   thinkingSoftOff,
@@ -132,6 +140,15 @@ interface SubRequest {
   plan: OutputPlan;
 }
 
+/** what every engine request of one API request carries to the scheduling policy */
+interface SchedFields {
+  priority: number;
+  /** the Continuum fork's fields (continuum policy only) */
+  program?: EngineProgramFields;
+  /** give the engine the raw output text (the continuum policy parses tool calls from it) */
+  outputText: boolean;
+}
+
 export class SimService {
   readonly engine: Engine;
   readonly clock: Clock;
@@ -143,6 +160,8 @@ export class SimService {
   private readonly toAbs: (ms: number) => number;
   private readonly idRng;
   readonly enablePromptTokensDetails: boolean;
+  /** the engine runs the Continuum fork's policy: its request fields are read, not extra */
+  private readonly continuum: boolean;
 
   constructor(opts: SimServiceOptions) {
     this.engine = opts.engine;
@@ -155,6 +174,7 @@ export class SimService {
     this.metrics = new SimMetrics(opts.engine.config.maxModelLen);
     this.idRng = mulberry32(mixSeed(this.seed, 0x1d));
     this.enablePromptTokensDetails = opts.enablePromptTokensDetails ?? false;
+    this.continuum = opts.engine.config.schedulingPolicy === 'continuum';
     const prev = this.engine.onStep;
     this.engine.onStep = (info) => {
       this.metrics.iterationTokens.observe(info.numTokens);
@@ -200,7 +220,7 @@ export class SimService {
     if (!body || typeof body !== 'object' || Array.isArray(body)) {
       return this.fail(sink, apiError(400, 'The request body must be a JSON object.'));
     }
-    for (const f of extraFields(body)) this.metrics.countExtraField(f);
+    for (const f of extraFields(body, this.continuum)) this.metrics.countExtraField(f);
     if (body.model !== undefined && body.model !== null && body.model !== this.modelName) {
       return this.fail(sink, modelNotFound(String(body.model)));
     }
@@ -216,6 +236,14 @@ export class SimService {
     if ('status' in knobs) return this.fail(sink, knobs);
     const directive = readDirective(body);
     if (directive && 'status' in directive) return this.fail(sink, directive);
+    const priority = readPriority(body);
+    if (typeof priority !== 'number') return this.fail(sink, priority);
+    const sched: SchedFields = { priority, outputText: this.continuum };
+    if (this.continuum) {
+      const program = readProgramFields(body);
+      if ('status' in program) return this.fail(sink, program);
+      sched.program = program;
+    }
 
     const subs: SubRequest[] = [];
     const programKey = [body.program_id, body.job_id].find(
@@ -295,7 +323,7 @@ export class SimService {
     const submitAll = () => {
       try {
         subs.forEach((s, i) => {
-          run.submit(i, s, knobs, mixSeed(this.seed, hashString(meta.id), i));
+          run.submit(i, s, knobs, sched, mixSeed(this.seed, hashString(meta.id), i));
         });
       } catch (e) {
         // the engine refused a request we validated: a bug, answered like vLLM's 500
@@ -366,6 +394,7 @@ class RunningRequest {
     choice: number,
     sub: SubRequest,
     knobs: { maxTokens?: number; minTokens: number; ignoreEos: boolean },
+    sched: SchedFields,
     seed: number,
   ) {
     const svc = this.svc;
@@ -395,13 +424,17 @@ class RunningRequest {
         sink.delta?.(choice, d, pendingMs);
       }
     };
+    const dry = outputDryRun(sub.plan, seed, target, sched.outputText);
     svc.engine.submit(
       {
         id,
         promptTokenIds: sub.promptIds,
         maxTokens,
         targetOutputTokens: target,
-        outputTokenIds: outputTokenIds(sub.plan, seed, target),
+        outputTokenIds: dry.ids,
+        ...(sched.priority !== 0 ? { priority: sched.priority } : {}),
+        ...(sched.program ? { program: sched.program } : {}),
+        ...(dry.text !== undefined ? { outputText: dry.text } : {}),
       },
       {
         onTokens:

@@ -1,9 +1,11 @@
 /**
  * /metrics in Prometheus text format with vLLM V1 names (or the older names with `v0`), labels
  * `model_name` and `engine="0"`, counters as `_total` with `_created`, histograms with vLLM's
- * buckets. Plus the sim-only family `servelab_sim_extra_fields_total{field=...}`.
+ * buckets. Plus the sim-only family `servelab_sim_extra_fields_total{field=...}`, and with the
+ * continuum policy its KV pins under `servelab:` names (a plain vLLM page stays vLLM's).
  */
 
+import type { PolicyStats } from '../engine-api.js';
 import type { SimService } from '../service.js';
 import type { Histogram } from '../service-metrics.js';
 
@@ -115,6 +117,7 @@ export function renderMetrics(svc: SimService, names: MetricsNames): string {
     'servelab simulator only (not a vLLM metric): seconds the engine fell behind its modelled step times because the host CPU could not keep up; nonzero means the simulator, not the modelled GPU, limited what clients saw.',
     [{ value: svc.engine.realTimeLagMs / 1000 }],
   );
+  if (snap.policy?.policy === 'continuum') pinMetrics(p, snap.policy);
   p.counter('vllm:num_preemptions', 'Cumulative number of preemption from the engine.', [
     { value: c.preemptions },
   ]);
@@ -202,4 +205,39 @@ export function renderMetrics(svc: SimService, names: MetricsNames): string {
   for (const [kind, n] of m.faults)
     p.raw(`servelab_sim_faults_injected_total${labels(base, { kind })} ${num(n)}`);
   return p.text();
+}
+
+const PIN = 'servelab simulator, continuum policy (the Continuum fork has no such metric):';
+
+/** The KV time-to-live pins (pinned blocks are also in vllm:kv_cache_usage_perc, as in the fork). */
+function pinMetrics(p: Page, st: PolicyStats): void {
+  p.gauge(
+    'servelab:kv_pinned_requests',
+    `${PIN} finished calls whose KV blocks are pinned now.`,
+    st.pinnedRequests,
+  );
+  p.gauge('servelab:kv_pinned_blocks', `${PIN} distinct KV blocks the pins hold now.`, st.pinnedBlocks);
+  p.gauge(
+    'servelab:kv_pinned_only_blocks',
+    `${PIN} KV blocks nothing but pins holds now (what pinning adds to vllm:kv_cache_usage_perc).`,
+    st.pinnedOnlyBlocks,
+  );
+  p.counter('servelab:kv_pins_created', `${PIN} calls that ended in a tool call and were pinned.`, [
+    { value: st.pinsCreated },
+  ]);
+  p.counter('servelab:kv_pins_expired', `${PIN} pins released at a step start after their TTL.`, [
+    { value: st.pinsExpired },
+  ]);
+  p.counter('servelab:kv_pins_released', `${PIN} pins released before their TTL, by reason.`, [
+    { value: st.pinsReleasedByNextCall, extra: { reason: 'next_call' } },
+    { value: st.pinsReleasedUnderPressure, extra: { reason: 'pressure' } },
+  ]);
+  p.counter(
+    'servelab:kv_pin_hits',
+    `${PIN} calls admitted with a prefix hit while their program had a pin.`,
+    [{ value: st.pinHits }],
+  );
+  p.counter('servelab:kv_pin_hit_tokens', `${PIN} prompt tokens of those prefix hits.`, [
+    { value: st.pinHitTokens },
+  ]);
 }

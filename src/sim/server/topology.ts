@@ -16,11 +16,44 @@
  *       max_model_len: 32768
  *       max_num_seqs: 256
  *       max_num_batched_tokens: 8192
+ *       scheduling_policy: continuum  # fcfs (default) | priority | continuum (the Continuum fork)
+ *       continuum:             # only with scheduling_policy: continuum
+ *         parser: hermes       # hermes (the fork after 2026-01-13) | bash-only (before: pins nothing for hermes tool calls)
+ *         ttl_rule: public     # public (2 s when the tool's mean time <= 2 s) | paper
+ *         ttl_s: 2             # public rule: the pin length
+ *         threshold_s: 2       # public rule: pin only when the tool's mean time is <= this
+ *         eta: 1               # paper rule: weight of the queueing delay
  */
 import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { PERSONAS } from '../persona.js';
+import type { ContinuumOptions } from '../policy/index.js';
+import { POLICY_NAMES } from '../policy/index.js';
 import type { SimServerSpec } from './index.js';
+
+/** the continuum parser's names on the command line and in topology files */
+export const CONTINUUM_PARSERS = { hermes: 'hermes', 'bash-only': 'bashOnly' } as const;
+export const CONTINUUM_TTL_RULES = ['public', 'paper'] as const;
+
+const continuumSchema = z
+  .object({
+    parser: z.enum(['hermes', 'bash-only']).optional(),
+    ttl_rule: z.enum(CONTINUUM_TTL_RULES).optional(),
+    ttl_s: z.number().min(0).max(86_400).optional(),
+    threshold_s: z.number().min(0).max(86_400).optional(),
+    eta: z.number().min(0).max(1_000_000).optional(),
+  })
+  .strict();
+
+export function continuumOptionsOf(c: z.output<typeof continuumSchema>): ContinuumOptions {
+  const o: ContinuumOptions = {};
+  if (c.parser !== undefined) o.parser = CONTINUUM_PARSERS[c.parser];
+  if (c.ttl_rule !== undefined) o.ttlRule = c.ttl_rule;
+  if (c.ttl_s !== undefined) o.ttlS = c.ttl_s;
+  if (c.threshold_s !== undefined) o.thresholdS = c.threshold_s;
+  if (c.eta !== undefined) o.eta = c.eta;
+  return o;
+}
 
 const serverSchema = z
   .object({
@@ -36,8 +69,14 @@ const serverSchema = z
     max_model_len: z.number().int().min(16).optional(),
     max_num_seqs: z.number().int().min(1).optional(),
     max_num_batched_tokens: z.number().int().min(1).optional(),
+    scheduling_policy: z.enum(POLICY_NAMES as [string, ...string[]]).optional(),
+    continuum: continuumSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.continuum === undefined || s.scheduling_policy === 'continuum', {
+    message: 'continuum settings need scheduling_policy: continuum on the same server',
+    path: ['continuum'],
+  });
 
 const topologySchema = z
   .object({
@@ -121,6 +160,10 @@ export function parseTopology(
       maxModelLen: s.max_model_len,
       maxNumSeqs: s.max_num_seqs,
       maxNumBatchedTokens: s.max_num_batched_tokens,
+      ...(s.scheduling_policy !== undefined
+        ? { schedulingPolicy: s.scheduling_policy as SimServerSpec['schedulingPolicy'] }
+        : {}),
+      ...(s.continuum !== undefined ? { continuum: continuumOptionsOf(s.continuum) } : {}),
     })),
   };
   if (t.host !== undefined) topology.host = t.host;
