@@ -33,6 +33,7 @@ import { createEngine } from '../engine.js';
 import type { Clock, Engine, StepInfo } from '../engine-api.js';
 import type { FaultRate } from '../faults.js';
 import type { PersonaName } from '../persona.js';
+import type { ContinuumOptions, PolicyName, SchedulerTimestamps } from '../policy/index.js';
 import { SimService } from '../service.js';
 import { type HttpFront, listenHttpFront } from './http-front.js';
 import type { MetricsNames } from './metrics-page.js';
@@ -69,6 +70,10 @@ export interface SimServerSpec {
   stepTimeScale?: number;
   /** fixed step time in ms instead of the roofline model */
   stepTimeMs?: number;
+  /** vLLM's --scheduling-policy (default fcfs; continuum: the Continuum fork) */
+  schedulingPolicy?: PolicyName;
+  /** the continuum policy's settings (parser, TTL rule) */
+  continuum?: ContinuumOptions;
 }
 
 /** The GPU profile assumed when a server names none. */
@@ -89,6 +94,8 @@ export interface SimEngineOptions {
   maxNumBatchedTokens?: number;
   stepTimeScale?: number;
   stepTimeMs?: number;
+  schedulingPolicy?: PolicyName;
+  continuum?: ContinuumOptions;
 }
 
 export type EngineFactory = (opts: SimEngineOptions, clock: Clock) => Engine;
@@ -131,9 +138,26 @@ export interface SimEndpoint {
   service: SimService;
 }
 
+/** One continuum engine's `scheduler_timestamps` document (the Continuum fork's recorder). */
+export interface SchedulerTimestampsDoc {
+  model: string;
+  replica: number;
+  /** per job id, its events in Unix seconds (time.time() in the fork) */
+  doc: SchedulerTimestamps;
+}
+
 export interface SimServers {
   endpoints: SimEndpoint[];
+  /** the scheduler_timestamps of every engine running the continuum policy, now */
+  schedulerTimestamps(): SchedulerTimestampsDoc[];
   close(): Promise<void>;
+}
+
+/** the engines of this package have it (src/sim/engine.ts SimEngine); a test's toy engine may not */
+function timestampsOf(engine: Engine, epochOffsetMs: number): SchedulerTimestamps | undefined {
+  const f = (engine as { schedulerTimestamps?: (o: number) => SchedulerTimestamps | undefined })
+    .schedulerTimestamps;
+  return typeof f === 'function' ? f.call(engine, epochOffsetMs) : undefined;
 }
 
 function fmtInt(n: number): string {
@@ -193,6 +217,8 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
             maxNumBatchedTokens: s.maxNumBatchedTokens,
             stepTimeScale: s.stepTimeScale,
             stepTimeMs: s.stepTimeMs,
+            ...(s.schedulingPolicy !== undefined ? { schedulingPolicy: s.schedulingPolicy } : {}),
+            ...(s.continuum !== undefined ? { continuum: s.continuum } : {}),
           },
           clock,
         );
@@ -258,5 +284,14 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
     await close();
     throw e;
   }
-  return { endpoints, close };
+  const schedulerTimestamps = (): SchedulerTimestampsDoc[] => {
+    const out: SchedulerTimestampsDoc[] = [];
+    for (const e of endpoints) {
+      // engine ms -> Unix ms: toAbs is performance.timeOrigin-based, as time.time() is
+      const doc = timestampsOf(e.service.engine, toAbs(0));
+      if (doc) out.push({ model: e.model, replica: e.replica, doc });
+    }
+    return out;
+  };
+  return { endpoints, schedulerTimestamps, close };
 }
