@@ -3,14 +3,15 @@ import { type Command, Option } from 'commander';
 import { request } from 'undici';
 import { resolveApiKey } from '../../client/api-key.js';
 import { networkError } from '../../client/errors.js';
+import { parseUrlFlag } from '../../config/host.js';
 import { SecretRegistry, secretsFromBody, secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
 import {
   BENCH_MAX_ERROR_RATE_DEFAULT,
   BENCH_TIMEOUT_DEFAULTS_S,
-  errorShareVerdict,
   boundedWorkload,
+  errorShareVerdict,
   parseBenchTimeouts,
   parseGoodput,
   parseMaxErrorRate,
@@ -24,7 +25,12 @@ import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import type { RequestTemplate } from '../../loadgen/requests.js';
 import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
+import { formatScenario } from '../../loadgen/scenarios/format.js';
+import { parseLengths } from '../../loadgen/scenarios/grid.js';
+import { runScenario, SCENARIOS } from '../../loadgen/scenarios/run.js';
+import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { probeServerMetrics, type ServerMetricsProbe } from '../../loadgen/server-metrics.js';
+import { parseSlo, sloPercentiles } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
 import { describeStage, formatSweepTable } from '../../loadgen/sweep-table.js';
@@ -85,6 +91,17 @@ export interface BenchFlags {
   verbose?: boolean;
   serverMetrics: boolean;
   metricsInterval: string;
+  scenario?: string;
+  slo?: string;
+  levels?: string;
+  gridPrompts?: string;
+  gridOutputs?: string;
+  slice?: string;
+  kneeTolerance?: string;
+  trendAlpha?: string;
+  trendTolerance?: string;
+  prometheusUrl?: string;
+  simStepDrift?: string;
 }
 
 /** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
@@ -196,6 +213,36 @@ export function registerBench(program: Command, ctx: CommandContext): void {
     .option('--verbose', "--sweep: each stage's full result block before the table of stages")
     .option('--no-server-metrics', "do not read the server's /metrics (preemptions, prefix hits, KV usage)")
     .option('--metrics-interval <s>', 'KV usage / queue sampling interval during the run, seconds', '1')
+    .option(
+      '--scenario <name>',
+      `load scenario: ${SCENARIOS.join(' | ')} (ramp to the knee; prompt x output grid; soak --duration with a drift verdict; highest load meeting --slo)`,
+    )
+    .option(
+      '--slo <thresholds>',
+      'SLO as data, e.g. ttft:P99<2000ms,tpot:P99<50ms (ramp: part of the knee rule)',
+    )
+    .option(
+      '--levels <list>',
+      'ramp levels: c1,c2,c4 or rates 1,2,4 (default: concurrency 1, 2, 4 ... --max-concurrency or 256)',
+    )
+    .option('--grid-prompts <list>', 'grid prompt lengths (k = 1000, Ki = 1024)', '512,8k,32k,128k')
+    .option('--grid-outputs <list>', 'grid output lengths', '128,2k')
+    .option('--slice <s>', 'soak: time slice of the trend tests, seconds (default: --duration / 20)')
+    .option('--knee-tolerance <r>', 'ramp: throughput growth below this share is saturation', '0.05')
+    .option('--trend-alpha <a>', 'soak: significance level of the Mann-Kendall tests', '0.01')
+    .option(
+      '--trend-tolerance <r>',
+      'soak: smallest change over the run that counts, share of the median',
+      '0.05',
+    )
+    .option(
+      '--prometheus-url <url>',
+      'scenarios: GPU utilisation and memory from DCGM series in this Prometheus',
+    )
+    .option(
+      '--sim-step-drift <pct>',
+      'embedded simulator only: its step time grows this many percent per minute (an injected slow leak)',
+    )
     .action(async (flags: BenchFlags, cmd: Command) => {
       ctx.setExit(
         await benchAction(flags, ctx, (cmd.parent as unknown as { rawArgs?: string[] })?.rawArgs ?? []),
@@ -274,6 +321,26 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   const promptsPerStage = fromFile
     ? 'the dataset file reshuffled per stage (seed per stage): prompts a stage repeats can hit the prefix cache'
     : "fresh per stage: stage k (from 2) draws its prompts with its own seed (stageSeed in summary.json's stages)";
+  const scenarioSlo = f.slo ? parseSlo(f.slo) : undefined;
+  const scenarioLevels = f.levels
+    ? parseSweep(f.levels, {
+        ...(burstiness !== undefined ? { burstiness } : {}),
+        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+      })
+    : undefined;
+  if (scenarioLevels?.kind === 'auto')
+    throw new ServelabError('BAD_FLAG', `--levels "${f.levels}": give the levels (c1,c2,c4 or 1,2,4)`, {
+      hint: '--sweep auto is a sweep, not a ramp',
+    });
+  if (f.scenario && sweep)
+    throw new ServelabError('BAD_FLAG', '--scenario and --sweep both given', {
+      hint: "a scenario runs its own stages; --levels sets a ramp's",
+    });
+  const simStepDrift = num(f.simStepDrift, '--sim-step-drift', { min: 0 });
+  if (simStepDrift && f.baseUrl)
+    throw new ServelabError('BAD_FLAG', '--sim-step-drift applies to the embedded simulator only', {
+      hint: 'leave out --base-url, or --sim-step-drift',
+    });
   const workersFlag = f.workers ?? 'auto';
   const fixedWorkers =
     workersFlag === 'auto' ? undefined : num(workersFlag, '--workers', { int: true, min: 0 });
@@ -291,7 +358,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   let stopSim: (() => Promise<void>) | undefined;
   let baseUrl = f.baseUrl;
   if (!baseUrl) {
-    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`));
+    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`), simStepDrift);
     baseUrl = sim.url;
     f.model = sim.model;
     stopSim = sim.stop;
@@ -322,6 +389,96 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
     io.stderr(`servelab bench: ${workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`);
 
+    /** `--scenario`: its own stages, table and verdict; the same run directory and records */
+    const scenarioAction = async (): Promise<number> => {
+      const fl = (v: string | undefined, flag: string, o: { min?: number; max?: number } = {}) =>
+        num(v, flag, o);
+      const requestRate = num(f.requestRate, '--request-rate', { inf: true });
+      const sliceS = fl(f.slice, '--slice', { min: 0.001 });
+      const trendAlpha = fl(f.trendAlpha, '--trend-alpha', { min: 1e-12, max: 0.5 });
+      const trendTolerance = fl(f.trendTolerance, '--trend-tolerance', { min: 0, max: 10 });
+      const kneeTolerance = fl(f.kneeTolerance, '--knee-tolerance', { min: 0, max: 10 });
+      if (f.prometheusUrl) parseUrlFlag(f.prometheusUrl, '--prometheus-url');
+      let plainTicks = 0;
+      const { result, stages } = await runScenario({
+        scenario: f.scenario!,
+        base,
+        ...(apiKey ? { apiKey } : {}),
+        template,
+        seed,
+        arrivals,
+        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+        ...(requestRate !== undefined ? { requestRate } : {}),
+        ...(numPrompts !== undefined ? { numPrompts } : {}),
+        ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
+        ...(scenarioLevels?.kind === 'list' ? { levels: scenarioLevels.stages } : {}),
+        gridPrompts: parseLengths(f.gridPrompts ?? '512,8k,32k,128k', '--grid-prompts'),
+        gridOutputs: parseLengths(f.gridOutputs ?? '128,2k', '--grid-outputs'),
+        ...(sliceS !== undefined ? { sliceMs: sliceS * 1000 } : {}),
+        ...(kneeTolerance !== undefined ? { kneeTolerance } : {}),
+        ...(trendAlpha !== undefined ? { trendAlpha } : {}),
+        ...(trendTolerance !== undefined ? { trendTolerance } : {}),
+        ...(scenarioSlo ? { slo: scenarioSlo } : {}),
+        maxErrorShare: maxErrorRate,
+        // level k's prompts: fresh from its own seed, as many as it sends (none repeat inside a level)
+        items: (k, count) => buildWorkload({ ...workloadOpts, seed: stageSeed(seed, k), count }).items,
+        workers: (a) => fixedWorkers ?? autoWorkers(concurrencyCap(a)),
+        signal: io.signal,
+        graceMs: grace * 1000,
+        percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
+        ...(goodput ? { goodput } : {}),
+        onRecord: (r) => runDir.append(r),
+        runDir: dir,
+        serverMetrics: f.serverMetrics !== false,
+        metricsIntervalMs: metricsIntervalS * 1000,
+        ...(f.prometheusUrl ? { prometheusUrl: f.prometheusUrl } : {}),
+        memory: () => process.memoryUsage(),
+        log: (t) => io.stderr(`servelab bench: ${t}\n`),
+        ...(f.progress !== false
+          ? {
+              progress: (text: string, final: boolean) => {
+                if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+                else if (final || ++plainTicks % 10 === 0) io.stderr(`${text}\n`);
+              },
+            }
+          : {}),
+      });
+      runDir.writeJson('summary.json', {
+        v: 1,
+        model,
+        baseUrl: base,
+        dataset: workload.description,
+        timeouts,
+        maxErrorRate,
+        scenario: result,
+        promptsPerStage: 'fresh per stage: stage k draws its prompts with its own seed (stageSeed)',
+        stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
+      });
+      if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
+      io.stdout(formatScenario(result));
+      io.stdout(`run directory: ${dir}\n`);
+      if (io.signal.aborted) return EXIT.interrupted;
+      const measured = stages.reduce((a, st) => a + st.summary.counts.measured, 0);
+      const okCount = stages.reduce((a, st) => a + st.summary.counts.ok, 0);
+      const v = errorShareVerdict(measured, okCount, maxErrorRate);
+      if (v && (v.over || okCount === 0)) {
+        io.stderr(
+          `servelab bench: ${v.failed} of ${measured} measured requests did not end ok (${(v.share * 100).toFixed(1)} %)\n`,
+        );
+        return EXIT.failed;
+      }
+      // a soak that is not stable, or an SLO no load met, is a failed check (exit 1), as a CI job wants
+      if (result.kind === 'soak' && result.verdict !== 'stable') return EXIT.failed;
+      if (result.kind === 'slo' && !result.best) return EXIT.failed;
+      return EXIT.ok;
+    };
+    if (f.scenario) {
+      try {
+        return await scenarioAction();
+      } finally {
+        runDir.close();
+      }
+    }
     let counters: LiveCounters = newCounters();
     let stageStart = performance.now();
     let stageTotal: number | undefined;
@@ -473,8 +630,14 @@ export const EMBEDDED_SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 async function startEmbeddedSimulator(
   model: string | undefined,
   log: (line: string) => void,
+  stepDriftPctPerMin?: number,
 ): Promise<{ url: string; model: string; stop: () => Promise<void> }> {
-  const sim = await startSimServers({ servers: [{ model: model ?? EMBEDDED_SIM_MODEL, port: 0 }], log });
+  const sim = await startSimServers({
+    servers: [{ model: model ?? EMBEDDED_SIM_MODEL, port: 0 }],
+    log,
+    ...(stepDriftPctPerMin ? { createEngine: driftingEngineFactory(stepDriftPctPerMin) } : {}),
+  });
+  if (stepDriftPctPerMin) log(`injected slow leak: step time +${stepDriftPctPerMin} % per minute`);
   const ep = sim.endpoints[0]!;
   return { url: ep.url, model: ep.model, stop: () => sim.close() };
 }

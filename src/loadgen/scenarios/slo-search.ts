@@ -22,7 +22,7 @@ export interface SloSearchOptions {
   maxSteps?: number;
   /** rate: stop when the bracket is within this share (default 0.05); concurrency: adjacent integers */
   precision?: number;
-  items: (k: number) => WorkloadItem[];
+  items: (k: number, a: ArrivalSpec) => WorkloadItem[];
   requests: (a: ArrivalSpec) => number;
   /** a cap on requests in flight for rate levels */
   maxConcurrency?: number;
@@ -63,7 +63,7 @@ export async function runSloSearch(run: RunLevel, o: SloSearchOptions): Promise<
     const a = spec(load);
     const res = await run({
       arrivals: a,
-      items: o.items(levels.length),
+      items: o.items(levels.length, a),
       numPrompts: o.requests(a),
       label: levelLabel(a),
     });

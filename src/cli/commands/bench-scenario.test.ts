@@ -1,0 +1,155 @@
+/**
+ * `servelab bench --scenario ...` end to end on the embedded simulator over real HTTP (short
+ * runs; the verdicts themselves are tested in virtual time in loadgen/scenarios).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../errors.js';
+import type { RequestRecord } from '../../loadgen/records.js';
+import { runMain } from '../main.js';
+import { captureIo } from '../testing/capture-io.js';
+
+const small = [
+  '--random-input-len',
+  '64',
+  '--random-output-len',
+  '8',
+  '--workers',
+  '0',
+  '--metrics-interval',
+  '0.2',
+];
+const outDir = () => join(mkdtempSync(join(tmpdir(), 'servelab-scn-')), 'run');
+// biome-ignore lint/suspicious/noExplicitAny: the test reads summary.json as plain JSON
+const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8')) as Record<string, any>;
+
+describe('servelab bench --scenario', () => {
+  it('ramp: one stage per level, records of every stage appended, the knee or why not', async () => {
+    const dir = outDir();
+    const c = captureIo();
+    const code = await runMain(
+      ['bench', '--scenario', 'ramp', '--levels', 'c1,c2,c4', '--num-prompts', '8', '--out', dir, ...small],
+      c.io,
+    );
+    expect(code).toBe(EXIT.ok);
+    const out = c.out.join('');
+    expect(out).toMatch(/^level\s+ok\/total/m);
+    expect(out).toMatch(/^ramp: (knee at|not saturated|no knee)/m);
+    expect(c.err.join('')).toContain('stage 3: c=4 (closed loop, 4 users)');
+    const recs = readFileSync(join(dir, 'requests.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RequestRecord);
+    const s = readJson(join(dir, 'summary.json'));
+    expect(s.scenario.kind).toBe('ramp');
+    const ran = s.scenario.levels.length as number;
+    expect(recs.length).toBe(8 * ran);
+    expect(s.stages).toHaveLength(ran);
+    expect(s.scenario.levels[0].meanWaiting).toBeDefined();
+  });
+
+  it('grid: a cell over max_model_len is skipped with the reason, the others run', async () => {
+    const dir = outDir();
+    const c = captureIo();
+    const code = await runMain(
+      [
+        'bench',
+        '--scenario',
+        'grid',
+        '--grid-prompts',
+        '64,200k',
+        '--grid-outputs',
+        '4,8',
+        '--num-prompts',
+        '4',
+        '--max-concurrency',
+        '2',
+        '--out',
+        dir,
+        ...small,
+      ],
+      c.io,
+    );
+    expect(code).toBe(EXIT.ok);
+    const s = readJson(join(dir, 'summary.json'));
+    const cells = s.scenario.cells as { promptTokens: number; skipped?: string; row?: { ok: number } }[];
+    expect(cells.filter((x) => x.row).map((x) => x.row!.ok)).toEqual([4, 4]);
+    expect(cells.filter((x) => x.skipped)).toHaveLength(2);
+    expect(c.out.join('')).toContain(
+      'skipped 200000 x 4: prompt 200000 + output 4 = 200004 tokens > max_model_len 131072',
+    );
+  });
+
+  it('soak with a large injected leak: degrading, exit 1, slices and evidence in summary.json', async () => {
+    const dir = outDir();
+    const c = captureIo();
+    const code = await runMain(
+      [
+        'bench',
+        '--scenario',
+        'soak',
+        '--duration',
+        '4',
+        '--slice',
+        '0.5',
+        '--max-concurrency',
+        '4',
+        '--sim-step-drift',
+        '6000',
+        '--out',
+        dir,
+        ...small,
+      ],
+      c.io,
+    );
+    const s = readJson(join(dir, 'summary.json'));
+    expect(s.scenario.slices).toHaveLength(8);
+    expect(s.scenario.verdict).toBe('degrading');
+    expect(code).toBe(EXIT.failed);
+    expect(c.out.join('')).toMatch(/soak verdict: DEGRADING/);
+    expect(c.out.join('')).toMatch(/TPOT p50: \+.*MOVES/);
+    expect(s.scenario.slices[2].heapUsedMiB).toBeGreaterThan(0);
+  });
+
+  it('slo: an SLO no load meets exits 1 and says so', async () => {
+    const c = captureIo();
+    const code = await runMain(
+      [
+        'bench',
+        '--scenario',
+        'slo',
+        '--slo',
+        'ttft:P99<0.001ms',
+        '--num-prompts',
+        '4',
+        '--out',
+        outDir(),
+        ...small,
+      ],
+      c.io,
+    );
+    expect(code).toBe(EXIT.failed);
+    expect(c.out.join('')).toContain('no load met ttft:P99<0.001ms');
+  });
+
+  it.each([
+    [['--scenario', 'nope'], '--scenario "nope" is not known'],
+    [['--scenario', 'soak'], '--scenario soak needs --duration'],
+    [['--scenario', 'soak', '--duration', '5'], 'needs a sustained load'],
+    [['--scenario', 'slo'], '--scenario slo needs --slo'],
+    [['--scenario', 'ramp', '--slo', 'ttft<2'], '--slo "ttft<2"'],
+    [['--scenario', 'grid', '--grid-prompts', '1.5k,x'], '--grid-prompts "x" is not a token count'],
+    [
+      ['--scenario', 'ramp', '--base-url', 'http://127.0.0.1:9', '--sim-step-drift', '1'],
+      'embedded simulator only',
+    ],
+  ])('bad input %j: exit 2 naming it', async (args, msg) => {
+    const c = captureIo();
+    const code = await runMain(['bench', ...args, '--out', outDir(), ...small], c.io);
+    expect(code).toBe(EXIT.usage);
+    expect(c.err.join('')).toContain(msg);
+    expect(c.err.join('')).not.toMatch(/\n\s+at /);
+  });
+});
