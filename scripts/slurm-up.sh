@@ -7,11 +7,16 @@
 # slurm-client munge). Prints one line: "slurm-up: ready (N nodes)" or the reason it is not.
 #
 # SERVELAB_SLURM_DIR (default /var/lib/servelab-slurm) holds the state, logs and spool;
-# SERVELAB_SLURM_CPUS the CPUs each node claims (default 8: several 1-CPU jobs at once).
+# SERVELAB_SLURM_CPUS the CPUs each node claims (default 8: several 1-CPU jobs at once),
+# SERVELAB_SLURM_GPUS the GPUs (GRES without devices, default 4).
 set -euo pipefail
 nodes=(sl1 sl2 sl3)
 first_port=17101
 cpus=${SERVELAB_SLURM_CPUS:-8}
+# GPUs each node claims as GRES without device files (no GPU here: --gpus-per-node jobs are
+# scheduled for real, and the jobs' nvidia-smi is a stand-in when a test wants one)
+gpus=${SERVELAB_SLURM_GPUS:-4}
+gres=/etc/slurm/gres.conf
 dir=${SERVELAB_SLURM_DIR:-/var/lib/servelab-slurm}
 conf=/etc/slurm/slurm.conf
 
@@ -74,27 +79,41 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=2
+GresTypes=gpu
 EOF
   local i=0
   for n in "${nodes[@]}"; do
-    echo "NodeName=$n NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((first_port + i)) CPUs=$cpus State=UNKNOWN"
+    echo "NodeName=$n NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((first_port + i)) CPUs=$cpus Gres=gpu:$gpus State=UNKNOWN"
     i=$((i + 1))
   done
   echo "PartitionName=debug Nodes=$(IFS=,; echo "${nodes[*]}") Default=YES MaxTime=INFINITE State=UP"
 }
 
-if [ -f "$conf" ] && [ "$(cat "$conf")" = "$(want_conf)" ] && ready; then
+want_gres() {
+  echo "# written by servelab scripts/slurm-up.sh"
+  echo "AutoDetect=off"
+  echo "NodeName=$(IFS=,; echo "${nodes[*]}") Name=gpu File=$dir/gpu/gpu[0-$((gpus - 1))]"
+}
+
+if [ -f "$conf" ] && [ "$(cat "$conf")" = "$(want_conf)" ] && [ -f "$gres" ] && [ "$(cat "$gres")" = "$(want_gres)" ] && ready; then
   echo "slurm-up: ready (${#nodes[@]} nodes, already up)"
   exit 0
 fi
 
 mkdir -p "$dir/state" "$dir/log" "$(dirname "$conf")"
 for n in "${nodes[@]}"; do mkdir -p "$dir/spool/$n"; done
+# stand-ins for GPU device files: slurmd counts GRES by file (nothing opens them)
+mkdir -p "$dir/gpu"
+for i in $(seq 0 $((gpus - 1))); do : >"$dir/gpu/gpu$i"; done
 # every file slurmctld writes must be the slurm user's (else: Permission denied, and it dies)
 chown -R slurm:slurm "$dir"
 new_conf=0
 if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$(want_conf)" ]; then
   want_conf >"$conf"
+  new_conf=1
+fi
+if [ ! -f "$gres" ] || [ "$(cat "$gres")" != "$(want_gres)" ]; then
+  want_gres >"$gres"
   new_conf=1
 fi
 
