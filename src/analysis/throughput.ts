@@ -5,6 +5,8 @@
  *  - "ok": tasks with status ok / orchestrator calls with status ok. The headline figure.
  *  - "all ended": every task that ended (ok, failed or incomplete) / every orchestrator call
  *    that ended (any status). Shown beside it, never instead of it.
+ * Beside steps/s, and never called steps: tau2 role transitions/s (role-transitions.ts), the
+ * figure the users' published "steps/s" was.
  * A failed or interrupted task is not throughput: a cell whose tasks were all cut by Ctrl-C
  * has 0 ok tasks/min, however many tasks ended in its last second.
  */
@@ -18,7 +20,14 @@ export const THROUGHPUT_DEFINITIONS = {
     'ok steps/s (the headline figure): orchestrator LLM calls with status ok that ENDED inside the window / window seconds',
   allStepsPerS:
     'all-ended steps/s: orchestrator LLM calls that ENDED inside the window with any status / window seconds',
+  roleTransitionsPerS:
+    "tau2 role transitions/s (NOT steps: what the users' published \"steps/s\" counted, tau2-bench's Orchestrator.step()): messages passed between agent, user and environment that ENDED inside the window / window seconds: each program's opening user message (at its first orchestrator call), each ok orchestrator reply, and the tool or call_expert result or user reply after it (at the call's end + the tool or user time); about 2x ok steps/s. User-side tool calls (tau2 telecom's dual control) are not in the records and not counted",
 } as const;
+
+/** Role transitions per second (THROUGHPUT_DEFINITIONS.roleTransitionsPerS); null without a duration. */
+export function roleTransitionRate(transitions: number, durationS: number | null): number | null {
+  return durationS === null || !(durationS > 0) ? null : transitions / durationS;
+}
 
 /** What was counted inside one window (COUNTING_RULE of windows.ts). */
 export interface ThroughputCounts {

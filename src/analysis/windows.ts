@@ -1,7 +1,13 @@
 import type { TaskRecord } from '../agent/records.js';
 import type { ActiveWindow } from './kv-window.js';
+import { roleTransitionsIn } from './role-transitions.js';
 import type { StepTable } from './step-table.js';
-import { type ThroughputCounts, type ThroughputRates, throughputRates } from './throughput.js';
+import {
+  roleTransitionRate,
+  type ThroughputCounts,
+  type ThroughputRates,
+  throughputRates,
+} from './throughput.js';
 
 export type WindowKind = 'active' | 'client' | 'fixed' | 'makespan';
 
@@ -16,7 +22,7 @@ export const WINDOW_DEFINITIONS: Record<WindowKind, string> = {
 };
 
 export const COUNTING_RULE =
-  'A task counts in a window if it ENDS inside it (both ends inclusive); a step counts if its orchestrator LLM call ENDS inside it. Steps are orchestrator LLM calls only; expert and user LLM calls are counted separately, never as steps, and driver turn changes are not counted. Throughput is "ok" (tasks and calls with status ok: the headline figure) and, beside it, "all ended" (every task or call that ended, whatever its status).';
+  'A task counts in a window if it ENDS inside it (both ends inclusive); a step counts if its orchestrator LLM call ENDS inside it. Steps are orchestrator LLM calls only; expert and user LLM calls are counted separately, never as steps, and driver turn changes are not counted as steps (tau2 role transitions are counted apart, as roleTransitions). Throughput is "ok" (tasks and calls with status ok: the headline figure) and, beside it, "all ended" (every task or call that ended, whatever its status).';
 
 export interface WindowBounds {
   kind: WindowKind;
@@ -33,6 +39,10 @@ export interface WindowCounts extends WindowBounds, ThroughputCounts, Throughput
   durationS: number | null;
   expertCalls: number;
   userCalls: number;
+  /** tau2 role transitions that ended inside the window (role-transitions.ts); not steps */
+  roleTransitions: number;
+  /** THROUGHPUT_DEFINITIONS.roleTransitionsPerS */
+  roleTransitionsPerS: number | null;
 }
 
 export interface RunSpan {
@@ -246,6 +256,8 @@ export function countInWindow(b: WindowBounds, tasks: readonly TaskRecord[], ste
     }
   }
   const durationS = b.startMs !== null && b.endMs !== null ? (b.endMs - b.startMs) / 1000 : null;
+  const roleTransitions =
+    b.startMs !== null && b.endMs !== null ? roleTransitionsIn(steps, b.startMs, b.endMs) : 0;
   return {
     ...b,
     durationS,
@@ -253,5 +265,7 @@ export function countInWindow(b: WindowBounds, tasks: readonly TaskRecord[], ste
     ...throughputRates(c, b.status === 'ok' ? durationS : null),
     expertCalls,
     userCalls,
+    roleTransitions,
+    roleTransitionsPerS: roleTransitionRate(roleTransitions, b.status === 'ok' ? durationS : null),
   };
 }
