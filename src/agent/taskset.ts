@@ -2,7 +2,8 @@
  * Task sets: a seeded generator modelled on tau2-bench (retail 114, telecom 114, airline 50
  * tasks; per-domain tools, tool latency and result-size distributions, expert-call
  * probability, user turns and delays, steps per task) with every parameter overridable, and
- * JSONL task files. Same seed, same tasks, same order.
+ * JSONL task files. Same seed, same tasks, same order. A workload profile (`profiles/`,
+ * `workload.generator.profile`) replaces TAU2_DOMAINS as the base the overrides apply to.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
