@@ -12,6 +12,7 @@ import { registerMonitor } from './monitor.js';
 import { registerPlan } from './plan.js';
 import { registerReport } from './report.js';
 import { registerRun } from './run.js';
+import { registerSbatch } from './sbatch.js';
 import { registerScrape } from './scrape.js';
 import { registerSim } from './sim.js';
 
@@ -36,6 +37,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerAggregate,
   registerReport,
   registerSim,
+  registerSbatch,
   registerCheck,
   registerDoctor,
   registerMonitor,

@@ -215,7 +215,7 @@ describe('continuum over HTTP (the Continuum fork)', () => {
     ] as const) {
       const err = await client.chat.completions.create({ ...base, [field]: value } as Params).then(
         () => undefined,
-        (e: unknown) => e as OpenAI.APIError,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
       );
       expect(err?.status).toBe(400);
       expect(err?.message).toContain(field);
@@ -277,7 +277,7 @@ describe('priority over HTTP (vLLM --scheduling-policy priority)', () => {
     for (const bad of [1.5, 'high', null]) {
       const err = await client.chat.completions.create({ ...base, priority: bad } as unknown as Params).then(
         () => undefined,
-        (e: unknown) => e as OpenAI.APIError,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
       );
       expect(err?.status).toBe(400);
       expect(err?.message).toContain('priority');
