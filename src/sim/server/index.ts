@@ -25,6 +25,10 @@
  * - request bodies over maxBodyBytes (default 8 MiB) get 413 before they are buffered.
  * - /metrics: `servelab_sim_extra_fields_total{field}` counts top-level request fields vLLM does
  *   not know (program_id, job_id, is_last_step, ...), `servelab_sim_faults_injected_total{kind}`.
+ * - schedulingPolicy `continuum` (the Continuum fork): job_id / is_last_step / this_func_call /
+ *   last_func_call are read (typed as the fork does), pins on /metrics as `servelab:kv_pin*`,
+ *   and `schedulerTimestamps()` gives the fork's scheduler_timestamps (servelab sim writes them
+ *   on exit). `priority` is read under every policy (vLLM's int field).
  */
 import { ServelabError } from '../../errors.js';
 import type { KvDtype } from '../../knowledge/models.js';
