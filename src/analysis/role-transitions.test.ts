@@ -28,7 +28,7 @@ const STEPS = [
   step('p', 5, 6, { step: 2, next: { type: 'user', durationMs: 4000 } }),
   step('p', 6, 10, { step: 2, kind: 'user' }),
   step('p', 10, 11, { step: 3, next: { type: 'end', durationMs: 0 } }),
-  step('q', 2, 4, { status: 'error', errorKind: 'http_5xx' }),
+  step('q', 2, 4, { status: 'error', errorKind: 'reset' }),
 ];
 
 describe('tau2 role transitions (hand-built run)', () => {
