@@ -49,6 +49,8 @@ export async function launchSimVirtual(spec: ServersSpec, ctx: LaunchContext): P
           maxNumBatchedTokens: s.maxNumBatchedTokens,
           stepTimeScale: s.stepTimeScale,
           stepTimeMs: s.stepTimeMs,
+          ...(s.schedulingPolicy !== undefined ? { schedulingPolicy: s.schedulingPolicy } : {}),
+          ...(s.continuum !== undefined ? { continuum: s.continuum } : {}),
         },
         clock,
       );
