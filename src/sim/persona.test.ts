@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planFromDirective, planOutput, planTokens } from './persona.js';
-import { OutputCursor, outputTokenIds } from './persona-output.js';
+import { OutputCursor, outputDryRun, outputTokenIds } from './persona-output.js';
+import { parseHermesToolCall } from './policy/index.js';
 import { encodeChat } from './tokenizer.js';
 
 const tools = [
@@ -108,5 +109,37 @@ describe('output token ids', () => {
     ]);
     expect(ids).toHaveLength(n);
     expect(resent.slice(2, 2 + n)).toEqual(ids);
+  });
+});
+
+describe('the raw output text (what the continuum policy parses)', () => {
+  it('is the answer as the model writes it: <think> for reasoning, hermes <tool_call> markup, same tokens as the ids', () => {
+    const plan = planOutput('orchestrator', {
+      messages: [{ role: 'user', content: 'help me' }],
+      tools,
+      enableThinking: false,
+      forceTools: tools,
+      seed: 3,
+    });
+    const n = planTokens(plan);
+    const dry = outputDryRun(plan, 5, n, true);
+    expect(dry.ids).toEqual(outputTokenIds(plan, 5, n));
+    expect(dry.text).toMatch(
+      /^<tool_call>\n\{"name": "call_expert", "arguments": \{"expert":"expert-\d"\}\}\n<\/tool_call>$/,
+    );
+    // call_expert names its expert, as the fork's hermes parser does
+    expect(parseHermesToolCall(dry.text!)).toMatch(/^expert-\d$/);
+    // gpt-oss: reasoning channel inside a think block, then the answer
+    const g = planOutput('gpt-oss', {
+      messages: [{ role: 'user', content: 'x' }],
+      enableThinking: true,
+      seed: 1,
+    });
+    const t = outputDryRun(g, 1, planTokens(g), true).text!;
+    expect(t.startsWith('<think>\n')).toBe(true);
+    expect(t).toContain('</think>');
+    expect(parseHermesToolCall(t)).toBe('user_turn');
+    // no text unless asked
+    expect(outputDryRun(g, 1, 4, false).text).toBeUndefined();
   });
 });
