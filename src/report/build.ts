@@ -13,6 +13,7 @@ import type { AnalyzeOptions, CellSummary } from '../analysis/cell-summary.js';
 import { type Comparison, compareCells } from '../analysis/compare.js';
 import type { BenchRunInput, RunInput } from '../analysis/run-types.js';
 import { type CellReportData, cellReportData, type ReportData } from './report-data.js';
+import { gridReports } from './scenario-report.js';
 
 export interface AnalysedRuns {
   cells: CellReportData[];
@@ -84,5 +85,6 @@ export function reportData(
     bench: a.bench,
     aggregate: a.aggregate && (a.aggregate.rows.length > 1 || a.aggregate.param) ? a.aggregate : null,
     notes: a.notes,
+    grids: gridReports(a.benchRuns),
   };
 }

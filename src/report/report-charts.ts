@@ -14,6 +14,7 @@ import {
 } from './charts.js';
 import type { ReportData } from './report-data.js';
 
+import { gridHeatmap } from './scenario-report.js';
 import { METRIC_LABEL } from './tables.js';
 
 /** charted: the headline figures (the all-ended ones are in the tables beside them) */
@@ -105,6 +106,12 @@ export function reportCharts(data: ReportData): Chart[] {
     charts.push(
       latencyChart('bench-latency', usesTarget ? 'target rate / concurrency' : 'achieved requests/s', lat),
     );
+  (data.grids ?? []).forEach((g, k) => {
+    charts.push(
+      gridHeatmap(`grid-${k}-tok`, g.grid, 'outputTokensPerS'),
+      gridHeatmap(`grid-${k}-ttft`, g.grid, 'ttftP50Ms'),
+    );
+  });
   const agg = data.aggregate;
   if (agg?.pareto) {
     const on = new Set(agg.pareto.frontier);

@@ -5,6 +5,7 @@ import type { Comparison } from '../analysis/compare.js';
 import { kvSeries } from '../analysis/kv-window.js';
 import type { CellInput } from '../analysis/run-types.js';
 import type { KvPoint } from './charts.js';
+import type { GridReport } from './scenario-report.js';
 
 /** Everything a report shows, already analysed. Built by the caller; rendered without I/O. */
 export interface ReportData {
@@ -18,6 +19,8 @@ export interface ReportData {
   aggregate: { rows: AggregateRow[]; pareto: ParetoResult | null; param: ParamComparison | null } | null;
   /** loader notes (skipped lines, missing files) shown with the warnings */
   notes: string[];
+  /** bench runs with a grid scenario (`servelab bench --scenario grid`) */
+  grids?: GridReport[];
 }
 
 export interface CellReportData {

@@ -11,6 +11,7 @@ import {
 import { describeSetup, SETUP_DEFINITIONS, type SetupRow } from '../analysis/setup.js';
 import { COUNTING_RULE } from '../analysis/windows.js';
 import type { ReportData } from './report-data.js';
+import { gridTable } from './scenario-report.js';
 import { fmt, type Table } from './table.js';
 import {
   aggregateTable,
@@ -174,6 +175,12 @@ export function reportSections(data: ReportData): ReportSection[] {
     out.push({
       title: `Bench ${b.name}`,
       tables: [{ caption: 'Per stage (ok requests in latency figures)', table: benchTable(b) }],
+    });
+  for (const g of data.grids ?? [])
+    out.push({
+      title: `Grid ${g.run}`,
+      intro: `prompt x output length, one stage per cell: ${g.grid.arrivals}, ${g.grid.requestsPerCell} requests per cell; max_model_len ${g.grid.maxModelLen ?? 'unknown'}.`,
+      tables: [{ caption: 'Per cell (ok requests in latency figures)', table: gridTable(g.grid) }],
     });
   const agg = data.aggregate;
   if (agg) {

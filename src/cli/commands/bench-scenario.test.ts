@@ -80,6 +80,14 @@ describe('servelab bench --scenario', () => {
     expect(c.out.join('')).toContain(
       'skipped 200000 x 4: prompt 200000 + output 4 = 200004 tokens > max_model_len 131072',
     );
+    // the report: a table of the cells and the heatmaps, as SVG
+    const html = join(dir, 'report.html');
+    expect(await runMain(['report', dir, '--out', html], captureIo().io)).toBe(EXIT.ok);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('Grid: output tok/s by prompt x output length');
+    expect(page).toContain('Grid: TTFT p50 ms by prompt x output length');
+    expect(page).toMatch(/<svg[\s\S]*skipped/);
+    expect(page).toContain('skipped: prompt 200000 + output 4');
   });
 
   it('soak with a large injected leak: degrading, exit 1, slices and evidence in summary.json', async () => {

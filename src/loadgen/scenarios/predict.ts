@@ -2,9 +2,12 @@
  * What the simulator's own model predicts for a closed-loop ramp (bench/scenarios.ts compares
  * it with the knee the ramp finds). Steady state at concurrency c with prompts of I and outputs
  * of O tokens: the running batch B = min(c, max_num_seqs, KV tokens / (I + O/2)) (the mean
- * context of a request over its life); each step decodes B tokens and prefills B x I / O
- * (every request's prompt spread over its O steps), at most max_num_batched_tokens; the step
- * takes the roofline time of that batch (src/sim/step-time.ts); output tok/s = B / step time.
+ * context of a request over its life); each step decodes B tokens, and B / O prompts of I
+ * tokens are prefilled per step: when B / O <= 1 a share B / O of the steps carries one whole
+ * prompt (chunked at max_num_batched_tokens) and the rest decode only; above 1 every step
+ * carries B / O prompts. The mean step time is the roofline time (src/sim/step-time.ts) of
+ * those steps averaged (not the time of the averaged step: the roofline is convex);
+ * output tok/s = B / mean step time.
  * The knee is then called by the same rule as the measured ramp (analysis/knee.ts).
  */
 import { findKnee, type KneeOptions, type KneeResult } from '../../analysis/knee.js';
@@ -50,9 +53,18 @@ export function predictClosedLoop(
       batch = kvBatch;
       bound = 'kv_cache';
     }
-    const tokens = Math.min(cfg.maxNumBatchedTokens, batch * (1 + I / O));
     const ctx = I + O / 2;
-    const stepMs = step(tokens, batch, batch, batch * (ctx + I / O), batch * (2 * ctx + 1 + (I * I) / O));
+    const decodeKv = batch * ctx;
+    const decodeAttn = batch * (2 * ctx + 1);
+    const perStep = batch / O;
+    const withPrompts = (k: number) => {
+      const t = Math.min(cfg.maxNumBatchedTokens, batch + k * I);
+      const q = t - batch;
+      return step(t, batch, batch, decodeKv + q, decodeAttn + (k > 0 ? (q * q) / k : 0));
+    };
+    const stepMs =
+      perStep <= 1 ? perStep * withPrompts(1) + (1 - perStep) * withPrompts(0) : withPrompts(perStep);
+    const tokens = batch + perStep * I;
     return {
       concurrency: c,
       batch,

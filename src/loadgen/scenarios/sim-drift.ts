@@ -40,17 +40,10 @@ export function createDriftingEngine(opts: EngineOptions, clock: Clock, pctPerMi
 /** For startSimServers (the embedded HTTP simulator of `servelab bench --sim-step-drift`). */
 export function driftingEngineFactory(pctPerMin: number): EngineFactory {
   return (o, clock) => {
-    const opts: EngineOptions = { model: o.model, gpu: o.gpu };
-    for (const k of [
-      'tp',
-      'gpuMemoryUtilization',
-      'maxModelLen',
-      'maxNumSeqs',
-      'maxNumBatchedTokens',
-      'stepTimeScale',
-      'stepTimeMs',
-    ] as const)
-      if (o[k] !== undefined) (opts as unknown as Record<string, unknown>)[k] = o[k];
+    // every option the server passes, undefined ones left out (the engine's defaults apply)
+    const opts = Object.fromEntries(
+      Object.entries(o).filter(([, v]) => v !== undefined),
+    ) as unknown as EngineOptions;
     return createDriftingEngine(opts, clock, pctPerMin);
   };
 }

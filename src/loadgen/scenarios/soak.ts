@@ -81,7 +81,7 @@ interface SeriesDef {
 }
 
 /** the client keeps every record in memory for the summary (a few KiB each): this much per request is expected */
-export const CLIENT_HEAP_PER_REQUEST_KIB = 16;
+export const CLIENT_HEAP_PER_REQUEST_KIB = 64;
 
 const SERIES: SeriesDef[] = [
   { key: 'outputTokensPerS', label: 'output tok/s', group: 'client-facing', bad: 'down', unit: 'tok/s' },
@@ -106,7 +106,7 @@ const SERIES: SeriesDef[] = [
     group: 'client-memory',
     bad: 'up',
     absFloor: (used) =>
-      Math.max(128, (used.reduce((a, s) => a + s.ok + s.notOk, 0) * CLIENT_HEAP_PER_REQUEST_KIB) / 1024),
+      Math.max(256, (used.reduce((a, s) => a + s.ok + s.notOk, 0) * CLIENT_HEAP_PER_REQUEST_KIB) / 1024),
     unit: 'MiB',
   },
 ];
@@ -242,7 +242,7 @@ export function soakRules(o: { alpha: number; tolerance: number; warmupSlices: n
     `per time slice (requests placed by their end; the first ${o.warmupSlices} slice(s) left out: the load ramps up there), ` +
     `each series gets a two-sided Mann-Kendall test at alpha = ${o.alpha} and a Theil-Sen slope; ` +
     `a series moves when the trend is significant, in the bad direction, and its change over the run is at least ` +
-    `${(o.tolerance * 100).toFixed(0)} % of its median (or the series' absolute floor: KV 0.05, waiting 1, preemptions 1, requests not ok 1, client heap max(128 MiB, ${CLIENT_HEAP_PER_REQUEST_KIB} KiB per request: the client keeps its records in memory)); ` +
+    `${(o.tolerance * 100).toFixed(0)} % of its median (or the series' absolute floor: KV 0.05, waiting 1, preemptions 1, requests not ok 1, client heap max(256 MiB, ${CLIENT_HEAP_PER_REQUEST_KIB} KiB per request: the client keeps its records in memory, and heapUsed counts garbage not yet collected)); ` +
     'degrading: a client-facing series moves; drifting: only server or client-memory series move; stable: none moves'
   );
 }
