@@ -74,7 +74,6 @@ export interface RunExperimentResult {
   launchFailure?: LaunchFailure;
 }
 
-
 function stamp(d: Date): string {
   return d
     .toISOString()
@@ -115,6 +114,18 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
         hint: 'pass the directory `servelab run` printed as "run directory: ..."',
       });
     const recorded = readRunJson(runDir);
+    const recordedMode = recorded?.mode === 'virtual' ? 'virtual' : 'real';
+    if (recordedMode !== mode)
+      throw new ServelabError(
+        'BAD_FLAG',
+        `${runDir} was run in ${recordedMode} time; this resume is in ${mode} time`,
+        {
+          hint:
+            recordedMode === 'virtual'
+              ? 'resume it with `servelab simulate`'
+              : 'resume it with `servelab run` (without --virtual)',
+        },
+      );
     const want = cells.map((c) => c.id);
     if (recorded?.cells && recorded.cells.join(',') !== want.join(',')) {
       throw new ServelabError(

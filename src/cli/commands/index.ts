@@ -15,6 +15,7 @@ import { registerRun } from './run.js';
 import { registerSbatch } from './sbatch.js';
 import { registerScrape } from './scrape.js';
 import { registerSim } from './sim.js';
+import { registerSimulate } from './simulate.js';
 
 /**
  * A command module registers itself on the program. `setExit` records the exit code of the
@@ -29,6 +30,7 @@ export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
 /** Every command of servelab. Add one import + one entry per command module. */
 export const COMMANDS: RegisterCommand[] = [
   registerRun,
+  registerSimulate,
   registerAgent,
   registerBench,
   registerDataset,

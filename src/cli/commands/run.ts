@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createHttpTransport } from '../../client/index.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, formatError, ServelabError } from '../../errors.js';
 import { planExperiment, planLines } from '../../experiment/plan.js';
@@ -10,6 +9,7 @@ import {
   type RunExperimentResult,
   runExperiment,
 } from '../../experiment/run-experiment.js';
+import type { TimeMode } from '../../launch/registry.js';
 import { toTerminal } from '../../report/table.js';
 import { runTable, windowsOverviewTable } from '../../report/tables.js';
 import { writeRunReport } from '../../report/write.js';
@@ -22,6 +22,8 @@ export interface ExecuteFlags {
   replay?: string;
   /** sim servers on the topology's ports (W1: 1900, ...) even where the spec says freePorts */
   w1Ports?: boolean;
+  /** every server a simulated engine in-process on one virtual clock (`servelab simulate`, `run --virtual`) */
+  virtual?: boolean;
   /**
    * what to print after Ctrl-C: how to continue (`servelab run` prints its --resume line;
    * `servelab agent`, which cannot resume, its own)
@@ -36,6 +38,10 @@ export async function executeSpec(
   flags: ExecuteFlags,
 ): Promise<{ code: number; result: RunExperimentResult }> {
   io.stderr(`${describeSpec(loaded.spec)}\n`);
+  if (flags.virtual)
+    io.stderr(
+      'virtual time: every server is a simulated engine in-process on one clock (no HTTP, no real waiting)\n',
+    );
   const result = await runExperiment({
     loaded,
     cwd: io.cwd,
@@ -45,8 +51,8 @@ export async function executeSpec(
     ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(flags.replay ? { replay: flags.replay } : {}),
     ...(flags.w1Ports ? { topologyPorts: true } : {}),
+    ...(flags.virtual ? { mode: 'virtual' as const } : {}),
     progressIntervalMs: io.isTTY ? 2000 : 5000,
-    makeTransport: (c) => createHttpTransport({ connections: Math.max(16, c * 2) }),
     ...(io.secrets ? { secrets: io.secrets } : {}),
   });
   const ranNow = result.cells.filter((c) => !c.alreadyComplete);
@@ -68,7 +74,7 @@ export async function executeSpec(
   const interruptedLine = () => {
     const hint = flags.interruptedHint
       ? flags.interruptedHint(result)
-      : `continue with: ${shellCommand(['servelab', 'run', loaded.file, '--resume', result.runDir])}`;
+      : `continue with: ${shellCommand(['servelab', ...(flags.virtual ? ['simulate'] : ['run']), loaded.file, '--resume', result.runDir])}`;
     io.stderr(`interrupted: cells done are kept${hint ? `; ${hint}` : ''}\n`);
   };
   if (!result.cells.some((c) => c.counts)) {
@@ -122,6 +128,19 @@ export async function executeSpec(
   return { code: EXIT.ok, result };
 }
 
+/**
+ * `--dry-run`: the spec validated, its topologies parsed (exit 2), in real time every command
+ * recipe's executable found (exit 3), then every cell of the plan printed.
+ */
+export function dryRun(ctx: CommandContext, loaded: LoadedSpec, mode: TimeMode): void {
+  ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
+  // in virtual time an arm that cannot be simulated is refused here, by name (exit 2)
+  const plan = planExperiment(loaded.spec, mode);
+  assertTopologies(loaded.spec, loaded.baseDir, mode);
+  if (mode === 'real') assertLaunchable(loaded.spec, ctx.io.env);
+  ctx.io.stdout(`${planLines(plan).join('\n')}\n`);
+}
+
 export function registerRun(program: Command, ctx: CommandContext): void {
   program
     .command('run')
@@ -138,30 +157,32 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       '--w1-ports',
       "simulated servers listen on the ports their topology names (W1: 1900, 1910-1913, ...), not on free ones (a spec's freePorts: true, the quickstart's default)",
     )
-    .option('--dry-run', 'validate the spec, check that every command recipe can be started, run nothing')
+    .option(
+      '--virtual',
+      'virtual time (as `servelab simulate`): every server a simulated engine in-process, no HTTP, no real waiting',
+    )
+    .option(
+      '--dry-run',
+      'validate the spec, check that every command recipe can be started, print every cell of the plan, run nothing',
+    )
     .action(
       async (
         file: string,
-        flags: { resume?: string; replay?: string; dryRun?: boolean; w1Ports?: boolean },
+        flags: { resume?: string; replay?: string; dryRun?: boolean; w1Ports?: boolean; virtual?: boolean },
       ) => {
         // paths are the user's, relative to the directory servelab runs in (the injected cwd)
         const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
         // the files it names, checked by --dry-run as by a run (before any server starts)
         checkSpecFiles(loaded, flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {});
         if (flags.dryRun) {
-          ctx.io.stdout(`${describeSpec(loaded.spec)}\n`);
-          // a sim topology that does not parse (exit 2); a recipe whose executable is not
-          // there (exit 3, as the run would)
-          assertTopologies(loaded.spec, loaded.baseDir);
-          assertLaunchable(loaded.spec, ctx.io.env);
-          // every cell in run order, with what it launches (experiment/plan.ts)
-          ctx.io.stdout(`${planLines(planExperiment(loaded.spec)).join('\n')}\n`);
+          dryRun(ctx, loaded, flags.virtual ? 'virtual' : 'real');
           return;
         }
         const { code } = await executeSpec(ctx.io, loaded, {
           ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
           ...(flags.replay ? { replay: resolve(ctx.io.cwd, flags.replay) } : {}),
           ...(flags.w1Ports ? { w1Ports: true } : {}),
+          ...(flags.virtual ? { virtual: true } : {}),
         });
         ctx.setExit(code);
       },
