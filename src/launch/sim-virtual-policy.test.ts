@@ -31,7 +31,9 @@ describe('sim-virtual: the topology’s scheduling_policy', () => {
     });
     const ep = s.endpoints.get('meta-llama/Llama-3.1-8B-Instruct')?.[0];
     if (!ep || !s.virtual) throw new Error('no endpoint');
-    expect(s.virtual.describe.engines[0]).toMatchObject({ schedulingPolicy: 'continuum' });
+    expect((s.virtual.describe.engines as Record<string, unknown>[])[0]).toMatchObject({
+      schedulingPolicy: 'continuum',
+    });
     const r = await s.virtual.drive(
       s.transport(1).call({
         endpoint: ep,
