@@ -37,7 +37,8 @@ describe('servelab bench --scenario', () => {
     const out = c.out.join('');
     expect(out).toMatch(/^level\s+ok\/total/m);
     expect(out).toMatch(/^ramp: (knee at|not saturated|no knee)/m);
-    expect(c.err.join('')).toContain('stage 3: c=4 (closed loop, 4 users)');
+    // real time on a shared host: the ramp may call saturation at any level, so only the first is sure
+    expect(c.err.join('')).toContain('stage 1: c=1 (closed loop, 1 user)');
     const recs = readFileSync(join(dir, 'requests.jsonl'), 'utf8')
       .trim()
       .split('\n')
