@@ -55,7 +55,7 @@ describe('scenarios on the simulator', () => {
   it('grid: one stage per cell; cells over max_model_len are skipped with the reason', async () => {
     const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 } });
     const g = await runGrid(sim.runner(), {
-      prompts: parseLengths('512,4k,16k', '--grid-prompts'),
+      prompts: parseLengths('512,4k,8150,16k', '--grid-prompts'),
       outputs: parseLengths('16,64', '--grid-outputs'),
       maxModelLen: sim.maxModelLen,
       arrivals: { kind: 'closed', concurrency: 4 },
@@ -67,18 +67,25 @@ describe('scenarios on the simulator', () => {
       [512, 64],
       [4000, 16],
       [4000, 64],
+      [8150, 16],
+      [8150, 64],
       [16000, 16],
       [16000, 64],
     ]);
     const ran = g.cells.filter((c) => c.row);
-    expect(ran).toHaveLength(4);
+    expect(ran).toHaveLength(5);
     for (const c of ran) expect(c.row).toMatchObject({ ok: 8, measured: 8 });
     const skipped = g.cells.filter((c) => c.skipped);
-    expect(skipped.map((c) => c.promptTokens)).toEqual([16000, 16000]);
-    expect(skipped[0]!.skipped).toContain('16016 tokens > max_model_len 8192');
+    // 8150 + 16 = 8166 fits 8192 and runs; 8150 + 64 = 8214 does not
+    expect(skipped.map((c) => [c.promptTokens, c.outputTokens])).toEqual([
+      [8150, 64],
+      [16000, 16],
+      [16000, 64],
+    ]);
+    expect(skipped[1]!.skipped).toContain('16016 tokens > max_model_len 8192');
     // a longer prompt takes longer to its first token
     expect(ran[2]!.row!.ttftP50Ms!).toBeGreaterThan(ran[0]!.row!.ttftP50Ms!);
-    expect(ran.map((c) => c.row!.stage)).toEqual([0, 1, 2, 3]);
+    expect(ran.map((c) => c.row!.stage)).toEqual([0, 1, 2, 3, 4]);
   });
 
   const soak = async (drift: number) => {
