@@ -108,8 +108,9 @@ export async function runLiveTask(
   const startMs = ctx.now();
   const counts = { steps: 0, expertCalls: 0, userCalls: 0, toolCalls: 0 };
   let userTurnsLeft = task.userTurns;
+  // the tool the previous orchestrator call ended in (the fork's last_func_call); this call's own
+  // tool is not known until it answers, so this_func_call goes as null and the server parses it
   let lastTool: string | undefined;
-  let prevTool: string | undefined;
   let end: { status: TaskRecord['status']; reason?: string } | undefined;
   // what a replay needs to rebuild the prefix structure (see prompt-shape.ts)
   const shape = new PromptShape();
@@ -135,8 +136,7 @@ export async function runLiveTask(
             ...cfg.extraBody,
             ...programFieldsBody(cfg.programFields, run.programId, {
               isLastStep: step === ctx.limits.maxSteps - 1,
-              thisFuncCall: lastTool,
-              lastFuncCall: prevTool,
+              lastFuncCall: lastTool,
             }),
           },
         },
@@ -208,10 +208,10 @@ export async function runLiveTask(
           ctx.onProgress(task.id, 'tool done');
           if (signals.stop.aborted) break;
         }
-        prevTool = lastTool;
         lastTool = next.type === 'expert' ? 'call_expert' : next.name;
       } else if (userTurnsLeft > 0) {
         userTurnsLeft--;
+        lastTool = undefined;
         next = { type: 'user' };
         if (cfg.userMode === 'model' && cfg.userModel) {
           const flipped: ChatMessage[] = [

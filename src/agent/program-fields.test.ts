@@ -1,0 +1,81 @@
+/**
+ * The Continuum fork's fields as the live agent sends them: `this_func_call` is the tool THIS call
+ * ends in, which the client cannot know before the answer, so it goes as null (the fork then
+ * parses the answer); `last_func_call` is the tool the previous call ended in (none after a user turn).
+ */
+import { describe, expect, it } from 'vitest';
+import type { CallRequest, CallResult, ToolCall } from '../loadgen/transport.js';
+import { driveCell, type WorkItem } from './driver.js';
+import { PoolSet } from './pool.js';
+import { generateTasks } from './taskset.js';
+
+const tool = (name: string): ToolCall => ({
+  id: `c-${name}`,
+  type: 'function',
+  function: { name, arguments: '{}' },
+});
+
+function answer(toolCalls: ToolCall[], text = ''): CallResult {
+  return { status: 'ok', sentMs: 0, endMs: 1, chunkMs: [], text, reasoning: '', toolCalls, quirks: [] };
+}
+
+describe('program fields of a live task', () => {
+  it('this_func_call is null; last_func_call names the previous call’s tool, and none after a user turn', async () => {
+    // orchestrator answers in order: tool search, tool lookup, text (user turn), tool refund, text (end)
+    const script = [[tool('search')], [tool('lookup')], [], [tool('refund')], []];
+    const bodies: Record<string, unknown>[] = [];
+    const transport = {
+      call: async (req: CallRequest) => {
+        bodies.push(req.extraBody ?? {});
+        return answer(script[bodies.length - 1] ?? [], 'done');
+      },
+    };
+    const [task] = generateTasks({ seed: 3, scale: 1, count: 1, overrides: {} });
+    const items: WorkItem[] = [{ kind: 'live', task: { ...task!, userTurns: 1 } }];
+    await driveCell({
+      items,
+      concurrency: 1,
+      graceMs: 0,
+      watchdogMs: 60_000,
+      onTask: () => {},
+      ctx: {
+        transport,
+        pools: new PoolSet(new Map([['o', [{ baseUrl: 'http://127.0.0.1:9/v1', model: 'o' }]]]), 'random', 1),
+        config: {
+          orchestrator: 'o',
+          experts: {},
+          stream: true,
+          maxTokens: 10,
+          expertMaxTokens: 10,
+          temperature: 1,
+          userMode: 'scripted',
+          systemPromptTokens: 5,
+          timeScale: 0,
+          programFields: ['job_id', 'is_last_step', 'this_func_call', 'last_func_call'],
+          replayOutput: 'directive',
+          extraBody: {},
+        },
+        limits: {
+          maxSteps: 10,
+          maxTaskTimeMs: 10_000,
+          callTimeoutMs: 10_000,
+          retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
+        },
+        cellTag: 't',
+        now: () => performance.now(),
+        onStep: () => {},
+        onProgress: () => {},
+        onNote: () => {},
+      },
+    });
+    expect(bodies.map((b) => [b.this_func_call, b.last_func_call])).toEqual([
+      [null, null],
+      [null, 'search'],
+      [null, 'lookup'],
+      [null, null],
+      [null, 'refund'],
+    ]);
+    expect(new Set(bodies.map((b) => b.job_id)).size).toBe(1);
+    expect(bodies.every((b) => b.is_last_step === false)).toBe(true);
+  });
+});
