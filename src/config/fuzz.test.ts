@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { TAU2_DOMAINS } from '../agent/taskset.js';
 import { runMain } from '../cli/main.js';
 import { captureIo } from '../cli/testing/capture-io.js';
-import { parseHost, parseUrlFlag } from './host.js';
+import { parseHost } from '../host.js';
+import { parseUrlFlag } from './host.js';
 import { parseSpecText } from './load.js';
 import { TAU2_DOMAIN_NAMES } from './spec.js';
 

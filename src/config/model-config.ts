@@ -4,9 +4,9 @@
  * ignored. The same shape is accepted inside a spec as YAML (ports as strings or numbers).
  */
 import { z } from 'zod';
+import { HOST_HINT, parseHost } from '../host.js';
 import type { Endpoint } from '../loadgen/transport.js';
 import { BOUNDS } from './bounds.js';
-import { HOST_HINT, parseHost } from './host.js';
 
 const portSchema = z.unknown().transform((v, ctx) => {
   const n = typeof v === 'string' && /^\d{1,5}$/.test(v) ? Number(v) : v;

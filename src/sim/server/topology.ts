@@ -26,6 +26,7 @@
  */
 import { isMap, isNode, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { HOST_HINT, parseHost } from '../../host.js';
 import { PERSONAS } from '../persona.js';
 import type { ContinuumOptions } from '../policy/index.js';
 import { POLICY_NAMES } from '../policy/index.js';
@@ -80,7 +81,11 @@ const serverSchema = z
 
 const topologySchema = z
   .object({
-    host: z.string().min(1).optional(),
+    host: z
+      .string()
+      .min(1)
+      .refine((h) => parseHost(h) !== undefined, { message: `not a host: give ${HOST_HINT}` })
+      .optional(),
     seed: z.number().int().min(0).optional(),
     servers: z.array(serverSchema).min(1),
   })
@@ -166,7 +171,7 @@ export function parseTopology(
       ...(s.continuum !== undefined ? { continuum: continuumOptionsOf(s.continuum) } : {}),
     })),
   };
-  if (t.host !== undefined) topology.host = t.host;
+  if (t.host !== undefined) topology.host = parseHost(t.host) ?? t.host;
   if (t.seed !== undefined) topology.seed = t.seed;
   return { ok: true, topology };
 }
