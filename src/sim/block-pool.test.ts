@@ -92,4 +92,31 @@ describe('BlockPool', () => {
     p.cache(a[0]!, 9);
     expect(p.lookup(9)).toBe(-1);
   });
+
+  it('leakOneIn (opt-in fault): one in N blocks whose refcount drops to 0 is lost, hash dropped', () => {
+    const p = new BlockPool(11);
+    p.leakOneIn = 3;
+    const a: number[] = [];
+    p.allocate(6, a);
+    for (const [i, blk] of a.entries()) p.cache(blk, 100 + i);
+    p.freeBlocks(a); // frees 6, 5, 4, 3, 2, 1: the 3rd and the 6th freed (4 and 1) are lost
+    expect(p.leaked).toBe(2);
+    expect(p.numFree).toBe(8);
+    expect(p.usageFrac).toBeCloseTo(0.2, 12);
+    expect(p.freeOrder()).not.toContain(4);
+    expect(p.freeOrder()).not.toContain(1);
+    // a lost block is not found as a prefix hit (which would bring it back)
+    expect(p.lookup(103)).toBe(-1);
+    expect(p.lookup(100)).toBe(-1);
+    expect(p.lookup(102)).toBe(a[2]);
+  });
+
+  it('leaks nothing by default', () => {
+    const p = new BlockPool(11);
+    const a: number[] = [];
+    p.allocate(10, a);
+    p.freeBlocks(a);
+    expect(p.leaked).toBe(0);
+    expect(p.numFree).toBe(10);
+  });
 });

@@ -26,6 +26,15 @@ export class BlockPool {
   private tail = NONE;
   private free = 0;
   readonly prefixCaching: boolean;
+  /**
+   * Opt-in fault for soak tests (loadgen/scenarios/sim-drift.ts): one in `leakOneIn` blocks whose
+   * refcount drops to 0 is lost (never back in the free queue, its hash dropped), as a refcount
+   * leak would lose it: KV usage creeps up. 0 (the default): off.
+   */
+  leakOneIn = 0;
+  /** blocks lost to leakOneIn so far */
+  leaked = 0;
+  private leakCount = 0;
 
   constructor(numBlocks: number, prefixCaching = true) {
     if (!Number.isInteger(numBlocks) || numBlocks < 2)
@@ -118,8 +127,20 @@ export class BlockPool {
   freeBlocks(blocks: readonly number[]): void {
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i]!;
-      if (--this.ref[b]! === 0) this.pushTail(b);
+      if (--this.ref[b]! === 0 && !(this.leakOneIn > 0 && this.leak(b))) this.pushTail(b);
     }
+  }
+
+  private leak(b: number): boolean {
+    if (++this.leakCount < this.leakOneIn) return false;
+    this.leakCount = 0;
+    const h = this.hashOf[b]!;
+    if (!Number.isNaN(h)) {
+      this.byHash.delete(h);
+      this.hashOf[b] = Number.NaN;
+    }
+    this.leaked++;
+    return true;
   }
 
   /** register a newly full block under its hash; a hash already cached keeps its first block */

@@ -3,14 +3,17 @@
  * minutes of load): ramp finds the knee, grid skips cells over max_model_len, soak says stable
  * without a leak and degrading with an injected slow one, the SLO search brackets its answer.
  */
+
+import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { syntheticItems } from '../../workload/synthetic.js';
 import type { RequestRecord } from '../records.js';
 import { parseSlo } from '../slo.js';
 import { parseLengths, runGrid } from './grid.js';
+import type { ClientPoint } from './level.js';
 import { doublingLevels, rampRequests, runRamp } from './ramp.js';
 import { runSloSearch } from './slo-search.js';
-import { runSoak } from './soak.js';
+import { runSoak, SOAK_DEFAULTS, soakSlices, soakVerdict } from './soak.js';
 import { virtualSim } from './virtual.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -88,10 +91,11 @@ describe('scenarios on the simulator', () => {
     expect(ran.map((c) => c.row!.stage)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  const soak = async (drift: number) => {
+  const soak = async (drift: number, kvLeakOneIn = 0) => {
     const sim = virtualSim({
       engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 },
       stepDriftPctPerMin: drift,
+      kvLeakOneIn,
     });
     return runSoak(sim.runner(), {
       arrivals: { kind: 'closed', concurrency: 32 },
@@ -119,6 +123,68 @@ describe('scenarios on the simulator', () => {
     expect(tpot.trend.p).toBeLessThan(0.01);
     expect(tpot.evidence).toMatch(/TPOT p50: \+.* Mann-Kendall p = .* < 0.01: MOVES/);
     expect(r.series.find((s) => s.key === 'outputTokensPerS')!.trend.moves).toBe(true);
+  });
+
+  it('soak with an injected KV block leak (1 in 50 freed blocks lost): drifting on KV usage, users see nothing yet', async () => {
+    const r = await soak(0, 50);
+    expect(r.verdict).toBe('drifting');
+    expect(r.why).toContain('KV usage');
+    const kv = r.series.find((s) => s.key === 'kvUsage')!;
+    expect(kv.group).toBe('server');
+    expect(kv.trend.moves).toBe(true);
+    expect(kv.trend.change).toBeGreaterThan(0.1);
+    expect(kv.evidence).toMatch(/KV usage: \+.* Mann-Kendall p = .* < 0.01: MOVES/);
+    // KV creeps slice by slice; the client-facing series do not move
+    expect(r.slices.at(-1)!.kvUsage!).toBeGreaterThan(r.slices[1]!.kvUsage! + 0.1);
+    expect(r.series.filter((s) => s.group === 'client-facing' && s.trend.moves)).toEqual([]);
+  });
+
+  it('soak client heap: the slice minimum (after a collection) is tested, not the collector sawtooth', async () => {
+    const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 } });
+    const res = await sim.runner()({
+      arrivals: { kind: 'closed', concurrency: 4 },
+      items: items(3),
+      durationMs: 120_000,
+      label: 'soak',
+    });
+    // a flat live heap of 400 MiB; 80 MiB of garbage per 1-s sample until the collector runs, and
+    // the collector runs less often as the run goes on (every 2 samples at first, every 10 at the
+    // end, still once per 10-s slice): the slice mean climbs by ~360 MiB, the minimum stays flat
+    const t0 = res.stage.outcome.startMs;
+    const client: ClientPoint[] = [];
+    let garbage = 0;
+    for (let i = 0; i < 120; i++) {
+      const period = 2 + Math.floor((Math.floor(i / 10) * 8) / 11);
+      garbage = i % period === 0 ? 0 : garbage + 1;
+      const heap = (400 + 80 * garbage) * 2 ** 20;
+      client.push({ tMs: t0 + i * 1000, rssBytes: heap + 2 ** 28, heapUsedBytes: heap });
+    }
+    const slices = soakSlices({ ...res, client }, 120_000, 10_000);
+    expect(slices.map((x) => x.heapUsedMiB)).toEqual(slices.map(() => 400));
+    const v = soakVerdict(slices, {
+      alpha: SOAK_DEFAULTS.alpha,
+      tolerance: SOAK_DEFAULTS.tolerance,
+      warmupSlices: 1,
+    });
+    expect(v.verdict).toBe('stable');
+    expect(v.series.find((x) => x.key === 'heapUsedMiB')!.trend.moves).toBe(false);
+  });
+
+  it('soak without a leak over 10 virtual minutes with the real client heap: stable, heap tested and not flagged', async () => {
+    const sim = virtualSim({ engine: { model: MODEL, gpu: 'H100', maxModelLen: 8192 } });
+    const r = await runSoak(
+      sim.runner({ sampleClient: () => ({ rss: 0, heapUsed: v8.getHeapStatistics().used_heap_size }) }),
+      {
+        arrivals: { kind: 'closed', concurrency: 16 },
+        items: items(11),
+        durationMs: 600_000,
+        sliceMs: 30_000,
+      },
+    );
+    expect(r.verdict).toBe('stable');
+    const heap = r.series.find((x) => x.key === 'heapUsedMiB')!;
+    expect(heap.trend.n).toBe(19);
+    expect(heap.trend.moves).toBe(false);
   });
 
   it('SLO search: the highest concurrency that meets the SLO, and the next one breaks it', async () => {

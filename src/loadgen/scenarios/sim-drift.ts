@@ -4,8 +4,13 @@
  * it runs: fragmentation, a growing Python heap, a leaking cache). It wraps the roofline model
  * through the engine's `stepTimeFn` option, so the simulator itself is unchanged; virtual-time
  * fast-forward reads the factor at the start of each fast-forwarded run of steps.
+ *
+ * The second, server-side creep users do not see at first: a KV block leak (`leakKvBlocks`), one
+ * in N blocks a request frees never returns to the free queue (the block pool's opt-in
+ * `leakOneIn`), so KV usage creeps up while latency stays flat until the cache runs short.
  */
 import type { KvDtype, WeightDtype } from '../../knowledge/models.js';
+import { BlockPool } from '../../sim/block-pool.js';
 import { createEngine, type EngineOptions, resolveEngineConfig, type SimEngine } from '../../sim/engine.js';
 import type { Clock } from '../../sim/engine-api.js';
 import type { EngineFactory } from '../../sim/server/index.js';
@@ -35,6 +40,21 @@ export function createDriftingEngine(opts: EngineOptions, clock: Clock, pctPerMi
       ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
     });
   return createEngine({ ...opts, stepTimeFn: driftingStepTime(base, () => clock.nowMs(), pctPerMin) }, clock);
+}
+
+/**
+ * Turn on the block pool's leak in an engine: one in `oneIn` freed blocks is lost. The pool is
+ * the engine's own (not on its public interface: this is a fault injection for tests and
+ * benchmarks), checked to be a BlockPool so a refactor of the engine fails here, loudly.
+ */
+export function leakKvBlocks(engine: SimEngine, oneIn: number): BlockPool {
+  if (!Number.isInteger(oneIn) || oneIn < 1)
+    throw new RangeError(`leak one block in N: N must be an integer >= 1, got ${oneIn}`);
+  const pool = (engine as unknown as { sched?: { pool?: unknown } }).sched?.pool;
+  if (!(pool instanceof BlockPool))
+    throw new Error('leakKvBlocks: the engine has no BlockPool at sched.pool');
+  pool.leakOneIn = oneIn;
+  return pool;
 }
 
 /** For startSimServers (the embedded HTTP simulator of `servelab bench --sim-step-drift`). */

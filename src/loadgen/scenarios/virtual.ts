@@ -9,7 +9,7 @@ import { SimService } from '../../sim/service.js';
 import type { RequestTemplate } from '../requests.js';
 import { createSimTransport, type SimTransport } from '../sim-transport.js';
 import { type LevelRunnerOptions, levelRunner, type RunLevel } from './level.js';
-import { createDriftingEngine } from './sim-drift.js';
+import { createDriftingEngine, leakKvBlocks } from './sim-drift.js';
 
 export interface VirtualSim {
   clock: VirtualClock;
@@ -27,10 +27,13 @@ export function virtualSim(o: {
   seed?: number;
   /** the injected slow leak: step time + pctPerMin % per minute (sim-drift.ts) */
   stepDriftPctPerMin?: number;
+  /** the injected KV block leak: one in N freed blocks is never freed (sim-drift.ts) */
+  kvLeakOneIn?: number;
   sampleIntervalMs?: number;
 }): VirtualSim {
   const clock = new VirtualClock(1_000_000);
   const engine = createDriftingEngine(o.engine, clock, o.stepDriftPctPerMin ?? 0);
+  if (o.kvLeakOneIn) leakKvBlocks(engine, o.kvLeakOneIn);
   const service = new SimService({ engine, clock, seed: o.seed ?? 1 });
   const transport = createSimTransport({ clock, services: service });
   const template: RequestTemplate = {
