@@ -122,6 +122,43 @@ describe('servelab bench --scenario', () => {
     expect(s.scenario.slices[2].heapUsedMiB).toBeGreaterThan(0);
   });
 
+  it('soak without --max-concurrency / --request-rate: a quick ramp first, then the soak at 90 % of its knee', async () => {
+    const dir = outDir();
+    const c = captureIo();
+    await runMain(
+      [
+        'bench',
+        '--scenario',
+        'soak',
+        '--duration',
+        '3',
+        '--slice',
+        '0.5',
+        '--levels',
+        'c2,c4,c8',
+        '--out',
+        dir,
+        ...small,
+      ],
+      c.io,
+    );
+    const s = readJson(join(dir, 'summary.json'));
+    const load = s.scenario.load;
+    expect(load.from).toBe('ramp');
+    const ramp = load.ramp.levels as { label: string; load: number }[];
+    expect(ramp[0].label).toBe('c=2');
+    // the basis is the knee, or the first / highest level the ramp ran; 90 % of it, rounded
+    const basis = ramp.find((l) => l.label === load.basis)!;
+    expect(load.concurrency).toBe(Math.max(1, Math.round(0.9 * basis.load)));
+    expect(s.scenario.arrivals).toBe(`closed(c=${load.concurrency})`);
+    expect(s.scenario.slices).toHaveLength(6);
+    // the ramp's stages, then the soak's, all in summary.json
+    expect(s.stages).toHaveLength(ramp.length + 1);
+    expect(c.err.join('')).toContain('soak: no --max-concurrency / --request-rate: a quick ramp first');
+    expect(c.out.join('')).toMatch(new RegExp(`soaked at c=${load.concurrency} = 90 % of`));
+    expect(c.out.join('')).toMatch(/soak verdict: /);
+  });
+
   it('slo: an SLO no load meets exits 1 and says so', async () => {
     const c = captureIo();
     const code = await runMain(
@@ -146,7 +183,6 @@ describe('servelab bench --scenario', () => {
   it.each([
     [['--scenario', 'nope'], '--scenario "nope" is not known'],
     [['--scenario', 'soak'], '--scenario soak needs --duration'],
-    [['--scenario', 'soak', '--duration', '5'], 'needs a sustained load'],
     [['--scenario', 'slo'], '--scenario slo needs --slo'],
     [['--scenario', 'ramp', '--slo', 'ttft<2'], '--slo "ttft<2"'],
     [['--scenario', 'grid', '--grid-prompts', '1.5k,x'], '--grid-prompts "x" is not a token count'],

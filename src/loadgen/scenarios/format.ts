@@ -108,6 +108,9 @@ export function formatScenario(r: ScenarioResult): string {
           ],
           rows,
         ) +
+        (r.load
+          ? `soak load from a ramp first (${r.load.ramp.levels.map((l) => `${l.label} ${f(l.outputTokensPerS, 0)} tok/s`).join(', ')}): ${r.load.ramp.knee.reason}; soaked at ${r.load.why}\n`
+          : '') +
         `soak verdict: ${r.verdict.toUpperCase()}: ${r.why}\n` +
         r.series.map((s) => `  [${s.group}] ${s.evidence}\n`).join('') +
         `rule: ${r.rules}\n`

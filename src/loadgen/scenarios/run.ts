@@ -25,7 +25,7 @@ import { GRID_DEFAULT_OUTPUTS, GRID_DEFAULT_PROMPTS, runGrid } from './grid.js';
 import { levelRunner, realClock } from './level.js';
 import { doublingLevels, rampRequests, runRamp } from './ramp.js';
 import { runSloSearch } from './slo-search.js';
-import { runSoak, SOAK_DEFAULTS } from './soak.js';
+import { runSoak, SOAK_DEFAULTS, type SoakLoad, soakLoadFromRamp } from './soak.js';
 
 export const SCENARIOS = ['ramp', 'grid', 'soak', 'slo'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -225,20 +225,38 @@ export async function runScenario(o: ScenarioRunOptions): Promise<ScenarioRun> {
             '--scenario soak needs --duration',
             'e.g. --scenario soak --duration 3600 --max-concurrency 64',
           );
-        if (o.arrivals.kind === 'burst')
-          throw bad(
-            '--scenario soak needs a sustained load: --max-concurrency N (a closed loop) or --request-rate R',
-            'run `--scenario ramp` first: its knee is the load to soak at',
-          );
         const sliceMs = o.sliceMs ?? o.durationMs / SOAK_DEFAULTS.slices;
         if (o.durationMs / sliceMs < 6)
           throw bad(
             `--slice ${sliceMs / 1000} s gives ${Math.floor(o.durationMs / sliceMs)} slices of --duration ${o.durationMs / 1000} s`,
             'the trend test needs at least 6 slices (default: 20 slices of the duration)',
           );
+        // no sustained load given: a quick closed-loop ramp first, then soak at 90 % of its knee
+        let arrivals = o.arrivals;
+        let load: SoakLoad | undefined;
+        if (arrivals.kind === 'burst') {
+          o.log(
+            'soak: no --max-concurrency / --request-rate: a quick ramp first (c = 1, 2, 4 ... 256) to find the knee',
+          );
+          const levels = o.levels ?? doublingLevels(256);
+          const per = rampRequests(20);
+          const ramp = await runRamp(run, {
+            levels,
+            items: (k) => o.items(k, per(levels[k]!)),
+            requests: per,
+            maxErrorShare: o.maxErrorShare,
+            knee: o.kneeTolerance !== undefined ? { tolerance: o.kneeTolerance } : {},
+            ...signal,
+          });
+          load = soakLoadFromRamp(ramp);
+          o.log(`soak: ${ramp.knee.reason}; soaking at ${load.why}`);
+          arrivals = { kind: 'closed', concurrency: load.concurrency };
+        }
         return runSoak(run, {
-          arrivals: o.arrivals,
-          items: o.items(0, o.numPrompts ?? 1000),
+          arrivals,
+          ...(load ? { load } : {}),
+          // fresh prompts after the ramp's levels (the prefix cache does not answer the soak)
+          items: o.items(load ? load.ramp.levels.length : 0, o.numPrompts ?? 1000),
           durationMs: o.durationMs,
           sliceMs,
           ...(o.trendAlpha !== undefined ? { alpha: o.trendAlpha } : {}),

@@ -13,7 +13,7 @@ import { parseLengths, runGrid } from './grid.js';
 import type { ClientPoint } from './level.js';
 import { doublingLevels, rampRequests, runRamp } from './ramp.js';
 import { runSloSearch } from './slo-search.js';
-import { runSoak, SOAK_DEFAULTS, soakSlices, soakVerdict } from './soak.js';
+import { runSoak, SOAK_DEFAULTS, soakLoadFromRamp, soakSlices, soakVerdict } from './soak.js';
 import { virtualSim } from './virtual.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -40,6 +40,9 @@ describe('scenarios on the simulator', () => {
     expect(r.knee.reason).toContain('knee at c=16');
     // c=32 against 16 running slots: about 16 wait
     expect(r.levels[5]!.meanWaiting!).toBeGreaterThan(8);
+    // a soak without a given load runs at 90 % of this knee
+    expect(soakLoadFromRamp(r)).toMatchObject({ concurrency: 14, basis: 'c=16' });
+    expect(soakLoadFromRamp(r).why).toBe("c=14 = 90 % of the ramp's knee c=16");
     expect(seen.length).toBe(r.levels.reduce((a, l) => a + l.measured, 0));
     expect(new Set(seen.map((x) => x.stage))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
   });

@@ -13,6 +13,7 @@ import type { WorkloadItem } from '../../workload/item.js';
 import type { ArrivalSpec } from '../arrivals.js';
 import type { RequestRecord } from '../records.js';
 import type { LevelResult, RunLevel } from './level.js';
+import type { RampResult } from './ramp.js';
 
 export const SOAK_DEFAULTS = { alpha: 0.01, tolerance: 0.05, slices: 20 } as const;
 
@@ -27,6 +28,44 @@ export interface SoakOptions {
   tolerance?: number;
   /** leading slices left out of the tests (the load ramps up in them; default 1) */
   warmupSlices?: number;
+  /** where the load came from when no --max-concurrency / --request-rate was given */
+  load?: SoakLoad;
+}
+
+/** share of the ramp's knee a soak without a given load runs at */
+export const SOAK_KNEE_SHARE = 0.9;
+
+/** The soak's load found by a ramp first (no --max-concurrency / --request-rate given). */
+export interface SoakLoad {
+  from: 'ramp';
+  /** the closed-loop concurrency soaked at */
+  concurrency: number;
+  share: number;
+  /** the ramp level the share was taken of */
+  basis: string;
+  why: string;
+  ramp: RampResult;
+}
+
+/**
+ * The soak's concurrency from a closed-loop ramp: `share` of the knee's concurrency (rounded,
+ * at least 1). No knee because the first level was already saturated: that level's; not
+ * saturated at all: the highest level run (the server took more than the ramp gave it).
+ */
+export function soakLoadFromRamp(ramp: RampResult, share = SOAK_KNEE_SHARE): SoakLoad {
+  const pct = `${(share * 100).toFixed(0)} %`;
+  let basisRow = ramp.kneeLevel;
+  let why: string;
+  if (basisRow) why = `${pct} of the ramp's knee ${basisRow.label}`;
+  else if (ramp.knee.saturated) {
+    basisRow = ramp.levels[0]!;
+    why = `${pct} of ${basisRow.label}, the ramp's first level (already past saturation)`;
+  } else {
+    basisRow = ramp.levels.at(-1)!;
+    why = `${pct} of ${basisRow.label}, the ramp's highest level (not saturated: the knee is higher)`;
+  }
+  const concurrency = Math.max(1, Math.round(share * basisRow.load));
+  return { from: 'ramp', concurrency, share, basis: basisRow.label, why: `c=${concurrency} = ${why}`, ramp };
 }
 
 export interface SoakSlice {
@@ -68,6 +107,8 @@ export interface SoakResult {
   slices: SoakSlice[];
   series: SoakSeries[];
   rules: string;
+  /** set when the load came from a ramp run first */
+  load?: SoakLoad;
 }
 
 interface SeriesDef {
@@ -277,5 +318,6 @@ export async function runSoak(run: RunLevel, o: SoakOptions): Promise<SoakResult
     tolerance,
     slices,
     rules: soakRules({ alpha, tolerance, warmupSlices }),
+    ...(o.load ? { load: o.load } : {}),
   };
 }
