@@ -44,6 +44,8 @@ export interface StepRecord {
   cachedTokens?: number;
   outputTokens: number;
   finishReason?: string;
+  /** ms the call waited at a program-aware router (its program paused, or no room yet); part of sentMs..endMs */
+  routerQueueMs?: number;
   /** for orchestrator calls: what the answer led to */
   next?: NextAction;
   /** orchestrator calls: the program's fixed head (tool schemas, system message), by content hash and size */

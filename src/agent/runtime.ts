@@ -61,6 +61,8 @@ export interface ProgramContext {
    * is touched on every read of the response and told when the call is done. Absent: no stall limit.
    */
   watchCall?: (taskId: string, end: () => void) => CallWatch;
+  /** releases a program where no HTTP release URL exists (an in-process router in virtual time) */
+  release?: (programId: string) => Promise<void>;
 }
 
 export interface CallWatch {
@@ -190,6 +192,7 @@ export async function callModel(
   if (result.firstTokenMs !== undefined) record.firstTokenMs = result.firstTokenMs;
   if (result.usage?.cachedTokens !== undefined) record.cachedTokens = result.usage.cachedTokens;
   if (result.finishReason) record.finishReason = result.finishReason;
+  if (result.routerQueueMs !== undefined) record.routerQueueMs = result.routerQueueMs;
   if (result.error) {
     record.errorKind = result.error.kind;
     // the client keeps 500 characters of the server's text; this bounds the rest (a long URL)
@@ -231,6 +234,7 @@ export function withNext(r: StepRecord, next: NextAction): StepRecord {
 
 /** POST /programs/release {program_id}; failures become notes, never task failures. */
 export async function releaseProgram(ctx: ProgramContext, programId: string): Promise<void> {
+  if (ctx.release) return ctx.release(programId);
   if (!ctx.config.releaseUrl) return;
   try {
     const res = await fetch(ctx.config.releaseUrl, {

@@ -199,6 +199,8 @@ export const CELL_DEFINITIONS: Record<string, string> = {
   tailS: 'active window end -> last task end, seconds',
   'time.orchestratorTtft': 'orchestrator call: first token - sent (queue + prefill), when the call streamed',
   'time.orchestratorDecode': 'orchestrator call: end - first token (decode)',
+  'time.orchestratorRouterQueue':
+    'orchestrator call: ms it waited at a program-aware router before being forwarded (StepRecord.routerQueueMs; part of the TTFT, not beside it)',
   'time.tool/expert/user':
     'duration of what followed an orchestrator call (StepRecord.next.durationMs) by type',
 };

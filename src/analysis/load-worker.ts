@@ -19,6 +19,7 @@ parentPort?.on('message', async (msg: { id: number; path: string }) => {
       t.firstTokenMs,
       t.endMs,
       t.nextDurationMs,
+      t.routerQueueMs,
       t.program,
       t.errorKind,
     ].map((a) => a.buffer as ArrayBuffer);

@@ -201,6 +201,7 @@ export async function readStepsFile(path: string): Promise<StepsFile> {
     firstTokenMs: t.firstTokenMs.slice(0, t.n),
     endMs: t.endMs.slice(0, t.n),
     nextDurationMs: t.nextDurationMs.slice(0, t.n),
+    routerQueueMs: t.routerQueueMs.slice(0, t.n),
     program: t.program.slice(0, t.n),
     errorKind: t.errorKind.slice(0, t.n),
   };

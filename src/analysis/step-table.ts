@@ -24,6 +24,8 @@ export interface StepTable {
   endMs: Float64Array;
   /** NaN when absent */
   nextDurationMs: Float64Array;
+  /** ms the call waited at a program-aware router; 0 when it did not (or there is none) */
+  routerQueueMs: Float64Array;
   /** index into programIds */
   program: Uint32Array;
   programIds: string[];
@@ -34,7 +36,7 @@ export interface StepTable {
 
 /** The fields of a step record analysis reads. */
 export type StepFields = Pick<StepRecord, 'kind' | 'status' | 'sentMs' | 'endMs' | 'programId'> &
-  Partial<Pick<StepRecord, 'firstTokenMs' | 'retries' | 'errorKind' | 'next'>>;
+  Partial<Pick<StepRecord, 'firstTokenMs' | 'retries' | 'errorKind' | 'next' | 'routerQueueMs'>>;
 
 export class StepTableBuilder {
   private cap: number;
@@ -59,6 +61,7 @@ export class StepTableBuilder {
     t.nextType[i] = Math.max(nt, 0);
     t.nextDurationMs[i] = typeof r.next?.durationMs === 'number' ? r.next.durationMs : Number.NaN;
     t.retries[i] = r.retries ?? 0;
+    t.routerQueueMs[i] = typeof r.routerQueueMs === 'number' ? r.routerQueueMs : 0;
     t.sentMs[i] = r.sentMs;
     t.firstTokenMs[i] = typeof r.firstTokenMs === 'number' ? r.firstTokenMs : Number.NaN;
     t.endMs[i] = r.endMs;
@@ -94,6 +97,7 @@ export class StepTableBuilder {
     next.firstTokenMs.set(o.firstTokenMs);
     next.endMs.set(o.endMs);
     next.nextDurationMs.set(o.nextDurationMs);
+    next.routerQueueMs.set(o.routerQueueMs);
     next.program.set(o.program);
     next.errorKind.set(o.errorKind);
     next.n = o.n;
@@ -115,6 +119,7 @@ function alloc(cap: number): StepTable {
     firstTokenMs: new Float64Array(cap),
     endMs: new Float64Array(cap),
     nextDurationMs: new Float64Array(cap),
+    routerQueueMs: new Float64Array(cap),
     program: new Uint32Array(cap),
     programIds: [],
     errorKind: new Uint8Array(cap),

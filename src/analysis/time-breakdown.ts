@@ -21,6 +21,11 @@ export interface TimeBreakdown {
   orchestratorSteps: number;
   /** steps that streamed (have a first token): TTFT and decode apart */
   streamedSteps: number;
+  /**
+   * of the orchestrator calls' time, the part they waited at a program-aware router (paused
+   * program, or no room yet) before being forwarded; inside orchestratorTtft / Unsplit, not beside
+   */
+  orchestratorRouterQueue: TimeShare;
   orchestratorTtft: TimeShare;
   orchestratorDecode: TimeShare;
   /** non-streamed orchestrator calls: the whole call, queue/prefill/decode not separable */
@@ -42,6 +47,8 @@ export function timeBreakdown(steps: StepTable): TimeBreakdown {
   let expN = 0;
   let userLat = 0;
   let userN = 0;
+  let rq = 0;
+  let rqN = 0;
   for (let i = 0; i < steps.n; i++) {
     const k = steps.kind[i]!;
     const lat = steps.endMs[i]! - steps.sentMs[i]!;
@@ -56,6 +63,11 @@ export function timeBreakdown(steps: StepTable): TimeBreakdown {
       continue;
     }
     nSteps++;
+    const q = steps.routerQueueMs?.[i] ?? 0;
+    if (q > 0) {
+      rq += q;
+      rqN++;
+    }
     const ft = steps.firstTokenMs[i]!;
     if (Number.isFinite(ft)) {
       streamed++;
@@ -92,6 +104,12 @@ export function timeBreakdown(steps: StepTable): TimeBreakdown {
   return {
     orchestratorSteps: nSteps,
     streamedSteps: streamed,
+    orchestratorRouterQueue: {
+      count: rqN,
+      totalS: rq / 1000,
+      perStepS: nSteps ? rq / 1000 / nSteps : null,
+      share: sum > 0 ? rq / sum : null,
+    },
     orchestratorTtft: share('ttft'),
     orchestratorDecode: share('decode'),
     orchestratorUnsplit: share('unsplit'),

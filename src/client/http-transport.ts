@@ -111,6 +111,13 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
   }
 
   async function call(req: CallRequest): Promise<CallResult> {
+    const seen: { routerQueueMs?: number } = {};
+    const r = await callOnce(req, seen);
+    if (seen.routerQueueMs !== undefined) r.routerQueueMs = seen.routerQueueMs;
+    return r;
+  }
+
+  async function callOnce(req: CallRequest, seen: { routerQueueMs?: number }): Promise<CallResult> {
     const sentMs = now();
     let url: URL;
     try {
@@ -205,6 +212,10 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
         signal: ac.signal,
       });
       headersMs = now();
+      // the program-aware router (servelab's, src/router/proxy.ts) says how long the call waited there
+      const rq = Number(res.headers['x-servelab-router-queue-ms']);
+      if (res.headers['x-servelab-router-queue-ms'] !== undefined && Number.isFinite(rq))
+        seen.routerQueueMs = rq;
       const answered = res.statusCode < 200 || res.statusCode >= 300 || !req.stream;
       // a stream's headers come before any work is done (vLLM sends them at once): its first
       // byte is the first body read; an error or a non-streamed answer is complete at its headers

@@ -39,6 +39,24 @@ const processSchema = z.strictObject({
   health: httpUrl().optional(),
 });
 
+/**
+ * A program-aware router (src/router/) in front of one topology server's replicas: in virtual
+ * time in-process on the engines' clock, in real time an HTTP proxy (startRouter) on a free port.
+ */
+export const simRouterSchema = z.strictObject({
+  /** tr = ThunderAgent's capacity rule; kv-threshold = the users' variant (pause >= 0.95, resume < 0.85) */
+  mode: z.enum(['tr', 'kv-threshold']).default('tr'),
+  /** the topology server (its `name`) the router fronts; default the one named orchestrator */
+  serves: z.string().min(1).default('orchestrator'),
+  /** scrape + scheduling tick interval (ThunderAgent: 5 s) */
+  intervalMs: count(100, BOUNDS.durationS * 1000, 'ms').default(5000),
+  placement: z.enum(['best-fit', 'most-room']).default('best-fit'),
+  decodeReserveTokens: tokens(0).optional(),
+  pauseAt: z.number().gt(0).max(1).optional(),
+  resumeBelow: z.number().gt(0).max(1).optional(),
+});
+export type SimRouterSpec = z.output<typeof simRouterSchema>;
+
 const simServersSchema = z.strictObject({
   kind: z.literal('sim'),
   /** a topology file (examples/w1-topology.yaml) or the topology inline */
@@ -56,6 +74,7 @@ const simServersSchema = z.strictObject({
       freePorts: z.boolean().optional(),
     })
     .default({}),
+  router: simRouterSchema.optional(),
 });
 
 export const serversSchema = z.discriminatedUnion('kind', [

@@ -266,10 +266,14 @@ export async function runCell(
 
     // KV sampler alongside the driver, on the cell's clock
     const ports = spec.metrics.ports ?? orchestratorEps.map((e) => Number(new URL(e.baseUrl).port));
-    const targets = ports.map((port) => {
-      const s = running.servers.find((x) => x.port === port);
-      return { url: s?.url ?? `http://127.0.0.1:${port}`, port, label: s?.label ?? String(port) };
-    });
+    // behind a router the engines are sampled, not the proxy (its /metrics is JSON)
+    const targets =
+      !spec.metrics.ports && running.kvTargets
+        ? running.kvTargets
+        : ports.map((port) => {
+            const s = running.servers.find((x) => x.port === port);
+            return { url: s?.url ?? `http://127.0.0.1:${port}`, port, label: s?.label ?? String(port) };
+          });
     const kvPath = join(dir, 'kv_timeseries.csv');
     if (targets.length > 0) {
       sampler = startSampler({
@@ -284,8 +288,11 @@ export async function runCell(
 
     let releaseUrl =
       cell.arm.release === true ? `${orchUrl}/programs/release` : cell.arm.release || undefined;
+    // an in-process router releases in place; other virtual servers have nothing to release
+    const inProcessRelease = cell.arm.release && running.release ? running.release : undefined;
     if (releaseUrl && running.virtual) {
-      note('release: not sent in virtual time (no HTTP; the simulated engine has no release endpoint)');
+      if (!inProcessRelease)
+        note('release: not sent in virtual time (no HTTP; the simulated engine has no release endpoint)');
       releaseUrl = undefined;
     }
     // the analysis raises releases the server answered 404 (it has no release endpoint)
@@ -338,6 +345,7 @@ export async function runCell(
       },
       onProgress: () => {},
       onNote: note,
+      ...(inProcessRelease ? { release: inProcessRelease } : {}),
     };
     phase = 'drive';
     const t0 = clock.now();

@@ -44,6 +44,13 @@ export interface LaunchedServers {
     /** what the run directory says about the simulation (engine and policy settings) */
     describe: Record<string, unknown>;
   };
+  /**
+   * An in-process program-aware router (virtual time): POST /programs/release without HTTP. Absent:
+   * the arm's `release` goes over HTTP (or, in virtual time, is not sent).
+   */
+  release?(programId: string): Promise<void>;
+  /** the servers the KV sampler reads when the spec names no ports (behind a router: its engines) */
+  kvTargets?: { url: string; port: number; label: string }[];
   /** the simulator's own counters are on its /metrics (extra fields, real-time lag) */
   simulated: boolean;
   stop(): Promise<void>;

@@ -5,6 +5,7 @@
 import type { ServersSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { Endpoint } from '../loadgen/transport.js';
+import { type RouterServer, startRouter } from '../router/index.js';
 import { DEFAULT_GPU, startSimServers } from '../sim/server/index.js';
 import { overHttp } from './external.js';
 import type { LaunchContext, LaunchedServers, ServerInfo } from './launcher.js';
@@ -50,10 +51,62 @@ export async function launchSimHttp(spec: ServersSpec, ctx: LaunchContext): Prom
       flags: { ...s, gpu: s?.gpu ?? DEFAULT_GPU, simulated: true },
     });
   }
-  return overHttp(
+  let router: RouterServer | undefined;
+  let kvTargets: LaunchedServers['kvTargets'];
+  if (spec.router) {
+    const r = spec.router;
+    const served = simServers.find((x) => (x as { name?: string }).name === r.serves);
+    if (!served) {
+      await sim.close();
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `servers.${ctx.name ?? '<name>'}.router.serves: no topology server named "${r.serves}"`,
+        {
+          hint: `name one of the topology's servers: ${simServers.map((x) => (x as { name?: string }).name ?? `(unnamed ${x.model})`).join(', ')}`,
+        },
+      );
+    }
+    const model = served.servedModelName ?? served.model;
+    const backends = servers.filter((s) => s.model === model);
+    // the router in real time: an HTTP proxy on a free port in front of the replicas
+    router = await startRouter({
+      backends: backends.map((b) => b.url),
+      ...(topo.host ? { host: topo.host } : {}),
+      mode: r.mode,
+      placement: r.placement,
+      intervalMs: r.intervalMs,
+      ...(r.decodeReserveTokens !== undefined ? { decodeReserveTokens: r.decodeReserveTokens } : {}),
+      ...(r.pauseAt !== undefined ? { kvPauseAtFrac: r.pauseAt } : {}),
+      ...(r.resumeBelow !== undefined ? { kvResumeBelowFrac: r.resumeBelow } : {}),
+      ...(ctx.onNote ? { log: ctx.onNote } : {}),
+    }).catch(async (err: unknown) => {
+      await sim.close();
+      throw err;
+    });
+    const label = `${new URL(router.url).hostname}:${router.port}`;
+    endpoints.set(model, [{ baseUrl: `${router.url}/v1`, model, label }]);
+    servers.unshift({
+      label,
+      url: router.url,
+      model,
+      port: router.port,
+      flags: { router: r.mode, serves: r.serves, backends: backends.map((b) => b.label) },
+    });
+    kvTargets = backends.map((b) => ({ url: b.url, port: b.port, label: b.label }));
+  }
+  const launched = overHttp(
     'sim-http',
     ctx,
-    { endpoints, experts: topo.experts, servers, stop: () => sim.close() },
+    {
+      endpoints,
+      experts: topo.experts,
+      servers,
+      stop: async () => {
+        await router?.close();
+        await sim.close();
+      },
+    },
     true,
   );
+  return kvTargets ? { ...launched, kvTargets } : launched;
 }

@@ -148,6 +148,8 @@ export interface CallResult {
   quirks: Quirk[];
   /** the simulator reports its own first-token time (x-servelab-* headers / fields) for timing-truth checks */
   serverFirstTokenMs?: number;
+  /** ms the call waited at a program-aware router before it was forwarded (x-servelab-router-queue-ms) */
+  routerQueueMs?: number;
 }
 
 export interface Transport {

@@ -210,6 +210,7 @@ export function timeTable(cells: readonly CellSummary[]): Table {
     headers: [
       'cell',
       'orch. queue+prefill (TTFT)',
+      'of which router queue',
       'orch. decode',
       'orch. call, not streamed',
       'tools',
@@ -221,6 +222,7 @@ export function timeTable(cells: readonly CellSummary[]): Table {
     rows: cells.map((s) => [
       cellLabel(s),
       part(s.time.orchestratorTtft),
+      s.time.orchestratorRouterQueue ? part(s.time.orchestratorRouterQueue) : '-',
       part(s.time.orchestratorDecode),
       part(s.time.orchestratorUnsplit),
       part(s.time.tool),
