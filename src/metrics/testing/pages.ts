@@ -218,3 +218,30 @@ export function bigVllmPage(): string {
     page += `${extra.join('\n').replaceAll('vllm:request_prompt_tokens', `vllm:x${page.length}`)}\n`;
   return page;
 }
+
+export interface DcgmGpu {
+  gpu: number;
+  uuid: string;
+  utilPct: number;
+  fbUsedMiB: number;
+}
+
+/**
+ * A dcgm-exporter /metrics page (its default counters' HELP texts and label set: gpu, UUID,
+ * device, modelName, Hostname, and the empty Kubernetes attribution labels outside a pod).
+ */
+export function dcgmPage(gpus: DcgmGpu[], o: { modelName?: string; hostname?: string } = {}): string {
+  const model = o.modelName ?? 'NVIDIA H100 80GB HBM3';
+  const host = o.hostname ?? 'gpu-node-1';
+  const lab = (g: DcgmGpu) =>
+    `gpu="${g.gpu}",UUID="${g.uuid}",device="nvidia${g.gpu}",modelName="${model}",Hostname="${host}",container="",namespace="",pod=""`;
+  return [
+    '# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).',
+    '# TYPE DCGM_FI_DEV_GPU_UTIL gauge',
+    ...gpus.map((g) => `DCGM_FI_DEV_GPU_UTIL{${lab(g)}} ${g.utilPct}`),
+    '# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).',
+    '# TYPE DCGM_FI_DEV_FB_USED gauge',
+    ...gpus.map((g) => `DCGM_FI_DEV_FB_USED{${lab(g)}} ${g.fbUsedMiB}`),
+    '',
+  ].join('\n');
+}
