@@ -1,42 +1,9 @@
 import type { CallError, ErrorKind } from '../loadgen/transport.js';
+import { capServerText, SERVER_TEXT_MAX_CHARS, serverMessage } from '../server-text.js';
+
+export { capServerText, SERVER_TEXT_MAX_CHARS, serverMessage };
 
 const CONTEXT_RE = /maximum context length|context length|context_length_exceeded|too many tokens/i;
-
-/**
- * How much of a server's own text (an error message, a non-JSON body) a CallError keeps. Records
- * carry every failed request's message, so a server's 5 MB message would otherwise be copied
- * into every line; the head is enough to read what went wrong, the length says how much was cut.
- */
-export const SERVER_TEXT_MAX_CHARS = 500;
-
-/** The head of a server-provided text and, when it was cut, its full length in characters. */
-export function capServerText(text: string, max = SERVER_TEXT_MAX_CHARS): { text: string; chars?: number } {
-  if (text.length <= max) return { text };
-  return { text: `${text.slice(0, max)}... (${text.length} characters)`, chars: text.length };
-}
-
-/** The server's message from an OpenAI / vLLM error body (nested or flat), else the raw text (whole). */
-export function serverMessage(bodyText: string): string {
-  const trimmed = bodyText.trim();
-  if (!trimmed) return '';
-  try {
-    const parsed = JSON.parse(trimmed) as unknown;
-    if (parsed && typeof parsed === 'object') {
-      const obj = parsed as Record<string, unknown>;
-      const inner = obj.error;
-      if (inner && typeof inner === 'object') {
-        const m = (inner as Record<string, unknown>).message;
-        if (typeof m === 'string') return m;
-      }
-      if (typeof inner === 'string') return inner;
-      if (typeof obj.message === 'string') return obj.message;
-      if (typeof obj.detail === 'string') return obj.detail;
-    }
-  } catch {
-    // not JSON: fall through to the raw text
-  }
-  return trimmed;
-}
 
 /**
  * Classifies an HTTP error response. Context-length errors are never retryable. The server's

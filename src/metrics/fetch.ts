@@ -4,6 +4,7 @@
  */
 import { request } from 'undici';
 import { ServelabError } from '../errors.js';
+import { capServerText, serverMessage } from '../server-text.js';
 import { safeTimeoutMs, setTimer } from '../timers.js';
 import type { ServerKind } from './registry.js';
 import { type CanonicalSnapshot, canonicalize, parseOrThrow, serverOrigin } from './snapshot.js';
@@ -28,7 +29,43 @@ function errCode(err: unknown): string {
   return '';
 }
 
-/** The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the body. */
+/**
+ * The most of a 2xx body kept (a /metrics page of many engines and histograms is a few MB at
+ * most); a longer answer is refused, read to its end and dropped, so memory stays bounded.
+ */
+export const FETCH_TEXT_MAX_CHARS = 32 * 1024 * 1024;
+/** The most of an error body kept: its head is all that is quoted (capServerText). */
+export const ERROR_BODY_MAX_CHARS = 64 * 1024;
+
+/** A body's first `max` characters and how many more there were (read and dropped). */
+async function readBounded(
+  body: AsyncIterable<unknown>,
+  max: number,
+): Promise<{ text: string; cut: number }> {
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let kept = 0;
+  let cut = 0;
+  const add = (t: string) => {
+    const room = Math.max(0, max - kept);
+    if (t.length <= room) {
+      parts.push(t);
+      kept += t.length;
+    } else {
+      if (room > 0) parts.push(t.slice(0, room));
+      kept += room;
+      cut += t.length - room;
+    }
+  };
+  for await (const buf of body) add(decoder.decode(buf as Uint8Array, { stream: true }));
+  add(decoder.decode());
+  return { text: parts.join(''), cut };
+}
+
+/**
+ * The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the head
+ * of the body, and a message `HTTP <status>: <the server's message, capped>`.
+ */
 export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, headers }) => {
   const ac = new AbortController();
   const timer = setTimer(() => ac.abort(), timeoutMs);
@@ -42,9 +79,25 @@ export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, heade
       headersTimeout: safeTimeoutMs(timeoutMs),
       bodyTimeout: safeTimeoutMs(timeoutMs),
     });
-    const text = await res.body.text();
-    if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode, text };
-    return { ok: false, kind: 'http', status: res.statusCode, message: `HTTP ${res.statusCode}`, text };
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    const { text, cut } = await readBounded(res.body, ok ? FETCH_TEXT_MAX_CHARS : ERROR_BODY_MAX_CHARS);
+    if (ok && cut === 0) return { ok: true, status: res.statusCode, text };
+    if (ok)
+      return {
+        ok: false,
+        kind: 'http',
+        status: res.statusCode,
+        message: `HTTP ${res.statusCode} with an answer over ${FETCH_TEXT_MAX_CHARS} characters (${text.length + cut}); not read`,
+      };
+    // the message quotes the head of what the server said; its length counts the dropped part too
+    const shown = capServerText(serverMessage(text), undefined, cut > 0 ? text.length + cut : undefined).text;
+    return {
+      ok: false,
+      kind: 'http',
+      status: res.statusCode,
+      message: `HTTP ${res.statusCode}${shown ? `: ${shown}` : ''}`,
+      text,
+    };
   } catch (err) {
     const code = errCode(err);
     if (code === 'ECONNREFUSED') return { ok: false, kind: 'refused', message: 'connection refused' };

@@ -9,6 +9,7 @@ import { createHttpTransport } from '../client/index.js';
 import { pitfallForError, pitfallsFor, toolParserFor } from '../knowledge/pitfalls.js';
 import type { CallResult, Quirk, ToolSpec, Transport } from '../loadgen/transport.js';
 import { type FetchText, fetchTextUndici } from '../metrics/fetch.js';
+import { capServerText } from '../server-text.js';
 import { setTimer } from '../timers.js';
 import { type ExecFileFn, type GpuReport, queryGpus } from './gpu.js';
 import { probeTcp } from './tcp.js';
@@ -62,7 +63,10 @@ export interface EndpointReport {
   model?: string;
   ready: boolean;
   stages: Partial<Record<StageName, StageResult>>;
+  /** the served model names (each capped as server text is, the first MAX_SERVED_LISTED) */
   served: string[];
+  /** how many names /v1/models listed, when more than MAX_SERVED_LISTED */
+  servedCount?: number;
   version?: string;
   quirks: Quirk[];
   problems: Problem[];
@@ -153,10 +157,20 @@ function splitUrl(url: string): { origin: string; host: string; port: number } |
   }
 }
 
+/** How many served model names a report keeps and prints (a server may list thousands). */
+export const MAX_SERVED_LISTED = 50;
+
 function errText(r: CallResult): string {
   return r.error
     ? `${r.error.kind}${r.error.httpStatus ? ` (HTTP ${r.error.httpStatus})` : ''}: ${r.error.message}`
     : r.status;
+}
+
+/** The served names as printed: quoted or bare, and how many more there were. */
+function servedList(rep: EndpointReport, quoted = true): string {
+  if (rep.served.length === 0) return 'nothing';
+  const names = rep.served.map((n) => (quoted ? `"${n}"` : n)).join(', ');
+  return rep.servedCount ? `${names} and ${rep.servedCount - rep.served.length} more` : names;
 }
 
 /** Checks one endpoint once. Never throws. */
@@ -240,25 +254,29 @@ export async function checkOne(
   // 3. /v1/models
   const models = await fetchText(`${parts.origin}/v1/models`, { timeoutMs: httpTimeoutMs, ...auth });
   if (models.ok) {
+    let all: string[];
     try {
       const body = JSON.parse(models.text) as { data?: { id?: unknown }[] };
-      rep.served = (body.data ?? []).map((d) => String(d.id));
+      all = Array.isArray(body.data) ? body.data.map((d) => String(d?.id)) : [];
     } catch {
-      rep.served = [];
+      all = [];
     }
-    if (spec.model && !rep.served.includes(spec.model)) {
-      rep.stages.models = { status: 'fail', detail: `serves ${rep.served.join(', ') || 'nothing'}` };
+    // what is kept and printed of the names is server text: capped, as the client caps messages
+    rep.served = all.slice(0, MAX_SERVED_LISTED).map((n) => capServerText(n).text);
+    if (all.length > MAX_SERVED_LISTED) rep.servedCount = all.length;
+    if (spec.model && !all.includes(spec.model)) {
+      rep.stages.models = { status: 'fail', detail: `serves ${servedList(rep, false)}` };
       problem({
         code: 'model_not_served',
         severity: 'error',
-        message: `expected model "${spec.model}" is not served; it serves: ${rep.served.map((s) => `"${s}"`).join(', ') || 'nothing'}`,
+        message: `expected model "${spec.model}" is not served; it serves: ${servedList(rep)}`,
         hint: "fix the model name in the config, or the server's --served-model-name; is this the right port?",
       });
     } else if (rep.served.length === 0) {
       rep.stages.models = { status: 'fail', detail: 'no models' };
       problem({ code: 'models_failed', severity: 'error', message: '/v1/models lists no model' });
     } else {
-      rep.stages.models = { status: 'ok', detail: rep.served.join(', ') };
+      rep.stages.models = { status: 'ok', detail: servedList(rep, false) };
       rep.model ??= rep.served[0];
     }
   } else {
@@ -278,7 +296,7 @@ export async function checkOne(
   if (version.ok) {
     try {
       const v = (JSON.parse(version.text) as { version?: unknown }).version;
-      if (typeof v === 'string') rep.version = v;
+      if (typeof v === 'string') rep.version = capServerText(v, 100).text;
     } catch {
       // not JSON: unknown
     }

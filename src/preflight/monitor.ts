@@ -15,6 +15,8 @@ export interface MonitorOptions {
   gpu?: boolean;
   execFile?: ExecFileFn;
   fetchText?: FetchText;
+  /** sent with every GET (/health, /metrics): an API key, a gateway's header */
+  headers?: Record<string, string>;
   timeoutMs?: number;
   nowMs?: () => number;
 }
@@ -23,6 +25,8 @@ export interface EndpointStatus {
   label: string;
   healthy: boolean;
   detail: string;
+  /** why /metrics could not be read */
+  metricsDetail?: string;
   snapshot?: CanonicalSnapshot;
   preemptionsDelta?: number;
 }
@@ -45,17 +49,22 @@ export function createMonitor(opts: MonitorOptions): { tick(): Promise<MonitorTi
   const reader = opts.runDir ? new RunProgressReader(opts.runDir, now) : undefined;
   let n = 0;
 
+  const auth = opts.headers ? { headers: opts.headers } : {};
+
   async function endpoint(e: { url: string; label: string }): Promise<EndpointStatus> {
     const origin = new URL(e.url.includes('://') ? e.url : `http://${e.url}`).origin;
     const [health, metrics] = await Promise.all([
-      fetchText(`${origin}/health`, { timeoutMs }),
-      fetchText(`${origin}/metrics`, { timeoutMs }),
+      fetchText(`${origin}/health`, { timeoutMs, ...auth }),
+      fetchText(`${origin}/metrics`, { timeoutMs, ...auth }),
     ]);
+    // a failure's message quotes the server, capped by fetchText (capServerText)
+    const said = (r: { message: string }) => r.message;
     const st: EndpointStatus = {
       label: e.label,
       healthy: health.ok,
-      detail: health.ok ? 'up' : health.status ? `HTTP ${health.status}` : health.kind,
+      detail: health.ok ? 'up' : health.status ? said(health) : health.kind,
     };
+    if (!metrics.ok) st.metricsDetail = metrics.status ? said(metrics) : metrics.kind;
     if (metrics.ok) {
       const parsed = parsePrometheusText(metrics.text);
       if (parsed.ok) {
@@ -97,7 +106,8 @@ export function createMonitor(opts: MonitorOptions): { tick(): Promise<MonitorTi
             parts.push(
               `engines ${engines.map((k) => pct(e.snapshot!.engines[k]!.kvUsageFrac).trim()).join('/')}`,
             );
-        } else if (e.healthy) parts.push('no /metrics');
+        } else if (e.healthy)
+          parts.push(e.metricsDetail ? `no /metrics (${e.metricsDetail})` : 'no /metrics');
         if (!e.healthy) parts.push(e.detail);
         lines.push(`  ${parts.join('  ')}`);
       }

@@ -54,7 +54,7 @@ describe('monitor block', () => {
     });
     const t = await mon.tick();
     expect(t.text).toBe(
-      '== 2023-11-14T22:13:20.000Z  tick 1 ==\n  router    up    no /metrics\n  GPU  0: 30.0/32.0 GiB 97%\n',
+      '== 2023-11-14T22:13:20.000Z  tick 1 ==\n  router    up    no /metrics (HTTP 404)\n  GPU  0: 30.0/32.0 GiB 97%\n',
     );
   });
 });
