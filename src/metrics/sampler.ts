@@ -69,6 +69,13 @@ export interface SamplerOptions {
   onNote?: (note: string) => void;
   clock?: SamplerClock;
   fetchText?: FetchText;
+  /** sent with every GET of /metrics (an API key, a gateway's header) */
+  headers?: Record<string, string>;
+  /**
+   * applied to every CSV line and note before it leaves (the metric column carries the page's
+   * label values: server text): the invocation's SecretRegistry.scrub
+   */
+  scrub?: (text: string) => string;
 }
 
 export interface TargetStats {
@@ -227,7 +234,9 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
   const metrics = opts.metrics && opts.metrics.length > 0 ? opts.metrics : [...DEFAULT_SAMPLER_METRICS];
   const clock = opts.clock ?? realClock;
   const fetchText = opts.fetchText ?? fetchTextUndici;
-  const note = opts.onNote ?? (() => {});
+  const scrub = opts.scrub ?? ((t: string) => t);
+  const onNote = opts.onNote;
+  const note = (n: string) => onNote?.(scrub(n));
   const columns = opts.targets.flatMap((t) => metrics.map((m) => `${t.port}:${m}`));
   const header = opts.wide ? `ts_iso,ts_unix,${columns.join(',')}` : TIMESERIES_HEADER;
   let fd: number | undefined = openOut(opts.out, header);
@@ -260,7 +269,7 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
 
   function write(text: string, rows: number): void {
     if (fd === undefined) return;
-    writeSync(fd, text);
+    writeSync(fd, scrub(text));
     stats.rows += rows;
   }
 
@@ -272,7 +281,11 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
     }
     st.inFlight = true;
     try {
-      const r = await fetchText(st.metricsUrl, { timeoutMs, signal: stopCtl.signal });
+      const r = await fetchText(st.metricsUrl, {
+        timeoutMs,
+        signal: stopCtl.signal,
+        ...(opts.headers ? { headers: opts.headers } : {}),
+      });
       if (stopCtl.signal.aborted) return values;
       let failure: string | undefined;
       let page: ParsedPage | undefined;

@@ -7,9 +7,10 @@ import { EXIT, ServelabError } from '../../errors.js';
 import { endpointsFromFlags, parseDurationMs } from '../../preflight/flags.js';
 import { createMonitor } from '../../preflight/monitor.js';
 import { setTimer } from '../../timers.js';
+import { addServerAuthOptions, type ServerAuthFlags, serverAuth } from '../server-auth.js';
 import type { CommandContext } from './index.js';
 
-interface MonitorFlags {
+interface MonitorFlags extends ServerAuthFlags {
   url?: string[];
   config?: string;
   model?: string[];
@@ -37,6 +38,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 async function monitorAction(f: MonitorFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
+  // keys first: a server echoing one in a body it sends is scrubbed from every block printed
+  const { headers } = serverAuth(f, io);
   const endpoints = f.url || f.config ? endpointsFromFlags(f, io.cwd).endpoints : [];
   if (endpoints.length === 0 && !f.run)
     throw new ServelabError('BAD_FLAG', 'nothing to monitor: give --url, --config and/or --run DIR');
@@ -49,6 +52,7 @@ async function monitorAction(f: MonitorFlags, ctx: CommandContext): Promise<numb
     endpoints: endpoints.map((e) => ({ url: e.url, label: e.label })),
     ...(f.run ? { runDir: f.run } : {}),
     gpu: f.gpu,
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
     timeoutMs: Math.max(200, Math.min(3000, intervalMs * 0.8)),
   });
   const t0 = Date.now();
@@ -66,7 +70,7 @@ async function monitorAction(f: MonitorFlags, ctx: CommandContext): Promise<numb
 }
 
 export function registerMonitor(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('monitor')
     .description(
       'watch endpoints (health, KV, running / waiting), GPUs and a run directory, one block per tick',
@@ -78,8 +82,8 @@ export function registerMonitor(program: Command, ctx: CommandContext): void {
     .option('--run <dir>', 'a servelab run directory: progress of its newest cell')
     .option('--count <n>', 'stop after n blocks')
     .option('--duration <dur>', 'stop after this long')
-    .option('--no-gpu', 'skip nvidia-smi')
-    .action(async (flags: MonitorFlags) => {
-      ctx.setExit(await monitorAction(flags, ctx));
-    });
+    .option('--no-gpu', 'skip nvidia-smi');
+  addServerAuthOptions(cmd, '/health and /metrics').action(async (flags: MonitorFlags) => {
+    ctx.setExit(await monitorAction(flags, ctx));
+  });
 }

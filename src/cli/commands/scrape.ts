@@ -8,12 +8,14 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseUrlFlag } from '../../config/host.js';
+import { secretsFromUrl } from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { readFromPrometheus, startSampler, writeTimeseriesCsv } from '../../metrics/index.js';
 import { endpointsFromFlags, parseDurationMs, splitList } from '../../preflight/flags.js';
+import { addServerAuthOptions, type ServerAuthFlags, serverAuth } from '../server-auth.js';
 import type { CommandContext } from './index.js';
 
-interface ScrapeFlags {
+interface ScrapeFlags extends ServerAuthFlags {
   url?: string[];
   config?: string;
   model?: string[];
@@ -74,6 +76,9 @@ async function prometheusAction(f: ScrapeFlags, ctx: CommandContext): Promise<nu
 
 async function scrapeAction(f: ScrapeFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
+  // keys first: every line printed or written from here on is scrubbed of them
+  const { headers, secrets } = serverAuth(f, io);
+  if (f.prometheusUrl) secrets.addAll(secretsFromUrl(f.prometheusUrl));
   if (f.prometheusUrl) {
     parseUrlFlag(f.prometheusUrl, '--prometheus-url');
     return prometheusAction(f, ctx);
@@ -92,6 +97,8 @@ async function scrapeAction(f: ScrapeFlags, ctx: CommandContext): Promise<number
     ...(metrics.length > 0 ? { metrics } : {}),
     ...(f.wide ? { wide: true } : {}),
     ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    scrub: (t) => secrets.scrub(t),
     onNote: (n) => io.stderr(`${stamp()} ${n}\n`),
   });
   io.stderr(
@@ -109,7 +116,7 @@ async function scrapeAction(f: ScrapeFlags, ctx: CommandContext): Promise<number
 }
 
 export function registerScrape(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('scrape')
     .description(
       'sample server /metrics (KV-cache usage by default) into ts_iso,ts_unix,port,metric,value CSV',
@@ -148,8 +155,8 @@ export function registerScrape(program: Command, ctx: CommandContext): void {
     )
     .option('--start <time>', 'with --prometheus-url: now, -1h, unix seconds or ISO (default -1h)')
     .option('--end <time>', 'with --prometheus-url: (default now)')
-    .option('--step <dur>', 'with --prometheus-url: resolution (default --interval)')
-    .action(async (flags: ScrapeFlags) => {
-      ctx.setExit(await scrapeAction(flags, ctx));
-    });
+    .option('--step <dur>', 'with --prometheus-url: resolution (default --interval)');
+  addServerAuthOptions(cmd, '/metrics').action(async (flags: ScrapeFlags) => {
+    ctx.setExit(await scrapeAction(flags, ctx));
+  });
 }
