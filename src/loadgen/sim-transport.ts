@@ -149,9 +149,35 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
             }),
           ),
         );
+      // the idle timeout, as the HTTP client keeps it: after a stream's first chunk, no gap between
+      // two chunks longer than idleMs (an engine stall, the hang fault). One event watches the gap
+      // and, when it fires early, re-arms itself for the rest of the limit.
+      const idle = req.stream ? req.timeouts?.idleMs : undefined;
+      let lastChunkMs: number | undefined;
+      let idleArmed = false;
+      const armIdle = (atMs: number) => {
+        idleArmed = true;
+        cancels.push(
+          schedule(atMs, () => {
+            idleArmed = false;
+            if (settled || lastChunkMs === undefined || !idle) return;
+            const due = lastChunkMs + idle;
+            if (due > clock.nowMs()) armIdle(due);
+            else
+              settle({
+                kind: 'timeout_idle',
+                message: `${where}: the response stopped: no byte for ${idle} ms (idle timeout)`,
+                retryable: true,
+              });
+          }),
+        );
+      };
       /** one SSE chunk as the HTTP front would write it; false when a fault ends the stream here */
       const chunk = (obj: Obj, now: number): boolean => {
         chunks++;
+        lastChunkMs = now;
+        if (idle && idle > 0 && !idleArmed) armIdle(now + idle);
+        req.onActivity?.();
         const f = handle?.fault;
         if (f?.kind === 'stream_cut' && chunks > f.afterChunks) {
           settle({

@@ -65,6 +65,30 @@ export function transportContract(name: string, setup: () => Promise<ContractSub
       expect(r.error?.retryable).toBe(kind !== 'context_length');
     });
 
+    it('a stream that stops after its first chunk ends as timeout_idle at the idle limit, not before', async () => {
+      const r = await call({
+        extraHeaders: { 'x-servelab-fault': 'hang' },
+        timeouts: { idleMs: 150, totalMs: 60_000 },
+      });
+      expect(r.status).toBe('incomplete');
+      expect(r.error?.kind).toBe('timeout_idle');
+      expect(r.error?.retryable).toBe(true);
+      expect(r.error?.message).toMatch(/no byte for 150 ms \(idle timeout\)/);
+      expect(r.firstChunkMs).toBeDefined();
+      expect(r.endMs - r.firstChunkMs!).toBeGreaterThanOrEqual(148);
+      expect(r.endMs - r.sentMs).toBeLessThan(30_000);
+    });
+
+    it('an idle limit shorter than the whole answer but longer than every gap: ok', async () => {
+      // a slow first token is before the first chunk: the first-byte wait, not the idle one
+      const r = await call({
+        extraHeaders: { 'x-servelab-fault': 'slow_first_token;1200' },
+        timeouts: { idleMs: 800 },
+      });
+      expect(r.status).toBe('ok');
+      expect(r.endMs - r.sentMs).toBeGreaterThan(800);
+    });
+
     it('a slow first token shows in TTFT', async () => {
       const r = await call({ extraHeaders: { 'x-servelab-fault': 'slow_first_token;120' } });
       expect(r.status).toBe('ok');
