@@ -6,9 +6,11 @@
  *    knee rule);
  * 2. a 10-minute soak at the knee's concurrency, without a leak and with an injected slow leak
  *    (step time +1 % per minute, src/loadgen/scenarios/sim-drift.ts): the verdict must be
- *    stable without it and must catch it with it.
+ *    stable without it and must catch it with it; and with an injected KV block leak (one in
+ *    --kv-leak freed blocks never freed, the block pool's opt-in leakOneIn): KV usage creeps while
+ *    the users see nothing yet, so the verdict must be drifting, with the KV evidence.
  *
- *   npm run bench -- scenarios [--leak PCT_PER_MIN] [--minutes M]
+ *   npm run bench -- scenarios [--leak PCT_PER_MIN] [--kv-leak ONE_IN_N] [--minutes M]
  */
 
 import { predictClosedLoop, predictedKnee } from '../src/loadgen/scenarios/predict.js';
@@ -23,6 +25,7 @@ const arg = (name: string, dflt: number) => {
 };
 const LEAK = arg('--leak', 1);
 const MINUTES = arg('--minutes', 10);
+const KV_LEAK = arg('--kv-leak', 200);
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const GPU = 'H100-SXM-80GB';
 const I = 512;
@@ -73,8 +76,13 @@ console.log(`model (predicted): ${pk.reason}`);
 console.log(`rule: ${ramp.rules}\n`);
 
 const soakC = ramp.kneeLevel?.load ?? 64;
-for (const leak of [0, LEAK]) {
-  const s = virtualSim({ engine, stepDriftPctPerMin: leak });
+const runs = [
+  { leak: 0, kvLeak: 0 },
+  { leak: LEAK, kvLeak: 0 },
+  { leak: 0, kvLeak: KV_LEAK },
+];
+for (const { leak, kvLeak } of runs) {
+  const s = virtualSim({ engine, stepDriftPctPerMin: leak, ...(kvLeak ? { kvLeakOneIn: kvLeak } : {}) });
   const w = performance.now();
   const r = await runSoak(s.runner({ sampleClient: () => process.memoryUsage() }), {
     arrivals: { kind: 'closed', concurrency: soakC },
@@ -83,7 +91,7 @@ for (const leak of [0, LEAK]) {
     sliceMs: 30_000,
   });
   console.log(
-    `soak ${MINUTES} min at c=${soakC}, ${leak ? `injected leak: step time +${leak} %/min` : 'no leak'}: ` +
+    `soak ${MINUTES} min at c=${soakC}, ${leak ? `injected leak: step time +${leak} %/min` : kvLeak ? `injected KV block leak: 1 in ${kvLeak} freed blocks lost` : 'no leak'}: ` +
       `${r.verdict.toUpperCase()} (${r.why}) [${((performance.now() - w) / 1000).toFixed(1)} s wall]`,
   );
   for (const x of r.series) console.log(`  [${x.group}] ${x.evidence}`);
