@@ -34,6 +34,8 @@ export const AGGREGATE_METRICS = [
   'preemptions',
   'kv_usage_max',
   'kv_usage_mean',
+  'kv_capacity_blocks',
+  'kv_capacity_tokens',
 ] as const;
 
 export const AGGREGATE_DEFINITIONS: Record<string, string> = {
@@ -47,6 +49,9 @@ export const AGGREGATE_DEFINITIONS: Record<string, string> = {
   'e2e_*_ms': 'sent -> last content chunk',
   preemptions: 'increase of vllm:num_preemptions_total over the run (when the server was sampled)',
   kv_usage_max: 'largest KV usage fraction sampled (any port)',
+  kv_capacity_blocks:
+    "the server's KV cache in blocks: num_gpu_blocks of vllm:cache_config_info on its /metrics (summary.json server.numGpuBlocks)",
+  kv_capacity_tokens: 'kv_capacity_blocks x block_size',
   pareto: 'a row is Pareto-optimal when no other row is at least as good on both metrics and better on one',
 };
 
@@ -157,13 +162,42 @@ function fromVllmKeys(sum: Record<string, unknown>): Record<string, number | nul
   };
 }
 
+/** summary.json `server` (what /metrics said over the run): counters the KV samples may lack. */
+function serverOf(run: BenchRunInput): {
+  preemptions: number | null;
+  kvUsageMax: number | null;
+  kvUsageMean: number | null;
+  numGpuBlocks: number | null;
+  blockSize: number | null;
+} {
+  const s = run.summary?.server as Record<string, unknown> | undefined;
+  const n = (k: string) => (s && typeof s[k] === 'number' && Number.isFinite(s[k]) ? (s[k] as number) : null);
+  return {
+    preemptions: n('preemptions'),
+    kvUsageMax: n('kvUsageMax'),
+    kvUsageMean: n('kvUsageMean'),
+    numGpuBlocks: n('numGpuBlocks'),
+    blockSize: n('blockSize'),
+  };
+}
+
 export function aggregateRows(runs: readonly BenchRunInput[]): AggregateRow[] {
   const rows: AggregateRow[] = [];
   for (const run of runs) {
     const a = analyzeBench(run);
     const params = runParams(run);
     const kv = kvMetrics(run);
-    const extra = { preemptions: kv.preemptions, kv_usage_max: kv.kvMax, kv_usage_mean: kv.kvMean };
+    const server = serverOf(run);
+    const extra = {
+      preemptions: kv.preemptions ?? server.preemptions,
+      kv_usage_max: kv.kvMax ?? server.kvUsageMax,
+      kv_usage_mean: kv.kvMean ?? server.kvUsageMean,
+      kv_capacity_blocks: server.numGpuBlocks,
+      kv_capacity_tokens:
+        server.numGpuBlocks !== null && server.blockSize !== null
+          ? server.numGpuBlocks * server.blockSize
+          : null,
+    };
     const name = String(run.run.name ?? run.dir.split('/').filter(Boolean).pop());
     if (a.stages.length === 0 && run.summary) {
       rows.push({

@@ -64,10 +64,13 @@ metrics: {intervalMs: 5}
   it('points a missing required key at its parent and names YAML syntax errors', () => {
     const r = parseSpecText('name: t\nservers: {}\narms: []\n');
     expect(r.ok).toBe(false);
-    if (!r.ok)
-      expect(r.issues.map((i) => i.path)).toEqual(
-        expect.arrayContaining(['workload', 'agent', 'concurrency']),
-      );
+    if (!r.ok) expect(r.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['workload']));
+    // agent and load levels are required by the workload's kind (agent programs here)
+    const a = parseSpecText(
+      'name: t\nservers: {s: {kind: external, endpoints: {m: [{ip_addr: 127.0.0.1, port: 1}]}}}\narms: [{name: a, servers: s}]\nworkload: {generator: {}}\n',
+    );
+    expect(a.ok).toBe(false);
+    if (!a.ok) expect(a.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['agent', 'concurrency']));
     const y = parseSpecText('name: [unclosed\n');
     expect(y.ok).toBe(false);
     if (!y.ok) expect(y.issues[0]?.line).toBeGreaterThan(0);

@@ -293,7 +293,7 @@ export function checkSpecFiles(loaded: LoadedSpec, opts: { replay?: string } = {
   for (const [name, s] of Object.entries(spec.servers)) {
     if (s.kind === 'sim' && typeof s.topology === 'string')
       named.push({ what: `servers.${name}.topology`, path: resolve(baseDir, s.topology) });
-    if (s.kind !== 'sim' && typeof s.endpoints === 'string')
+    if ((s.kind === 'external' || s.kind === 'command') && typeof s.endpoints === 'string')
       named.push({ what: `servers.${name}.endpoints`, path: resolve(baseDir, s.endpoints) });
   }
   const missing = named.filter((n) => {

@@ -77,8 +77,87 @@ const simServersSchema = z.strictObject({
   router: simRouterSchema.optional(),
 });
 
+/**
+ * A typed vLLM server (launch/vllm-recipe.ts VllmServerConfig, vLLM's EngineArgs names): rendered
+ * per cell to `vllm serve` argv (engine: vllm) or to `servelab sim` with the same flags
+ * (engine: sim; in virtual time the simulated engine in-process). A sweep sets its flags.
+ */
+const vllmSettingValue = z.union([z.string(), z.number(), z.boolean()]);
+export const VLLM_SWEEPABLE = [
+  'tensor_parallel_size',
+  'pipeline_parallel_size',
+  'data_parallel_size',
+  'enable_expert_parallel',
+  'all2all_backend',
+  'enable_eplb',
+  'eplb_num_redundant_experts',
+  'max_num_batched_tokens',
+  'max_num_seqs',
+  'max_model_len',
+  'gpu_memory_utilization',
+  'block_size',
+  'kv_cache_dtype',
+  'quantization',
+  'enable_prefix_caching',
+  'enable_chunked_prefill',
+  'max_num_partial_prefills',
+  'scheduling_policy',
+] as const;
+export type VllmSweepable = (typeof VLLM_SWEEPABLE)[number];
+const vllmServersSchema = z.strictObject({
+  kind: z.literal('vllm'),
+  /** vllm: `vllm serve`; sim: `servelab sim` with the same flags (in-process in virtual time) */
+  engine: z.enum(['vllm', 'sim']).default('vllm'),
+  model: z.string().min(1),
+  served_model_name: z.string().min(1).optional(),
+  version: z.string().min(1).optional(),
+  dp_mode: z.enum(['replicas', 'internal']).optional(),
+  tensor_parallel_size: count(1, 1024).optional(),
+  pipeline_parallel_size: count(1, 1024).optional(),
+  data_parallel_size: count(1, 1024).optional(),
+  distributed_executor_backend: z.enum(['ray', 'mp', 'uni', 'external_launcher']).optional(),
+  enable_expert_parallel: z.boolean().optional(),
+  all2all_backend: z.string().min(1).optional(),
+  enable_eplb: z.boolean().optional(),
+  eplb_num_redundant_experts: count(0, 4096).optional(),
+  max_num_batched_tokens: tokens().optional(),
+  max_num_seqs: count(1, BOUNDS.concurrency).optional(),
+  max_model_len: tokens(16).optional(),
+  gpu_memory_utilization: z.number().gt(0).max(1).optional(),
+  block_size: count(1, 1024).optional(),
+  kv_cache_dtype: z.string().min(1).optional(),
+  quantization: z.string().min(1).optional(),
+  enable_prefix_caching: z.boolean().optional(),
+  enable_chunked_prefill: z.boolean().optional(),
+  max_num_partial_prefills: count(1, 1024).optional(),
+  scheduling_policy: z.enum(['fcfs', 'priority']).optional(),
+  speculative_config: z.record(z.string(), z.unknown()).optional(),
+  chat_template: z.string().min(1).optional(),
+  tool_call_parser: z.union([z.string().min(1), z.literal(false)]).optional(),
+  extra_args: list(z.string()).optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  /** engine: sim: the simulated GPU profile (knowledge/gpus.ts) */
+  gpu: z.string().min(1).optional(),
+  /** first port (DP replicas: consecutive ports) */
+  port: z.number().int().min(1).max(65535).default(8000),
+  /** GPU indices of this machine the processes get (CUDA_VISIBLE_DEVICES per replica) */
+  gpus: list(z.number().int().min(0).max(1023)).optional(),
+  /** root of the per-process compile caches (default ~/.cache/servelab/compile; never under /tmp) */
+  cache_root: z.string().min(1).optional(),
+  /** argv[0] of vllm (default `vllm`) */
+  vllm_bin: z.string().min(1).optional(),
+  /** the words that start servelab for engine: sim (default [servelab]) */
+  servelab_bin: list(z.string().min(1)).min(1).optional(),
+  healthTimeoutS: durationS().default(900),
+  stopTimeoutS: durationS().default(30),
+  /** virtual time (engine: sim): multiply every modelled step time */
+  stepTimeScale: z.number().positive().max(1000).optional(),
+});
+export type VllmServersSpec = z.output<typeof vllmServersSchema>;
+
 export const serversSchema = z.discriminatedUnion('kind', [
   simServersSchema,
+  vllmServersSchema,
   z.strictObject({
     kind: z.literal('external'),
     endpoints: endpointsSchema,
@@ -178,16 +257,51 @@ const generatorSchema = z.strictObject({
     .optional(),
 });
 
+/** A request-stream workload (the bench datasets, the W3 suites): workload/source.ts options. */
+const requestsSchema = z.strictObject({
+  dataset: z.enum(['random', 'sharegpt', 'jsonl', 'prefix']).optional(),
+  /** W3 suite: quick_test | medium_balanced | large_throughput | short_latency | long_context */
+  suite: z.string().min(1).optional(),
+  path: z.string().min(1).optional(),
+  /** measured requests per cell (default: the dataset's size; random: 1000) */
+  num_prompts: count(1, BOUNDS.prompts).optional(),
+  /** warm-up requests before measuring (recorded, excluded) */
+  warmup: count(0, BOUNDS.prompts).default(0),
+  input_len: tokens().optional(),
+  output_len: tokens().optional(),
+  range_ratio: z.number().min(0).lt(1).optional(),
+  input_dist: z.string().min(1).optional(),
+  output_dist: z.string().min(1).optional(),
+  prefix_groups: count(1, BOUNDS.prompts).optional(),
+  prompts_per_group: count(1, BOUNDS.prompts).optional(),
+  prefix_len: tokens().optional(),
+  /** the model requests name (default: the servers' first served model) */
+  model: z.string().min(1).optional(),
+  api: z.enum(['chat', 'completions']).default('completions'),
+  stream: z.boolean().default(true),
+  /** min_tokens = max_tokens and ignore_eos: exactly the asked output length (vLLM) */
+  ignore_eos: z.boolean().default(true),
+  /** rate levels: Poisson (1) or gamma arrivals with this burstiness */
+  burstiness: z.number().positive().max(1000).default(1),
+  /** with rate levels: a cap on requests in flight */
+  max_concurrency: count(1, BOUNDS.concurrency).optional(),
+  timeoutS: durationS().optional(),
+});
+export type RequestsWorkloadSpec = z.output<typeof requestsSchema>;
+
 const workloadSchema = z
   .strictObject({
+    /** agent programs: */
     generator: generatorSchema.optional(),
     /** a JSONL task file (one task per line) */
     tasks: z.string().min(1).optional(),
     /** a steps.jsonl trace (ours) or a mooncake-style session trace */
     replay: z.string().min(1).optional(),
+    /** or a request stream (bench datasets, suites) at concurrencies or request rates */
+    requests: requestsSchema.optional(),
   })
-  .refine((w) => [w.generator, w.tasks, w.replay].filter((x) => x !== undefined).length === 1, {
-    message: 'give exactly one of generator, tasks, replay',
+  .refine((w) => [w.generator, w.tasks, w.replay, w.requests].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one of generator, tasks, replay (agent programs) or requests (a request stream)',
   });
 export type WorkloadSpec = z.output<typeof workloadSchema>;
 
@@ -246,14 +360,47 @@ const metricsSchema = z.strictObject({
   names: list(z.string()).optional(),
 });
 
+/** W3's sweep phases (experiment/sweep.ts SWEEP_PHASES; a test keeps them equal). */
+export const SWEEP_PHASE_NAMES = [
+  'memory_batch',
+  'quantization_caching',
+  'expert_parallel',
+  'chunked_prefill',
+  'scheduler',
+] as const;
+export type SweepPhaseName = (typeof SWEEP_PHASE_NAMES)[number];
+
+const sweepSchema = z.strictObject({
+  /** grid: every combination; zip: the i-th values together; ofat: one factor at a time from the base */
+  mode: z.enum(['grid', 'zip', 'ofat']).default('grid'),
+  /** W3's named phases, each with its value lists, expanded one after another */
+  phases: list(
+    z.enum(SWEEP_PHASE_NAMES, {
+      error: (iss) =>
+        `unknown sweep phase ${JSON.stringify(iss.input)} (known: ${SWEEP_PHASE_NAMES.join(', ')})`,
+    }),
+  ).optional(),
+  /** vLLM flag -> values (replaces a phase's list of that flag, or sweeps it alone) */
+  params: z.partialRecord(z.enum(VLLM_SWEEPABLE), list(vllmSettingValue).min(1)).optional(),
+});
+export type SweepSpec = z.output<typeof sweepSchema>;
+
 const specBase = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
   seed: z.number().int().nonnegative().default(0),
   servers: z.record(z.string(), serversSchema),
   arms: list(armSchema).min(1),
   workload: workloadSchema,
-  agent: agentSchema,
-  concurrency: list(count(1, BOUNDS.concurrency, 'programs in flight')).min(1),
+  /** agent programs' settings (agent workloads only) */
+  agent: agentSchema.optional(),
+  /** load levels: programs (agent) or requests (request stream) in flight */
+  concurrency: list(count(1, BOUNDS.concurrency, 'programs in flight'))
+    .min(1)
+    .optional(),
+  /** or request rates (requests/s; request-stream workloads) */
+  rates: list(z.number().positive().max(1_000_000)).min(1).optional(),
+  /** server-flag sweeps over the arms' `kind: vllm` servers */
+  sweep: sweepSchema.optional(),
   repetitions: count(1, BOUNDS.repetitions).default(1),
   limits: limitsSchema.default(limitsSchema.parse({})),
   metrics: metricsSchema.default({ intervalMs: 5000 }),
@@ -276,7 +423,38 @@ export const specSchema = specBase.superRefine((spec, ctx) => {
     if (names.indexOf(n) !== i)
       ctx.addIssue({ code: 'custom', path: ['arms', i, 'name'], message: `duplicate arm "${n}"` });
   });
-  const cells = spec.arms.length * spec.concurrency.length * spec.repetitions;
+  const agentWork = spec.workload.requests === undefined;
+  if (agentWork && !spec.agent)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['agent'],
+      message: 'agent workloads need an agent section (at least agent.orchestrator: <model>)',
+    });
+  if (agentWork && spec.rates)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['rates'],
+      message:
+        'request rates are load levels of request-stream workloads (workload.requests); agent programs run at concurrency levels',
+    });
+  if (!spec.concurrency && !spec.rates)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['concurrency'],
+      message: 'give the load levels: concurrency: [..] (or, for workload.requests, rates: [..] requests/s)',
+    });
+  if (spec.sweep)
+    spec.arms.forEach((arm, i) => {
+      const kind = spec.servers[arm.servers]?.kind;
+      if (kind && kind !== 'vllm')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['arms', i, 'servers'],
+          message: `a sweep sets vLLM flags: servers.${arm.servers} is kind ${kind}, not vllm`,
+        });
+    });
+  const levels = (spec.concurrency?.length ?? 0) + (spec.rates?.length ?? 0);
+  const cells = spec.arms.length * levels * spec.repetitions;
   if (cells > BOUNDS.cells)
     ctx.addIssue({
       code: 'custom',
@@ -315,7 +493,7 @@ function domainIssues(spec: z.output<typeof specBase>, ctx: z.RefinementCtx): vo
       });
   // task files and traces carry their own domains: only a generator's are known here
   if (g)
-    for (const d of Object.keys(spec.agent.domainSlots ?? {}))
+    for (const d of Object.keys(spec.agent?.domainSlots ?? {}))
       if (!run.includes(d))
         ctx.addIssue({
           code: 'custom',
@@ -326,15 +504,28 @@ function domainIssues(spec: z.output<typeof specBase>, ctx: z.RefinementCtx): vo
 
 export type Spec = z.output<typeof specSchema>;
 export type LimitsSpec = Spec['limits'];
-export type AgentSpec = Spec['agent'];
+export type AgentSpec = NonNullable<Spec['agent']>;
+
+/** The agent section of an agent workload's spec (the schema requires it there). */
+export function agentOf(spec: Spec): AgentSpec {
+  if (!spec.agent) throw new Error('agentOf: the spec has no agent section (a request-stream workload)');
+  return spec.agent;
+}
 
 export function describeSpec(spec: Spec): string {
   const w = spec.workload;
-  const work = w.replay
-    ? `replay ${shellQuote(w.replay)}`
-    : w.tasks
-      ? `tasks ${shellQuote(w.tasks)}`
-      : `generated tasks (${(w.generator?.domains ?? ['retail', 'telecom', 'airline']).join('/')}${w.generator?.count ? `, ${w.generator.count} tasks` : w.generator?.scale !== 1 ? `, scale ${w.generator?.scale}` : ''})`;
+  const levels = [
+    ...(spec.concurrency ? [`C=${spec.concurrency.join('/')}`] : []),
+    ...(spec.rates ? [`rate=${spec.rates.join('/')}/s`] : []),
+  ].join(' + ');
+  const r = w.requests;
+  const work = r
+    ? `requests (${r.suite ? `suite ${r.suite}` : (r.dataset ?? (r.path ? 'jsonl' : 'random'))}${r.num_prompts ? `, ${r.num_prompts} per cell` : ''})`
+    : w.replay
+      ? `replay ${shellQuote(w.replay)}`
+      : w.tasks
+        ? `tasks ${shellQuote(w.tasks)}`
+        : `generated tasks (${(w.generator?.domains ?? ['retail', 'telecom', 'airline']).join('/')}${w.generator?.count ? `, ${w.generator.count} tasks` : w.generator?.scale !== 1 ? `, scale ${w.generator?.scale}` : ''})`;
   const arms = spec.arms.map((a) => `${a.name}[${spec.servers[a.servers]?.kind ?? '?'}]`).join(', ');
-  return `${spec.name}: ${spec.arms.length} arm(s) ${arms} x C=${spec.concurrency.join('/')} x ${spec.repetitions} rep(s), ${work}, orchestrator ${spec.agent.orchestrator}, seed ${spec.seed}`;
+  return `${spec.name}: ${spec.arms.length} arm(s) ${arms} x ${levels} x ${spec.repetitions} rep(s)${spec.sweep ? ` x sweep (${spec.sweep.mode}${spec.sweep.phases ? `: ${spec.sweep.phases.join(', ')}` : ''})` : ''}, ${work}${spec.agent ? `, orchestrator ${spec.agent.orchestrator}` : ''}, seed ${spec.seed}`;
 }

@@ -124,7 +124,7 @@ export function checkSpec(
   readModelConfig: (file: string) => ModelConfig,
 ): OfflineResult {
   const { spec } = loaded;
-  const toolModels = [spec.agent.orchestrator];
+  const toolModels = spec.agent ? [spec.agent.orchestrator] : [];
   const recipes = new Map<string, ProcessRecipe[]>();
   const uses: NodeUse[] = [];
   const slurm: SlurmAsk[] = [];
@@ -132,7 +132,8 @@ export function checkSpec(
   const targets: ProbeTarget[] = [];
   let nProcs = 0;
   for (const [name, s] of Object.entries(spec.servers)) {
-    if (s.kind === 'sim') continue;
+    // vllm recipes are rendered per cell (`servelab sweep --dry-run` shows their argv)
+    if (s.kind === 'sim' || s.kind === 'vllm') continue;
     const cfg =
       typeof s.endpoints === 'string' ? readModelConfig(resolve(loaded.baseDir, s.endpoints)) : s.endpoints;
     const epWhere = `${label}: servers.${name}.endpoints`;

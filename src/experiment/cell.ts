@@ -1,6 +1,7 @@
 /**
  * The one cell runner: launch -> preflight -> setup -> drive (the KV sampler alongside) ->
- * teardown, whatever the launcher (HTTP, in-process virtual, command, external). The cell
+ * teardown, whatever the launcher (HTTP, in-process virtual, command, external) and whatever
+ * the workload: agent programs (agent/driver.ts) or a request stream (request-driver.ts). The cell
  * record (CellRun) says the phase reached and, for a failed cell, the phase that failed;
  * cell.json is written at the start and again at the end, records are appended as they come.
  */
@@ -14,7 +15,7 @@ import { PoolSet } from '../agent/pool.js';
 import type { StepRecord, TaskRecord } from '../agent/records.js';
 import type { ProgramConfig, ProgramContext } from '../agent/runtime.js';
 import { type SecretRegistry, scrubFiles } from '../config/secrets.js';
-import type { Spec } from '../config/spec.js';
+import { agentOf, type Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { CellTransport, LaunchedServers, ServerInfo } from '../launch/launcher.js';
 import type { FetchText } from '../metrics/fetch.js';
@@ -28,10 +29,12 @@ import {
   writeCellJson,
   writeEnvironment,
 } from '../rundir/run-dir.js';
-import type { StartSimOptions } from '../sim/server/index.js';
+import { createEngine } from '../sim/engine.js';
+import type { EngineFactory, StartSimOptions } from '../sim/server/index.js';
 import type { Cell } from './plan.js';
 import { preflight, serverVersions } from './preflight.js';
 import { lastKv, type MatrixProgress, progressLine } from './progress.js';
+import { driveRequests } from './request-driver.js';
 import { startServers } from './servers.js';
 import { CellTally } from './summary.js';
 import { buildWorkload } from './workload.js';
@@ -140,6 +143,21 @@ function samplerClock(clock: AgentClock): SamplerClock {
   };
 }
 
+/**
+ * The sim engine options of a cell: a `kind: vllm` config's settings that a sim topology has
+ * no key for (kv_cache_dtype, pipeline_parallel_size, enable_prefix_caching, block_size) reach
+ * the virtual engines through the engine factory.
+ */
+function simOverridesOf(
+  base: Partial<StartSimOptions> | undefined,
+  cell: Cell,
+): Partial<StartSimOptions> | undefined {
+  const extras = cell.server.engineExtras;
+  if (!extras || Object.keys(extras).length === 0) return base;
+  const inner: EngineFactory = base?.createEngine ?? ((o, c) => createEngine(o, c));
+  return { ...base, createEngine: (o, c) => inner({ ...o, ...extras }, c) };
+}
+
 export async function runCell(
   cx: CellRunContext,
   cell: Cell,
@@ -168,18 +186,28 @@ export async function runCell(
     startMs: cx.now(),
     programFields: cell.arm.programFields,
     // what the report says about how the run was timed (tool latencies, user think times)
-    timeScale: spec.agent.timeScale,
+    timeScale: spec.agent?.timeScale ?? 1,
     notes,
   };
   if (cell.server.launcher === 'sim-virtual') meta.mode = 'virtual';
+  if (cell.load.kind === 'rate') meta.load = cell.load;
+  if (cell.server.vllm)
+    meta.serverConfig = {
+      ...(cell.server.label ? { label: cell.server.label } : {}),
+      params: cell.server.params,
+      vllm: cell.server.vllm,
+      ...(cell.server.notModelled?.length ? { notModelled: cell.server.notModelled } : {}),
+    };
   writeCellJson(dir, secrets.scrubValue(meta));
   const base = { id: cell.id, arm: cell.arm.name, concurrency: cell.concurrency, rep: cell.rep };
 
   let servers: LaunchedServers | undefined;
   // records carry server-provided text (error messages may echo the Authorization header)
   const scrub = (line: string) => secrets.scrub(line);
-  const steps = new JsonlWriter(join(dir, 'steps.jsonl'), scrub);
-  const tasks = new JsonlWriter(join(dir, 'tasks.jsonl'), scrub);
+  // agent records (a request-stream cell writes requests.jsonl: request-driver.ts)
+  const agentWork = !spec.workload.requests;
+  const steps = agentWork ? new JsonlWriter(join(dir, 'steps.jsonl'), scrub) : undefined;
+  const tasks = agentWork ? new JsonlWriter(join(dir, 'tasks.jsonl'), scrub) : undefined;
   const tally = new CellTally();
   let sampler: { stop(): Promise<unknown> } | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
@@ -201,7 +229,9 @@ export async function runCell(
       env: cx.env,
       ...(cx.signal ? { signal: cx.signal } : {}),
       seed,
-      ...(cx.simOverrides ? { simOverrides: cx.simOverrides } : {}),
+      ...(simOverridesOf(cx.simOverrides, cell)
+        ? { simOverrides: simOverridesOf(cx.simOverrides, cell) }
+        : {}),
       ...(cx.makeTransport ? { httpTransport: cx.makeTransport } : {}),
       onNote: note,
     });
@@ -231,7 +261,8 @@ export async function runCell(
       const pre = await preflight(running.servers, {
         waitMs: spec.preflight.waitS * 1000,
         smoke: spec.preflight.smoke,
-        orchestrator: spec.agent.orchestrator,
+        orchestrator:
+          spec.agent?.orchestrator ?? spec.workload.requests?.model ?? running.servers[0]?.model ?? '',
         ...(cx.apiKey ? { apiKey: cx.apiKey } : {}),
         ...(cx.signal ? { signal: cx.signal } : {}),
       });
@@ -242,148 +273,172 @@ export async function runCell(
     }
 
     phase = 'setup';
-    const experts = spec.agent.experts ?? running.experts;
-    const pools = new PoolSet(running.endpoints, spec.agent.pool, seed);
-    const missing = [
-      spec.agent.orchestrator,
-      ...Object.values(experts),
-      ...(spec.agent.user.mode === 'model' && spec.agent.user.model ? [spec.agent.user.model] : []),
-    ].filter((m) => !pools.has(m));
-    if (missing.length > 0) {
-      throw new ServelabError(
-        'BAD_CONFIG',
-        `arm ${cell.arm.name}: no endpoints for ${missing.map((m) => `"${m}"`).join(', ')}`,
-        { hint: `the servers serve: ${pools.models().join(', ')}` },
-      );
-    }
-    const orchestratorEps = running.endpoints.get(spec.agent.orchestrator) ?? [];
-    const orchUrl = (orchestratorEps[0]?.baseUrl ?? '').replace(/\/v1\/?$/, '');
-    meta.orchestratorPort = orchUrl ? Number(new URL(orchUrl).port) : undefined;
+    const requests = spec.workload.requests;
+    if (requests) {
+      phase = 'drive';
+      const rd = await driveRequests({
+        cell,
+        dir,
+        requests,
+        baseDir,
+        running,
+        clock,
+        secrets,
+        ...(cx.signal ? { signal: cx.signal } : {}),
+        metricsIntervalMs: spec.metrics.intervalMs,
+        ...(spec.metrics.names ? { metricNames: spec.metrics.names } : {}),
+        note,
+        log: cx.log,
+        createdAt: new Date(),
+      });
+      meta.requests = rd.counts;
+      meta.taskSet = { name: rd.workload.description, count: rd.workload.count, seed };
+      status = rd.interrupted || cx.signal?.aborted ? 'interrupted' : 'complete';
+    } else {
+      const agent = agentOf(spec);
+      const experts = agent.experts ?? running.experts;
+      const pools = new PoolSet(running.endpoints, agent.pool, seed);
+      const missing = [
+        agent.orchestrator,
+        ...Object.values(experts),
+        ...(agent.user.mode === 'model' && agent.user.model ? [agent.user.model] : []),
+      ].filter((m) => !pools.has(m));
+      if (missing.length > 0) {
+        throw new ServelabError(
+          'BAD_CONFIG',
+          `arm ${cell.arm.name}: no endpoints for ${missing.map((m) => `"${m}"`).join(', ')}`,
+          { hint: `the servers serve: ${pools.models().join(', ')}` },
+        );
+      }
+      const orchestratorEps = running.endpoints.get(agent.orchestrator) ?? [];
+      const orchUrl = (orchestratorEps[0]?.baseUrl ?? '').replace(/\/v1\/?$/, '');
+      meta.orchestratorPort = orchUrl ? Number(new URL(orchUrl).port) : undefined;
 
-    const workload = buildWorkload(spec, baseDir, seed, Object.keys(experts), cx.replay);
-    meta.taskSet = { name: workload.name, count: workload.items.length, seed };
-    writeCellJson(dir, secrets.scrubValue(meta));
+      const workload = buildWorkload(spec, baseDir, seed, Object.keys(experts), cx.replay);
+      meta.taskSet = { name: workload.name, count: workload.items.length, seed };
+      writeCellJson(dir, secrets.scrubValue(meta));
 
-    // KV sampler alongside the driver, on the cell's clock
-    const ports = spec.metrics.ports ?? orchestratorEps.map((e) => Number(new URL(e.baseUrl).port));
-    // behind a router the engines are sampled, not the proxy (its /metrics is JSON)
-    const targets =
-      !spec.metrics.ports && running.kvTargets
-        ? running.kvTargets
-        : ports.map((port) => {
-            const s = running.servers.find((x) => x.port === port);
-            return { url: s?.url ?? `http://127.0.0.1:${port}`, port, label: s?.label ?? String(port) };
-          });
-    const kvPath = join(dir, 'kv_timeseries.csv');
-    if (targets.length > 0) {
-      sampler = startSampler({
-        targets,
-        intervalMs: spec.metrics.intervalMs,
-        ...(spec.metrics.names ? { metrics: spec.metrics.names } : {}),
-        out: kvPath,
+      // KV sampler alongside the driver, on the cell's clock
+      const ports = spec.metrics.ports ?? orchestratorEps.map((e) => Number(new URL(e.baseUrl).port));
+      // behind a router the engines are sampled, not the proxy (its /metrics is JSON)
+      const targets =
+        !spec.metrics.ports && running.kvTargets
+          ? running.kvTargets
+          : ports.map((port) => {
+              const s = running.servers.find((x) => x.port === port);
+              return { url: s?.url ?? `http://127.0.0.1:${port}`, port, label: s?.label ?? String(port) };
+            });
+      const kvPath = join(dir, 'kv_timeseries.csv');
+      if (targets.length > 0) {
+        sampler = startSampler({
+          targets,
+          intervalMs: spec.metrics.intervalMs,
+          ...(spec.metrics.names ? { metrics: spec.metrics.names } : {}),
+          out: kvPath,
+          onNote: note,
+          ...(running.virtual ? { clock: samplerClock(clock), fetchText: running.fetchText } : {}),
+        });
+      }
+
+      let releaseUrl =
+        cell.arm.release === true ? `${orchUrl}/programs/release` : cell.arm.release || undefined;
+      // an in-process router releases in place; other virtual servers have nothing to release
+      const inProcessRelease = cell.arm.release && running.release ? running.release : undefined;
+      if (releaseUrl && running.virtual) {
+        if (!inProcessRelease)
+          note('release: not sent in virtual time (no HTTP; the simulated engine has no release endpoint)');
+        releaseUrl = undefined;
+      }
+      // the analysis raises releases the server answered 404 (it has no release endpoint)
+      if (releaseUrl) meta.releaseUrl = releaseUrl;
+      const replayOutput =
+        cell.arm.replayOutput === 'auto'
+          ? running.simulated
+            ? 'directive'
+            : 'min_tokens'
+          : cell.arm.replayOutput;
+      const config: ProgramConfig = {
+        orchestrator: agent.orchestrator,
+        experts,
+        stream: agent.stream,
+        maxTokens: agent.maxTokens,
+        expertMaxTokens: agent.expertMaxTokens,
+        temperature: agent.temperature,
+        userMode: agent.user.mode,
+        ...(agent.user.model ? { userModel: agent.user.model } : {}),
+        ...(agent.historyTrimTokens ? { historyTrimTokens: agent.historyTrimTokens } : {}),
+        systemPromptTokens: spec.workload.generator?.systemPromptTokens ?? 600,
+        timeScale: agent.timeScale,
+        programFields: cell.arm.programFields,
+        ...(releaseUrl ? { releaseUrl } : {}),
+        replayOutput,
+        extraBody: cell.arm.extraBody,
+        ...(cx.apiKey ? { apiKey: cx.apiKey } : {}),
+      };
+      transport = running.transport(cell.concurrency);
+      const ctx: ProgramContext = {
+        transport,
+        pools,
+        config,
+        limits: {
+          maxSteps: spec.limits.maxSteps,
+          maxTaskTimeMs: spec.limits.maxTaskTimeS * 1000,
+          callTimeoutMs: spec.limits.callTimeoutS * 1000,
+          stallTimeoutMs: spec.limits.stallTimeoutS * 1000,
+          ...(spec.limits.firstByteTimeoutS
+            ? { firstByteTimeoutMs: spec.limits.firstByteTimeoutS * 1000 }
+            : {}),
+          retry: spec.limits.retries,
+        },
+        cellTag: `${spec.name}/${cell.id}`,
+        now: clock.now,
+        clock,
+        onStep: (r: StepRecord) => {
+          steps?.write(r);
+          tally.addStep(r);
+        },
+        onProgress: () => {},
         onNote: note,
-        ...(running.virtual ? { clock: samplerClock(clock), fetchText: running.fetchText } : {}),
+        ...(inProcessRelease ? { release: inProcessRelease } : {}),
+      };
+      phase = 'drive';
+      const t0 = clock.now();
+      const driveWall0 = performance.now();
+      const total = workload.items.length;
+      const line = () =>
+        progressLine(cell.id, tally, total, (clock.now() - t0) / 1000, lastKv(kvPath), {
+          ...cx.matrix(cell),
+          tasksDone: tally.tasks.length,
+          tasksTotal: total,
+          cellElapsedS: (performance.now() - driveWall0) / 1000,
+        });
+      // the progress line is for the person waiting: wall time, also in virtual time
+      progressTimer = setInterval(() => cx.log(line()), cx.progressIntervalMs ?? 2000);
+      progressTimer.unref();
+      cx.log(`[${cell.id}] ${total} tasks at C=${cell.concurrency} (${workload.name}, seed ${seed})`);
+      const work = driveCell({
+        items: workload.items,
+        concurrency: cell.concurrency,
+        ...(agent.domainSlots ? { domainSlots: agent.domainSlots } : {}),
+        ctx,
+        ...(cx.signal ? { signal: cx.signal } : {}),
+        graceMs: spec.limits.graceS * 1000,
+        watchdogMs: spec.limits.watchdogS * 1000,
+        onTask: (t: TaskRecord) => {
+          tasks?.write(t);
+          tally.addTask(t);
+        },
       });
+      const drive = running.virtual ? await running.virtual.drive(work) : await work;
+      cx.log(line());
+      if (drive.stalled.length > 0) meta.stalledTasks = drive.stalled;
+      if (running.simulated && orchUrl)
+        meta.orchestratorReceivedFields = await receivedFields(running.fetchText, orchUrl);
+      if (running.simulated && !running.virtual)
+        meta.simRealtimeLagS = await simRealtimeLag(running.fetchText, running.servers);
+      status = drive.interrupted ? 'interrupted' : 'complete';
+      if (drive.interrupted) meta.undispatched = total - drive.dispatched;
     }
-
-    let releaseUrl =
-      cell.arm.release === true ? `${orchUrl}/programs/release` : cell.arm.release || undefined;
-    // an in-process router releases in place; other virtual servers have nothing to release
-    const inProcessRelease = cell.arm.release && running.release ? running.release : undefined;
-    if (releaseUrl && running.virtual) {
-      if (!inProcessRelease)
-        note('release: not sent in virtual time (no HTTP; the simulated engine has no release endpoint)');
-      releaseUrl = undefined;
-    }
-    // the analysis raises releases the server answered 404 (it has no release endpoint)
-    if (releaseUrl) meta.releaseUrl = releaseUrl;
-    const replayOutput =
-      cell.arm.replayOutput === 'auto'
-        ? running.simulated
-          ? 'directive'
-          : 'min_tokens'
-        : cell.arm.replayOutput;
-    const config: ProgramConfig = {
-      orchestrator: spec.agent.orchestrator,
-      experts,
-      stream: spec.agent.stream,
-      maxTokens: spec.agent.maxTokens,
-      expertMaxTokens: spec.agent.expertMaxTokens,
-      temperature: spec.agent.temperature,
-      userMode: spec.agent.user.mode,
-      ...(spec.agent.user.model ? { userModel: spec.agent.user.model } : {}),
-      ...(spec.agent.historyTrimTokens ? { historyTrimTokens: spec.agent.historyTrimTokens } : {}),
-      systemPromptTokens: spec.workload.generator?.systemPromptTokens ?? 600,
-      timeScale: spec.agent.timeScale,
-      programFields: cell.arm.programFields,
-      ...(releaseUrl ? { releaseUrl } : {}),
-      replayOutput,
-      extraBody: cell.arm.extraBody,
-      ...(cx.apiKey ? { apiKey: cx.apiKey } : {}),
-    };
-    transport = running.transport(cell.concurrency);
-    const ctx: ProgramContext = {
-      transport,
-      pools,
-      config,
-      limits: {
-        maxSteps: spec.limits.maxSteps,
-        maxTaskTimeMs: spec.limits.maxTaskTimeS * 1000,
-        callTimeoutMs: spec.limits.callTimeoutS * 1000,
-        stallTimeoutMs: spec.limits.stallTimeoutS * 1000,
-        ...(spec.limits.firstByteTimeoutS
-          ? { firstByteTimeoutMs: spec.limits.firstByteTimeoutS * 1000 }
-          : {}),
-        retry: spec.limits.retries,
-      },
-      cellTag: `${spec.name}/${cell.id}`,
-      now: clock.now,
-      clock,
-      onStep: (r: StepRecord) => {
-        steps.write(r);
-        tally.addStep(r);
-      },
-      onProgress: () => {},
-      onNote: note,
-      ...(inProcessRelease ? { release: inProcessRelease } : {}),
-    };
-    phase = 'drive';
-    const t0 = clock.now();
-    const driveWall0 = performance.now();
-    const total = workload.items.length;
-    const line = () =>
-      progressLine(cell.id, tally, total, (clock.now() - t0) / 1000, lastKv(kvPath), {
-        ...cx.matrix(cell),
-        tasksDone: tally.tasks.length,
-        tasksTotal: total,
-        cellElapsedS: (performance.now() - driveWall0) / 1000,
-      });
-    // the progress line is for the person waiting: wall time, also in virtual time
-    progressTimer = setInterval(() => cx.log(line()), cx.progressIntervalMs ?? 2000);
-    progressTimer.unref();
-    cx.log(`[${cell.id}] ${total} tasks at C=${cell.concurrency} (${workload.name}, seed ${seed})`);
-    const work = driveCell({
-      items: workload.items,
-      concurrency: cell.concurrency,
-      ...(spec.agent.domainSlots ? { domainSlots: spec.agent.domainSlots } : {}),
-      ctx,
-      ...(cx.signal ? { signal: cx.signal } : {}),
-      graceMs: spec.limits.graceS * 1000,
-      watchdogMs: spec.limits.watchdogS * 1000,
-      onTask: (t: TaskRecord) => {
-        tasks.write(t);
-        tally.addTask(t);
-      },
-    });
-    const drive = running.virtual ? await running.virtual.drive(work) : await work;
-    cx.log(line());
-    if (drive.stalled.length > 0) meta.stalledTasks = drive.stalled;
-    if (running.simulated && orchUrl)
-      meta.orchestratorReceivedFields = await receivedFields(running.fetchText, orchUrl);
-    if (running.simulated && !running.virtual)
-      meta.simRealtimeLagS = await simRealtimeLag(running.fetchText, running.servers);
-    status = drive.interrupted ? 'interrupted' : 'complete';
-    if (drive.interrupted) meta.undispatched = total - drive.dispatched;
   } catch (err) {
     status = cx.signal?.aborted ? 'interrupted' : 'failed';
     // only a server that could not be started is a launch failure (a bad spec is not)
@@ -410,8 +465,8 @@ export async function runCell(
     if (servers) phase = 'teardown';
     if (progressTimer) clearInterval(progressTimer);
     if (sampler) await sampler.stop().catch(() => undefined);
-    steps.close();
-    tasks.close();
+    steps?.close();
+    tasks?.close();
     await transport?.close?.().catch(() => undefined);
     if (servers) await servers.stop().catch((e: Error) => note(`teardown: ${e.message}`));
     // the servers' own logs (vLLM prints its non-default args, --api-key included)
@@ -420,7 +475,9 @@ export async function runCell(
     meta.phaseReached = phase;
     meta.endMs = cx.now();
     // nothing was measured when the servers never came up: no counts (no row of zeros)
-    if (!(status === 'failed' && failedPhase === 'launch')) meta.counts = tally.summary(cell.id, status);
+    // (a request cell's counts are its requests: meta.requests)
+    if (!(status === 'failed' && failedPhase === 'launch') && !spec.workload.requests)
+      meta.counts = tally.summary(cell.id, status);
     writeCellJson(dir, secrets.scrubValue(meta));
   }
   return {

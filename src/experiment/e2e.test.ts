@@ -208,7 +208,7 @@ describe('agent runs on the simulator over HTTP', () => {
     // with the full preflight (smoke chat + tool call) of src/preflight
     const sp = spec(s, { preflight: { smoke: true, waitS: 5 } });
     // vLLM rejects prompt + max_tokens > max_model_len: keep max_tokens small so prompt growth decides
-    sp.agent.maxTokens = 200;
+    sp.agent!.maxTokens = 200;
     const r = await run(sp);
     const cell = JSON.parse(readFileSync(join(r.cellDir, 'cell.json'), 'utf8'));
     expect(cell.preflight).toHaveLength(4);
@@ -280,7 +280,7 @@ describe('more program shapes', () => {
   it('plays user turns with a model endpoint, counted apart from steps', async () => {
     const s = await startW1();
     const sp = spec(s, {});
-    sp.agent.user = { mode: 'model', model: 'Qwen/Qwen3-32B-FP8' };
+    sp.agent!.user = { mode: 'model', model: 'Qwen/Qwen3-32B-FP8' };
     sp.workload.generator = {
       ...(sp.workload.generator as NonNullable<Spec['workload']['generator']>),
       count: 3,

@@ -1,29 +1,50 @@
 /**
  * The one planner: a spec becomes cells, arms x server configs x load levels x repetitions, in
- * the order they run. Today each arm has one server config (its `servers` entry) and the load
- * levels are the spec's concurrencies; the Cell type keeps both axes so sweeps can fill them.
- * The time mode decides each config's launcher (launch/registry.ts); in virtual time an arm
- * whose servers are `command` or `external` runs its `simulateAs` system, or is refused.
+ * the order they run. An arm's server configs are its `servers` entry, or, for `kind: vllm`
+ * servers with a `sweep`, one config per sweep point (experiment/sweep.ts), each rendered to
+ * the processes it starts (launch/vllm-recipe.ts: `vllm serve`, or `servelab sim` with the same
+ * flags for engine: sim; in virtual time the simulated engine in-process). Load levels are the
+ * spec's concurrencies, then its request rates. The time mode decides each config's launcher
+ * (launch/registry.ts); in virtual time an arm whose servers are `command` or `external` runs
+ * its `simulateAs` system, or is refused.
  */
-import type { ArmSpec, ServersSpec, Spec } from '../config/spec.js';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { BOUNDS } from '../config/bounds.js';
+import { modelConfigSchema } from '../config/model-config.js';
+import type { ArmSpec, ServersSpec, Spec, VllmServersSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { LauncherKind } from '../launch/launcher.js';
 import { launcherKind, type TimeMode } from '../launch/registry.js';
+import { compileCacheRoot, planServerProcesses, type VllmServerConfig } from '../launch/vllm-recipe.js';
 import { shellQuote } from '../shell-quote.js';
+import type { SimEngineOptions } from '../sim/server/index.js';
+import { expandSweep, type SweepPoint } from './sweep.js';
+
+/** Servers the launchers start (a `kind: vllm` entry is rendered to one of these per config). */
+export type LaunchSpec = Exclude<ServersSpec, { kind: 'vllm' }>;
 
 /** One server configuration of an arm: what is started for its cells. */
 export interface ServerConfig {
   /** the spec's servers.<name> */
   name: string;
-  spec: ServersSpec;
+  /** `cfg<k>` when the arm has several configs (a sweep), else undefined */
+  label?: string;
+  spec: LaunchSpec;
   launcher: LauncherKind;
-  /** swept server parameters of this config (none until sweeps fill the axis) */
-  params: Record<string, unknown>;
+  /** swept server parameters of this config (the sweep's phase and its flags) */
+  params: Record<string, string | number | boolean>;
   /** virtual time: the arm's own servers' kind that `simulateAs` stands in for */
   standsInFor?: ServersSpec['kind'];
+  /** a `kind: vllm` entry: the typed config this cell's servers were rendered from */
+  vllm?: VllmServerConfig;
+  /** engine: sim: the settings given that the simulator does not model (reported, never dropped) */
+  notModelled?: string[];
+  /** virtual time, engine: sim: engine settings a sim topology has no key for */
+  engineExtras?: Partial<SimEngineOptions>;
 }
 
-export type LoadLevel = { kind: 'concurrency'; concurrency: number };
+export type LoadLevel = { kind: 'concurrency'; concurrency: number } | { kind: 'rate'; ratePerSec: number };
 
 export interface Cell {
   /** 0-based position in the plan */
@@ -33,7 +54,7 @@ export interface Cell {
   arm: ArmSpec;
   server: ServerConfig;
   load: LoadLevel;
-  /** the load's concurrency (agent programs in flight) */
+  /** the load's concurrency (agent programs or requests in flight); 0 for a rate level */
   concurrency: number;
   rep: number;
   /** spec.seed + rep - 1 */
@@ -45,12 +66,187 @@ export interface Plan {
   cells: Cell[];
 }
 
+export interface PlanOptions {
+  /** HOME and USER of the compile-cache root (default: this user's) */
+  env?: NodeJS.ProcessEnv;
+}
+
+const RECIPE_KEYS = new Set([
+  'kind',
+  'port',
+  'gpus',
+  'cache_root',
+  'vllm_bin',
+  'servelab_bin',
+  'healthTimeoutS',
+  'stopTimeoutS',
+  'stepTimeScale',
+]);
+
+/** The typed vLLM config of a `kind: vllm` entry with a sweep point applied. */
+export function vllmConfigOf(s: VllmServersSpec, point: SweepPoint = {}): VllmServerConfig {
+  const cfg: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s)) if (!RECIPE_KEYS.has(k) && v !== undefined) cfg[k] = v;
+  return { ...(cfg as unknown as VllmServerConfig), ...(point as Partial<VllmServerConfig>) };
+}
+
+/** A `kind: vllm` config rendered for its launcher: processes (real time) or engines (virtual). */
+function renderVllm(
+  name: string,
+  s: VllmServersSpec,
+  cfg: VllmServerConfig,
+  mode: TimeMode,
+  where: string,
+  env: NodeJS.ProcessEnv,
+): Pick<ServerConfig, 'spec' | 'launcher' | 'notModelled' | 'engineExtras'> {
+  const engine = cfg.engine ?? 'vllm';
+  if (mode === 'virtual') {
+    if (engine !== 'sim')
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `${where}: engine vllm cannot run in virtual time (every server of a simulated run is a simulated engine)`,
+        {
+          hint: `set servers.${name}.engine: sim (the same vLLM flags on the simulator), or run in real time`,
+        },
+      );
+    const served = cfg.served_model_name;
+    const dp = (cfg.dp_mode ?? (cfg.enable_expert_parallel ? 'internal' : 'replicas')) === 'replicas';
+    const topology: Record<string, unknown> = {
+      servers: [
+        {
+          model: cfg.model,
+          ...(served ? { served_model_name: served } : {}),
+          ...(cfg.gpu ? { gpu: cfg.gpu } : {}),
+          ...(cfg.tensor_parallel_size ? { tp: cfg.tensor_parallel_size } : {}),
+          ...(dp && cfg.data_parallel_size ? { dp: cfg.data_parallel_size } : {}),
+          port: s.port,
+          ...(cfg.gpu_memory_utilization !== undefined
+            ? { gpu_memory_utilization: cfg.gpu_memory_utilization }
+            : {}),
+          ...(cfg.max_model_len !== undefined ? { max_model_len: cfg.max_model_len } : {}),
+          ...(cfg.max_num_seqs !== undefined ? { max_num_seqs: cfg.max_num_seqs } : {}),
+          ...(cfg.max_num_batched_tokens !== undefined
+            ? { max_num_batched_tokens: cfg.max_num_batched_tokens }
+            : {}),
+          ...(cfg.scheduling_policy !== undefined ? { scheduling_policy: cfg.scheduling_policy } : {}),
+        },
+      ],
+    };
+    const extras: Partial<SimEngineOptions> = {
+      ...(cfg.pipeline_parallel_size ? { pp: cfg.pipeline_parallel_size } : {}),
+      ...(cfg.kv_cache_dtype !== undefined && cfg.kv_cache_dtype !== 'auto'
+        ? { kvCacheDtype: 'fp8' as const }
+        : {}),
+      ...(cfg.enable_prefix_caching !== undefined ? { enablePrefixCaching: cfg.enable_prefix_caching } : {}),
+      ...(cfg.block_size !== undefined ? { blockSize: cfg.block_size } : {}),
+    };
+    // the same rendering as real time, for its list of settings the simulator does not model
+    const r = planServerProcesses(cfg, {
+      name,
+      basePort: s.port,
+      cacheRoot: '/nonexistent-cache',
+      hostTag: 'virtual',
+      gpus: Array.from({ length: 4096 }, (_, i) => i),
+      where,
+    });
+    return {
+      spec: {
+        kind: 'sim',
+        topology,
+        overrides: { ...(s.stepTimeScale !== undefined ? { stepTimeScale: s.stepTimeScale } : {}) },
+      },
+      launcher: 'sim-virtual',
+      notModelled: r.notModelled,
+      engineExtras: extras,
+    };
+  }
+  const home = env.HOME ?? homedir();
+  const user = env.USER ?? userInfo().username;
+  // the simulator compiles nothing: its cache variables are set (the same env as vLLM's), not checked
+  const cacheRoot =
+    engine === 'sim'
+      ? (s.cache_root ?? join(home, '.cache', 'servelab', 'compile'))
+      : compileCacheRoot({
+          home,
+          user,
+          ...(s.cache_root !== undefined ? { root: s.cache_root } : {}),
+          where: `${where}.cache_root`,
+        });
+  const r = planServerProcesses(cfg, {
+    name,
+    basePort: s.port,
+    cacheRoot,
+    hostTag: hostname().split('.')[0] || 'host',
+    ...(s.gpus ? { gpus: s.gpus } : {}),
+    ...(s.vllm_bin ? { vllm: s.vllm_bin } : {}),
+    ...(s.servelab_bin ? { servelab: s.servelab_bin } : {}),
+    where,
+  });
+  const served = cfg.served_model_name ?? cfg.model;
+  const endpoints = modelConfigSchema.parse({
+    [served]: r.processes.map((p) => ({ ip_addr: '127.0.0.1', port: String(p.port) })),
+  });
+  return {
+    spec: {
+      kind: 'command',
+      processes: r.processes.map((p) => ({
+        label: p.label,
+        argv: p.argv,
+        env: p.env,
+        port: p.port,
+        ...(p.health ? { health: p.health } : {}),
+      })),
+      endpoints,
+      healthTimeoutS: s.healthTimeoutS,
+      stopTimeoutS: s.stopTimeoutS,
+    },
+    launcher: 'command',
+    notModelled: r.notModelled,
+  };
+}
+
+/** An arm's server configs: one, or one per sweep point of its `kind: vllm` servers. */
+function serverConfigs(spec: Spec, arm: ArmSpec, mode: TimeMode, env: NodeJS.ProcessEnv): ServerConfig[] {
+  const s = spec.servers[arm.servers];
+  if (s?.kind !== 'vllm') return [serverConfig(spec, arm, mode)];
+  const where = `servers.${arm.servers}`;
+  const base = vllmConfigOf(s);
+  const points: { point: SweepPoint; phase?: string }[] = spec.sweep
+    ? expandSweep(spec.sweep, base as SweepPoint, 'sweep').flatMap((g) =>
+        g.points.map((point) => ({ point, phase: g.phase })),
+      )
+    : [{ point: {} }];
+  // one config per distinct flag set (a point a phase repeats runs once, under its first phase)
+  const seen = new Set<string>();
+  const out: ServerConfig[] = [];
+  for (const { point, phase } of points) {
+    const cfg = vllmConfigOf(s, point);
+    const key = JSON.stringify(Object.entries(cfg).sort(([a], [b]) => a.localeCompare(b)));
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const label = points.length > 1 ? `cfg${out.length + 1}` : undefined;
+    const r = renderVllm(arm.servers, s, cfg, mode, label ? `${where} (${label})` : where, env);
+    out.push({
+      name: arm.servers,
+      ...(label ? { label } : {}),
+      ...r,
+      params: {
+        ...(phase && spec.sweep ? { phase } : {}),
+        ...(point as Record<string, string | number | boolean>),
+      },
+      vllm: cfg,
+    });
+  }
+  return out;
+}
+
 function serverConfig(spec: Spec, arm: ArmSpec, mode: TimeMode): ServerConfig {
   const s = spec.servers[arm.servers];
   if (!s)
     throw new ServelabError('BAD_CONFIG', `arm ${arm.name}: unknown servers ${arm.servers}`, {
       hint: `the spec's servers: ${Object.keys(spec.servers).join(', ')}`,
     });
+  if (s.kind === 'vllm') throw new Error('serverConfig: kind vllm is rendered by serverConfigs');
   const own = launcherKind(s.kind, mode);
   if (own) return { name: arm.servers, spec: s, launcher: own, params: {} };
   if (arm.simulateAs) {
@@ -72,24 +268,45 @@ function serverConfig(spec: Spec, arm: ArmSpec, mode: TimeMode): ServerConfig {
   );
 }
 
-export function planExperiment(spec: Spec, mode: TimeMode = 'real'): Plan {
+/** The spec's load levels in run order: its concurrencies, then its request rates. */
+export function loadLevels(spec: Spec): LoadLevel[] {
+  return [
+    ...(spec.concurrency ?? []).map((concurrency): LoadLevel => ({ kind: 'concurrency', concurrency })),
+    ...(spec.rates ?? []).map((ratePerSec): LoadLevel => ({ kind: 'rate', ratePerSec })),
+  ];
+}
+
+/** `c8` or `rate2.5`: a load level's directory name. */
+export function loadTag(l: LoadLevel): string {
+  return l.kind === 'concurrency' ? `c${l.concurrency}` : `rate${l.ratePerSec}`;
+}
+
+export function planExperiment(spec: Spec, mode: TimeMode = 'real', opts: PlanOptions = {}): Plan {
   const cells: Cell[] = [];
+  const env = opts.env ?? {};
+  const levels = loadLevels(spec);
   for (const arm of spec.arms) {
-    const configs = [serverConfig(spec, arm, mode)];
+    const configs = serverConfigs(spec, arm, mode, env);
     for (const server of configs)
-      for (const concurrency of spec.concurrency)
+      for (const load of levels)
         for (let rep = 1; rep <= spec.repetitions; rep++)
           cells.push({
             index: cells.length,
-            id: `${arm.name}/c${concurrency}/r${rep}`,
+            id: `${arm.name}/${server.label ? `${server.label}/` : ''}${loadTag(load)}/r${rep}`,
             arm,
             server,
-            load: { kind: 'concurrency', concurrency },
-            concurrency,
+            load,
+            concurrency: load.kind === 'concurrency' ? load.concurrency : 0,
             rep,
             seed: spec.seed + rep - 1,
           });
   }
+  if (cells.length > BOUNDS.cells)
+    throw new ServelabError(
+      'BAD_CONFIG',
+      `the plan has ${cells.length.toLocaleString('en-US')} cells (arms x server configs x load levels x repetitions); at most ${BOUNDS.cells.toLocaleString('en-US')}`,
+      { hint: 'sweep fewer flags (sweep.mode: ofat varies one at a time), or fewer load levels' },
+    );
   return { mode, cells };
 }
 
@@ -97,6 +314,14 @@ export function planExperiment(spec: Spec, mode: TimeMode = 'real'): Plan {
 function describeServer(c: ServerConfig): string {
   const s = c.spec;
   const who = c.standsInFor ? ` (simulateAs, for kind ${c.standsInFor})` : '';
+  if (s.kind === 'sim' && c.vllm) {
+    const v = c.vllm;
+    const flags = Object.entries(v)
+      .filter(([k]) => !['engine', 'model', 'version'].includes(k))
+      .map(([k, x]) => `${k}=${typeof x === 'object' ? JSON.stringify(x) : x}`)
+      .join(' ');
+    return `${c.launcher}: the simulated engine in-process, ${shellQuote(v.model)}${flags ? ` ${flags}` : ''}`;
+  }
   if (s.kind === 'sim')
     return `${c.launcher}${who}: topology ${typeof s.topology === 'string' ? shellQuote(s.topology) : 'inline'}`;
   if (s.kind === 'external') return 'external: endpoints already running';
@@ -106,13 +331,25 @@ function describeServer(c: ServerConfig): string {
 /** The plan as `--dry-run` prints it: every cell in run order, with what it launches. */
 export function planLines(plan: Plan): string[] {
   const n = plan.cells.length;
-  const out = [`plan: ${n} cell(s) in ${plan.mode} time`];
+  const configs = new Set(plan.cells.map((c) => c.server)).size;
+  const out = [
+    `plan: ${n} cell(s) in ${plan.mode} time, ${configs} server config(s) (servers restart per config)`,
+  ];
   let last: ServerConfig | undefined;
   for (const c of plan.cells) {
-    if (c.server !== last)
-      out.push(`  servers.${c.server.name} for arm ${c.arm.name}: ${describeServer(c.server)}`);
+    if (c.server !== last) {
+      const s = c.server;
+      const params = Object.entries(s.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
+      out.push(
+        `  servers.${s.name}${s.label ? ` ${s.label}` : ''} for arm ${c.arm.name}${params ? ` [${params}]` : ''}: ${describeServer(s)}`,
+      );
+      if (s.notModelled?.length) out.push(`    not modelled by the simulator: ${s.notModelled.join(', ')}`);
+    }
     last = c.server;
-    out.push(`    cell ${c.index + 1} of ${n}: ${c.id} (C=${c.concurrency}, seed ${c.seed})`);
+    const load = c.load.kind === 'concurrency' ? `C=${c.concurrency}` : `rate ${c.load.ratePerSec}/s`;
+    out.push(`    cell ${c.index + 1} of ${n}: ${c.id} (${load}, seed ${c.seed})`);
   }
   return out;
 }

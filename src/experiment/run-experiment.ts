@@ -11,7 +11,7 @@ import { stringify as toYaml } from 'yaml';
 import { monotonicNow } from '../agent/clock.js';
 import type { LoadedSpec } from '../config/load.js';
 import { redact, resolveSecret, SecretRegistry, secretsFromSpec } from '../config/secrets.js';
-import type { ArmSpec, Spec } from '../config/spec.js';
+import type { ArmSpec, ServersSpec, Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { TimeMode } from '../launch/registry.js';
 import type { Transport } from '../loadgen/transport.js';
@@ -29,7 +29,7 @@ import {
 import type { StartSimOptions } from '../sim/server/index.js';
 import { SERVELAB_VERSION } from '../version.js';
 import { type CellResult, runCell } from './cell.js';
-import { planExperiment } from './plan.js';
+import { type Plan, planExperiment } from './plan.js';
 import { launchProblems, readTopology } from './servers.js';
 
 export type { CellResult } from './cell.js';
@@ -94,17 +94,17 @@ export function cellIds(spec: Spec): { id: string; arm: ArmSpec; concurrency: nu
 export async function runExperiment(opts: RunExperimentOptions): Promise<RunExperimentResult> {
   const { spec, baseDir } = opts.loaded;
   const now = opts.now ?? monotonicNow;
-  const apiKey = spec.agent.apiKey ? resolveSecret(spec.agent.apiKey, opts.env, baseDir) : undefined;
+  const apiKey = spec.agent?.apiKey ? resolveSecret(spec.agent.apiKey, opts.env, baseDir) : undefined;
   // the key and every secret in the recipes (argv --api-key values, env tokens) never reach a file
   const secrets = opts.secrets ?? new SecretRegistry();
   secrets.add(apiKey);
   secrets.addAll(secretsFromSpec(spec));
   const mode = opts.mode ?? 'real';
   // in virtual time, an arm with command/external servers and no simulateAs: exit 2 naming it
-  const plan = planExperiment(spec, mode);
+  const plan = planExperiment(spec, mode, { env: opts.env });
   const cells = plan.cells;
   // a recipe whose executable is missing fails every cell: say so before anything is written
-  if (mode === 'real') assertLaunchable(spec, opts.env);
+  if (mode === 'real') assertLaunchable(spec, opts.env, plan);
   assertTopologies(spec, baseDir, mode);
   let runDir: string;
   if (opts.resumeDir) {
@@ -261,12 +261,23 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
  * Throws LAUNCH_FAILED (exit 3) when a `command` recipe of an arm cannot be started (its
  * executable is not on PATH, or not there): `servelab run` and `--dry-run` call it first.
  */
-export function assertLaunchable(spec: Spec, env: NodeJS.ProcessEnv): void {
+export function assertLaunchable(spec: Spec, env: NodeJS.ProcessEnv, plan?: Plan): void {
   const problems = launchProblems(
     spec.servers,
     spec.arms.map((a) => a.servers),
     env,
   );
+  // `kind: vllm` servers: the processes each config renders to (vllm, or servelab for engine: sim)
+  const configs = new Set((plan ?? planExperiment(spec, 'real', { env })).cells.map((c) => c.server));
+  const firstOfEach: Record<string, ServersSpec> = {};
+  const argv0 = new Set<string>();
+  for (const c of configs) {
+    const a = c.vllm && c.spec.kind === 'command' ? c.spec.processes[0]?.argv[0] : undefined;
+    if (a === undefined || argv0.has(a)) continue;
+    argv0.add(a);
+    firstOfEach[`${c.name}${c.label ? ` (${c.label})` : ''}`] = c.spec;
+  }
+  problems.push(...launchProblems(firstOfEach, Object.keys(firstOfEach), env));
   if (problems.length > 0) throw combinedLaunchError(problems);
 }
 

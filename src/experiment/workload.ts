@@ -45,7 +45,7 @@ export function buildWorkload(
   const kind = 'profile' in g && g.profile ? g.profile : 'tau2-like';
   if (g.mode === 'synthetic') {
     // a profile's expert lengths go by the expert's model, where the spec names it
-    const models = spec.agent.experts ?? {};
+    const models = spec.agent?.experts ?? {};
     return {
       name: `${kind} synthetic`,
       items: tasks.map((t) => ({

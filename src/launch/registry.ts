@@ -25,6 +25,8 @@ export type TimeMode = 'real' | 'virtual';
 /** The launcher of a servers entry in a time mode; undefined: that kind cannot run in that mode. */
 export function launcherKind(kind: ServersSpec['kind'], mode: TimeMode): LauncherKind | undefined {
   if (kind === 'sim') return mode === 'virtual' ? 'sim-virtual' : 'sim-http';
+  // a `kind: vllm` entry is rendered to command or sim servers per config (experiment/plan.ts)
+  if (kind === 'vllm') return undefined;
   return mode === 'real' ? kind : undefined;
 }
 

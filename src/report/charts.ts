@@ -260,3 +260,43 @@ export function paretoChart(
     } as TopLevelSpec,
   };
 }
+
+export interface ParamPoint {
+  run: string;
+  /** the parameter's value (a number, or a label such as fp8) */
+  value: string;
+  metric: number;
+}
+
+/**
+ * A swept parameter against one metric (`--compare-param NAME --metric M`): every run a point at
+ * its value, the mean per value joined; numeric values on a linear axis, others as categories.
+ */
+export function paramChart(id: string, param: string, metric: string, points: readonly ParamPoint[]): Chart {
+  const numeric = points.every((p) => Number.isFinite(Number(p.value)));
+  const x = numeric
+    ? { field: 'x', type: 'quantitative', title: param, scale: { zero: false } }
+    : { field: 'x', type: 'nominal', title: param, sort: null };
+  const values = points.map((p) => ({ ...p, x: numeric ? Number(p.value) : p.value }));
+  return {
+    id,
+    title: `${param} vs ${metric}`,
+    caption: `Each run at its ${param}; the line joins the mean ${metric} per value.`,
+    spec: {
+      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+      width: 460,
+      height: 240,
+      data: { values },
+      layer: [
+        {
+          mark: { type: 'point', filled: true, size: 50, color: '#1f77b4' },
+          encoding: { x, y: { field: 'metric', type: 'quantitative', title: metric } },
+        },
+        {
+          mark: { type: 'line', color: '#1f77b4' },
+          encoding: { x, y: { aggregate: 'mean', field: 'metric', type: 'quantitative', title: metric } },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}

@@ -7,7 +7,9 @@ import {
   kvChart,
   type LatencyPoint,
   latencyChart,
+  type ParamPoint,
   type ParetoPoint,
+  paramChart,
   paretoChart,
   type ThroughputPoint,
   throughputChart,
@@ -123,6 +125,17 @@ export function reportCharts(data: ReportData): Chart[] {
         pts.push({ run: r.run, x, y, optimal: on.has(i) });
     });
     if (pts.length) charts.push(paretoChart('pareto', agg.pareto.x.metric, agg.pareto.y.metric, pts));
+  }
+  const param = agg?.param;
+  if (agg && param) {
+    const pts: ParamPoint[] = [];
+    for (const r of agg.rows) {
+      const v = r.params[param.param];
+      const m = r.metrics[param.metric];
+      if (v !== undefined && v !== null && typeof m === 'number' && Number.isFinite(m))
+        pts.push({ run: r.run, value: String(v), metric: m });
+    }
+    if (pts.length) charts.push(paramChart('compare-param', param.param, param.metric, pts));
   }
   return charts;
 }

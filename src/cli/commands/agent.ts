@@ -120,7 +120,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
           // `agent` has no --resume: name what was kept and what is left to run
           interruptedHint: (res) => {
             const done = new Set(res.cells.filter((c) => c.status === 'complete').map((c) => c.concurrency));
-            const left = spec.concurrency.filter((c) => !done.has(c));
+            const left = (spec.concurrency ?? []).filter((c) => !done.has(c));
             return (
               `${shellCommand(['servelab', 'analyze', res.runDir])} reads them` +
               (left.length

@@ -3,11 +3,14 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { AGGREGATE_DEFINITIONS, compareParam, paretoFrontier } from '../../analysis/aggregate.js';
 import { paretoOption } from '../../analysis/options.js';
+import type { BenchRunInput } from '../../analysis/run-types.js';
 import { ServelabError } from '../../errors.js';
-import { analyseRuns, DEFAULT_PARETO } from '../../report/build.js';
+import { type AnalysedRuns, analyseRuns, DEFAULT_PARETO, reportData } from '../../report/build.js';
+import { renderHtmlReport } from '../../report/html.js';
 import { toCsv, toTerminal } from '../../report/table.js';
 import { aggregateSummaryTable, aggregateTable, paramTable, paretoTable } from '../../report/tables.js';
 import { loadRuns } from '../../report/write.js';
+import type { CliIO } from '../io.js';
 import type { CommandContext } from './index.js';
 
 /** The deepest directory that holds every run dir (their shared parent: runs/ for runs/bench-*). */
@@ -48,60 +51,92 @@ export function registerAggregate(program: Command, ctx: CommandContext): void {
           });
         if (bench.length < runs.length)
           ctx.io.stderr(`aggregate: ${runs.length - bench.length} agent run(s) ignored (use compare)\n`);
-        const [x, y] = paretoOption(o.pareto) ?? DEFAULT_PARETO;
-        const a = analyseRuns(bench, { pareto: [x, y] });
-        const rows = a.aggregate!.rows;
-        const pareto = paretoFrontier(rows, x, y);
-        const param = o.compareParam ? compareParam(rows, o.compareParam, o.metric) : null;
-        if (param && param.groups.length === 0)
-          ctx.io.stderr(
-            `aggregate: no run has the parameter "${o.compareParam}" (known: ${[...new Set(rows.flatMap((r) => Object.keys(r.params)))].join(', ')})\n`,
-          );
         const outDir = o.out !== undefined ? resolve(ctx.io.cwd, o.out) : commonParent(runDirs);
-        await mkdir(outDir, { recursive: true });
-        await writeFile(join(outDir, 'experiment_results.csv'), toCsv(aggregateTable(rows, pareto)));
-        const text: string[] = [
-          `servelab aggregate: ${rows.length} row(s) from ${bench.length} bench run(s)`,
-          '',
-        ];
-        const partial = rows.filter((r) => r.partial);
-        if (partial.length)
-          text.push(
-            `!!! ${partial.length} row(s) come from PARTIAL runs: ${partial.map((r) => r.run).join(', ')}`,
-            '',
-          );
-        for (const b of a.bench) for (const w of b.warnings) text.push(`warning: ${b.name}: ${w}`);
-        const byThroughput = [...rows].sort(
-          (p, q) => (q.metrics.output_throughput_tok_s ?? 0) - (p.metrics.output_throughput_tok_s ?? 0),
-        );
-        text.push(
-          '',
-          'runs by output throughput (the parameters that vary):',
-          toTerminal(aggregateSummaryTable(byThroughput)),
-          '',
-        );
-        text.push(
-          `Pareto-optimal runs (${x.metric} ${x.direction}, ${y.metric} ${y.direction}):`,
-          toTerminal(paretoTable(rows, pareto)),
-          '',
-        );
-        if (pareto.skipped)
-          text.push(`(${pareto.skipped} row(s) without both metrics left out of the frontier)`, '');
-        if (param)
-          text.push(
-            `${param.param} against ${param.metric} (${param.direction} is better):`,
-            toTerminal(paramTable(param)),
-            '',
-          );
-        text.push('definitions:', ...Object.entries(AGGREGATE_DEFINITIONS).map(([k, v]) => `  ${k}: ${v}`));
-        const report = `${text.join('\n')}\n`;
-        await writeFile(join(outDir, 'report.txt'), report);
-        await writeFile(
-          join(outDir, 'viz_data.json'),
-          `${JSON.stringify({ v: 1, rows, pareto: { ...pareto, runs: pareto.frontier.map((i) => rows[i]!.run) }, compareParam: param, definitions: AGGREGATE_DEFINITIONS }, null, 2)}\n`,
-        );
-        ctx.io.stdout(report);
-        ctx.io.stdout(`wrote ${join(outDir, 'experiment_results.csv')}, report.txt, viz_data.json\n`);
+        await writeAggregate(ctx.io, bench, outDir, o);
       },
     );
+}
+
+export interface AggregateFlags {
+  compareParam?: string;
+  metric: string;
+  pareto?: string;
+  /** also the self-contained HTML report (Pareto and parameter charts) as report.html */
+  html?: { title: string };
+}
+
+/**
+ * The aggregator (W3's results step) over loaded bench runs: experiment_results.csv with a
+ * column per parameter, report.txt, viz_data.json, the parameter comparison and the Pareto
+ * frontier, in outDir; `servelab aggregate` and `servelab sweep` both call it.
+ */
+export async function writeAggregate(
+  io: CliIO,
+  bench: BenchRunInput[],
+  outDir: string,
+  o: AggregateFlags,
+): Promise<AnalysedRuns> {
+  const [x, y] = paretoOption(o.pareto) ?? DEFAULT_PARETO;
+  const a = analyseRuns(bench, {
+    pareto: [x, y],
+    ...(o.compareParam ? { compareParam: { name: o.compareParam, metric: o.metric } } : {}),
+  });
+  const rows = a.aggregate!.rows;
+  const pareto = paretoFrontier(rows, x, y);
+  const param = o.compareParam ? compareParam(rows, o.compareParam, o.metric) : null;
+  if (param && param.groups.length === 0)
+    io.stderr(
+      `aggregate: no run has the parameter "${o.compareParam}" (known: ${[...new Set(rows.flatMap((r) => Object.keys(r.params)))].join(', ')})\n`,
+    );
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'experiment_results.csv'), toCsv(aggregateTable(rows, pareto)));
+  const text: string[] = [`servelab aggregate: ${rows.length} row(s) from ${bench.length} bench run(s)`, ''];
+  const partial = rows.filter((r) => r.partial);
+  if (partial.length)
+    text.push(
+      `!!! ${partial.length} row(s) come from PARTIAL runs: ${partial.map((r) => r.run).join(', ')}`,
+      '',
+    );
+  for (const b of a.bench) for (const w of b.warnings) text.push(`warning: ${b.name}: ${w}`);
+  const byThroughput = [...rows].sort(
+    (p, q) => (q.metrics.output_throughput_tok_s ?? 0) - (p.metrics.output_throughput_tok_s ?? 0),
+  );
+  text.push(
+    '',
+    'runs by output throughput (the parameters that vary):',
+    toTerminal(aggregateSummaryTable(byThroughput)),
+    '',
+  );
+  text.push(
+    `Pareto-optimal runs (${x.metric} ${x.direction}, ${y.metric} ${y.direction}):`,
+    toTerminal(paretoTable(rows, pareto)),
+    '',
+  );
+  if (pareto.skipped)
+    text.push(`(${pareto.skipped} row(s) without both metrics left out of the frontier)`, '');
+  if (param)
+    text.push(
+      `${param.param} against ${param.metric} (${param.direction} is better):`,
+      toTerminal(paramTable(param)),
+      '',
+    );
+  text.push('definitions:', ...Object.entries(AGGREGATE_DEFINITIONS).map(([k, v]) => `  ${k}: ${v}`));
+  const report = `${text.join('\n')}\n`;
+  await writeFile(join(outDir, 'report.txt'), report);
+  await writeFile(
+    join(outDir, 'viz_data.json'),
+    `${JSON.stringify({ v: 1, rows, pareto: { ...pareto, runs: pareto.frontier.map((i) => rows[i]!.run) }, compareParam: param, definitions: AGGREGATE_DEFINITIONS }, null, 2)}\n`,
+  );
+  io.stdout(report);
+  io.stdout(`wrote ${join(outDir, 'experiment_results.csv')}, report.txt, viz_data.json\n`);
+  if (o.html) {
+    const data = reportData(a, {
+      title: o.html.title,
+      generatedAt: new Date().toISOString(),
+      sources: bench.map((b) => b.dir),
+    });
+    await writeFile(join(outDir, 'report.html'), await renderHtmlReport(data));
+    io.stdout(`wrote ${join(outDir, 'report.html')}\n`);
+  }
+  return a;
 }

@@ -16,6 +16,7 @@ import { registerSbatch } from './sbatch.js';
 import { registerScrape } from './scrape.js';
 import { registerSim } from './sim.js';
 import { registerSimulate } from './simulate.js';
+import { registerSweep } from './sweep.js';
 
 /**
  * A command module registers itself on the program. `setExit` records the exit code of the
@@ -31,6 +32,7 @@ export type RegisterCommand = (program: Command, ctx: CommandContext) => void;
 export const COMMANDS: RegisterCommand[] = [
   registerRun,
   registerSimulate,
+  registerSweep,
   registerAgent,
   registerBench,
   registerDataset,

@@ -1,0 +1,133 @@
+/**
+ * `servelab sweep spec.yaml`: a W3 study as one spec. The planner (experiment/plan.ts) expands
+ * arms x server configs (the sweep's points over the arms' `kind: vllm` servers) x load levels x
+ * repetitions; the one runner (experiment/run-experiment.ts, as `servelab run`) restarts the
+ * servers per config, resumes and keeps partial runs. A request-stream workload's cells are
+ * bench run directories, aggregated at the end by the same code as `servelab aggregate`:
+ * experiment_results.csv (a column per swept flag), report.txt, viz_data.json, report.html.
+ */
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { paretoOption } from '../../analysis/options.js';
+import type { BenchRunInput } from '../../analysis/run-types.js';
+import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
+import { EXIT, formatError, ServelabError } from '../../errors.js';
+import { runExperiment } from '../../experiment/run-experiment.js';
+import { loadRuns } from '../../report/write.js';
+import { shellCommand } from '../../shell-quote.js';
+import type { CliIO } from '../io.js';
+import { writeAggregate } from './aggregate.js';
+import type { CommandContext } from './index.js';
+import { dryRun, executeSpec } from './run.js';
+
+export interface SweepFlags {
+  resume?: string;
+  dryRun?: boolean;
+  virtual?: boolean;
+  compareParam?: string;
+  metric: string;
+  pareto: string;
+}
+
+/** Runs a request-stream spec's plan and aggregates its cells; returns the exit code. */
+export async function executeRequestSweep(
+  io: CliIO,
+  loaded: LoadedSpec,
+  flags: SweepFlags,
+): Promise<{ code: number; runDir: string }> {
+  const virtual = flags.virtual === true;
+  io.stderr(`${describeSpec(loaded.spec)}\n`);
+  const result = await runExperiment({
+    loaded,
+    cwd: io.cwd,
+    env: io.env,
+    signal: io.signal,
+    log: (line) => io.stderr(`${line}\n`),
+    ...(flags.resume ? { resumeDir: resolve(io.cwd, flags.resume) } : {}),
+    ...(virtual ? { mode: 'virtual' as const } : {}),
+    progressIntervalMs: io.isTTY ? 2000 : 5000,
+    ...(io.secrets ? { secrets: io.secrets } : {}),
+  });
+  const lf = result.launchFailure;
+  if (lf) {
+    const why = lf.reasons
+      .map((r) => formatError(new ServelabError('LAUNCH_FAILED', r.message, r.hint ? { hint: r.hint } : {})))
+      .join('\n');
+    io.stderr(
+      `\narm ${lf.arm}: none of its ${lf.cells.length} cell(s) could launch its servers; the sweep stopped here.\n${why}\n`,
+    );
+  }
+  // every cell that measured something (complete, interrupted, or failed mid-drive) is a row
+  const measured = result.cells.filter((c) => c.phaseReached === 'teardown' || c.alreadyComplete);
+  const dirs = measured.map((c) => join(result.runDir, c.id));
+  const bench = (await loadRuns(dirs)).filter((r): r is BenchRunInput => r.kind === 'bench');
+  if (bench.length > 0) {
+    await writeAggregate(io, bench, result.runDir, {
+      ...(flags.compareParam ? { compareParam: flags.compareParam } : {}),
+      metric: flags.metric,
+      pareto: flags.pareto,
+      html: { title: `servelab sweep ${loaded.spec.name}` },
+    });
+  } else io.stdout('nothing was measured; the reasons are in each cell.json\n');
+  io.stdout(`run directory: ${result.runDir}\n`);
+  if (result.interrupted) {
+    io.stderr(
+      `interrupted: cells done are kept; continue with: ${shellCommand(['servelab', 'sweep', loaded.file, ...(virtual ? ['--virtual'] : []), '--resume', result.runDir])}\n`,
+    );
+    return { code: EXIT.interrupted, runDir: result.runDir };
+  }
+  if (lf) return { code: EXIT.launch, runDir: result.runDir };
+  const failed = result.cells.filter((c) => c.status === 'failed');
+  if (failed.length > 0) {
+    io.stderr(
+      `${failed.length} cell(s) failed: ${failed.map((c) => c.id).join(', ')} (see their cell.json notes)\n`,
+    );
+    return { code: EXIT.failed, runDir: result.runDir };
+  }
+  return { code: EXIT.ok, runDir: result.runDir };
+}
+
+export function registerSweep(program: Command, ctx: CommandContext): void {
+  program
+    .command('sweep')
+    .description(
+      'run a server-parameter sweep (W3): arms x server configs (sweep phases / params over kind: vllm servers) x load levels x repetitions, servers restarted per config; request-stream cells are aggregated into experiment_results.csv, report.txt, viz_data.json, report.html',
+    )
+    .argument('<spec>', 'the spec file (YAML), e.g. examples/w3-glm46-sweep.yaml')
+    .option(
+      '--dry-run',
+      'validate the spec, print every cell of the plan and the argv of every server, run nothing',
+    )
+    .option(
+      '--virtual',
+      'virtual time: every server a simulated engine in-process (kind: vllm needs engine: sim)',
+    )
+    .option('--resume <runDir>', 'continue the plan of this run directory at the first cell not complete')
+    .option('--compare-param <name>', 'a swept flag to compare (e.g. max_num_batched_tokens)')
+    .option('--metric <m>', 'the metric for --compare-param', 'output_throughput_tok_s')
+    .option(
+      '--pareto <x:dir,y:dir>',
+      'the two metrics of the Pareto frontier',
+      'output_throughput_tok_s:max,ttft_p95_ms:min',
+    )
+    .action(async (file: string, flags: SweepFlags) => {
+      const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
+      checkSpecFiles(loaded);
+      paretoOption(flags.pareto);
+      if (flags.dryRun) {
+        dryRun(ctx, loaded, flags.virtual ? 'virtual' : 'real');
+        return;
+      }
+      if (!loaded.spec.workload.requests) {
+        // agent programs: the run's own analysis and report (`servelab run`), the same runner
+        const { code } = await executeSpec(ctx.io, loaded, {
+          ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
+          ...(flags.virtual ? { virtual: true } : {}),
+        });
+        ctx.setExit(code);
+        return;
+      }
+      const { code } = await executeRequestSweep(ctx.io, loaded, flags);
+      ctx.setExit(code);
+    });
+}
