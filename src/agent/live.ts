@@ -261,7 +261,7 @@ export async function runLiveTask(
   } finally {
     dl.clear();
   }
-  await releaseProgram(ctx, run.programId);
+  const release = await releaseProgram(ctx, run.programId);
   const rec: TaskRecord = {
     v: 1,
     taskId: task.id,
@@ -276,6 +276,7 @@ export async function runLiveTask(
     endMs: ctx.now(),
     slot: run.slot,
   };
+  if (release) rec.release = release;
   if (end?.reason) rec.reason = end.reason;
   return rec;
 }

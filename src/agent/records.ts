@@ -75,4 +75,13 @@ export interface TaskRecord {
   endMs: number;
   /** the slot (0..C-1) it ran in */
   slot: number;
+  /** the program's release when the task ended (POST /programs/release); absent: the arm does not release */
+  release?: ReleaseResult;
+}
+
+/** How a program release went: ok, or not, with the HTTP status when the server answered. */
+export interface ReleaseResult {
+  ok: boolean;
+  /** absent: no answer (connection refused, timeout) */
+  httpStatus?: number;
 }

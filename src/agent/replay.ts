@@ -309,7 +309,7 @@ export async function runReplayTask(
   } finally {
     dl.clear();
   }
-  await releaseProgram(ctx, run.programId);
+  const release = await releaseProgram(ctx, run.programId);
   const rec: TaskRecord = {
     v: 1,
     taskId: plan.taskId,
@@ -324,6 +324,7 @@ export async function runReplayTask(
     endMs: ctx.now(),
     slot: run.slot,
   };
+  if (release) rec.release = release;
   if (end.reason) rec.reason = end.reason;
   return rec;
 }

@@ -6,7 +6,7 @@ import type { ProgramField } from '../config/spec.js';
 import type { CallRequest, CallResult, ChatMessage, ToolSpec, Transport } from '../loadgen/transport.js';
 import { type AgentClock, realClock } from './clock.js';
 import type { PoolSet } from './pool.js';
-import type { CallKind, NextAction, StepRecord, TaskRecord } from './records.js';
+import type { CallKind, NextAction, ReleaseResult, StepRecord, TaskRecord } from './records.js';
 import { callWithRetry, type RetryPolicy } from './retry.js';
 
 export interface ProgramLimits {
@@ -232,10 +232,25 @@ export function withNext(r: StepRecord, next: NextAction): StepRecord {
   return { ...r, next };
 }
 
-/** POST /programs/release {program_id}; failures become notes, never task failures. */
-export async function releaseProgram(ctx: ProgramContext, programId: string): Promise<void> {
-  if (ctx.release) return ctx.release(programId);
-  if (!ctx.config.releaseUrl) return;
+/**
+ * POST /programs/release {program_id}. The outcome is data (the task record's `release`, which
+ * the analysis counts); a failure is also a note for the reader, never a task failure.
+ * Undefined when the arm does not release programs.
+ */
+export async function releaseProgram(
+  ctx: ProgramContext,
+  programId: string,
+): Promise<ReleaseResult | undefined> {
+  if (ctx.release) {
+    try {
+      await ctx.release(programId);
+      return { ok: true };
+    } catch (err) {
+      ctx.onNote(`release of ${programId} failed: ${(err as Error).message}`);
+      return { ok: false };
+    }
+  }
+  if (!ctx.config.releaseUrl) return undefined;
   try {
     const res = await fetch(ctx.config.releaseUrl, {
       method: 'POST',
@@ -244,8 +259,11 @@ export async function releaseProgram(ctx: ProgramContext, programId: string): Pr
       signal: AbortSignal.timeout(10_000),
     });
     await res.arrayBuffer();
-    if (!res.ok) ctx.onNote(`release of ${programId}: HTTP ${res.status} from ${ctx.config.releaseUrl}`);
+    if (res.ok) return { ok: true, httpStatus: res.status };
+    ctx.onNote(`release of ${programId}: HTTP ${res.status} from ${ctx.config.releaseUrl}`);
+    return { ok: false, httpStatus: res.status };
   } catch (err) {
     ctx.onNote(`release of ${programId} failed: ${(err as Error).message}`);
+    return { ok: false };
   }
 }

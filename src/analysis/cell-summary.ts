@@ -114,14 +114,18 @@ export interface CellContext {
   timing: CellTiming;
 }
 
-/** Program releases (POST /programs/release) as cell.json records them. */
+/** Program releases (POST /programs/release): from the task records, else (older runs) cell.json's notes. */
 export interface ReleaseOutcome {
   /** the URL the arm released programs at; null when it did not ask (or an older run did not record it) */
   url: string | null;
-  /** releases that failed (notes "release of <program>: HTTP <status> ..." / "... failed: ...") */
+  /** releases sent (tasks whose record carries `release`); null for runs before the records had it */
+  sent: number | null;
+  /** releases that failed */
   failures: number;
-  /** failures by "HTTP <status>" or "error" */
+  /** failures by "HTTP <status>" or "error" (no answer) */
   byStatus: Record<string, number>;
+  /** where the counts come from: the task records, or the notes' wording (servelab before 0.x) */
+  source: 'records' | 'notes';
 }
 
 export interface CellTiming {
@@ -131,20 +135,31 @@ export interface CellTiming {
   simLagS: Record<string, number> | null;
 }
 
+// runs whose task records lack `release`: the notes agent/runtime.ts wrote then
 const RELEASE_HTTP = /^release of \S+: HTTP (\d+)/;
 const RELEASE_ERROR = /^release of \S+ failed: /;
 
-export function releaseOutcome(meta: CellInput['meta']): ReleaseOutcome {
+export function releaseOutcome(meta: CellInput['meta'], tasks: readonly TaskRecord[] = []): ReleaseOutcome {
+  const url = typeof meta.releaseUrl === 'string' ? meta.releaseUrl : null;
   const byStatus: Record<string, number> = {};
   let failures = 0;
+  const fail = (key: string) => {
+    failures++;
+    byStatus[key] = (byStatus[key] ?? 0) + 1;
+  };
+  const released = tasks.filter((t) => t.release !== undefined && t.release !== null);
+  if (released.length > 0) {
+    for (const t of released)
+      if (!t.release!.ok)
+        fail(typeof t.release!.httpStatus === 'number' ? `HTTP ${t.release!.httpStatus}` : 'error');
+    return { url, sent: released.length, failures, byStatus, source: 'records' };
+  }
   for (const n of meta.notes ?? []) {
     const m = RELEASE_HTTP.exec(String(n));
     const key = m ? `HTTP ${m[1]}` : RELEASE_ERROR.test(String(n)) ? 'error' : null;
-    if (!key) continue;
-    failures++;
-    byStatus[key] = (byStatus[key] ?? 0) + 1;
+    if (key) fail(key);
   }
-  return { url: typeof meta.releaseUrl === 'string' ? meta.releaseUrl : null, failures, byStatus };
+  return { url, sent: null, failures, byStatus, source: 'notes' };
 }
 
 function cellTiming(meta: CellInput['meta']): CellTiming {
@@ -394,7 +409,7 @@ export function summarizeCell(cell: CellInput, opts: AnalyzeOptions = {}): CellS
       programFields: Array.isArray(meta.programFields) ? meta.programFields.map(String) : [],
       notes: [...(meta.notes ?? []), ...(meta.warnings ?? [])].map(String),
       extraFieldsIgnored: ignoredExtraFields(cell.kv),
-      release: releaseOutcome(meta),
+      release: releaseOutcome(meta, tasks),
       timing: cellTiming(meta),
     },
     warnings,

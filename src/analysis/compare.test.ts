@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import type { ReleaseResult } from '../agent/records.js';
 import { summarizeCell } from './cell-summary.js';
 import { compareCells } from './compare.js';
 import type { CellMeta } from './run-types.js';
 import { cellInput, kvSeries, step, task } from './testing/fixtures.js';
 
 /** A cell whose active window is exactly 60 s, with `n` tasks ending inside it -> n tasks/min, n/60 steps/s. */
-function cell(id: string, n: number, meta: CellMeta = {}, failed = 0, incomplete = 0) {
-  const tasks = Array.from({ length: n }, (_, i) =>
-    task(
+function cell(
+  id: string,
+  n: number,
+  meta: CellMeta = {},
+  failed = 0,
+  incomplete = 0,
+  release?: (i: number) => ReleaseResult,
+) {
+  const tasks = Array.from({ length: n }, (_, i) => ({
+    ...task(
       `t${i}`,
       0,
       1 + (58 * (i + 1)) / (n + 1),
@@ -17,7 +25,8 @@ function cell(id: string, n: number, meta: CellMeta = {}, failed = 0, incomplete
           ? { status: 'incomplete', reason: 'interrupted', steps: 1 }
           : { steps: 1 },
     ),
-  );
+    ...(release ? { release: release(i) } : {}),
+  }));
   const steps = tasks.map((t) => step(t.taskId, 0.5, (t.endMs - 1_700_000_000_000) / 1000));
   return summarizeCell(
     cellInput(id, {
@@ -216,5 +225,53 @@ describe('compare', () => {
     expect(some.message).toMatch(/2 of 6 program releases .*HTTP 500: 1, error: 1/);
     // an arm that did not ask: nothing
     expect(cmp.confounds.some((c) => c.code === 'release-failed' && /baseline/.test(c.message))).toBe(false);
+  });
+
+  it('release outcomes read from the task records: the 404 confound fires whatever the notes say', () => {
+    const url = 'http://127.0.0.1:1900/programs/release';
+    // notes in other words than "release of X: HTTP N from URL" (a later wording, or none at all)
+    const notes = Array.from({ length: 6 }, (_, i) => `could not release program p-t${i} (server said 404)`);
+    const all404 = (_i: number): ReleaseResult => ({ ok: false, httpStatus: 404 });
+    const cmp = compareCells([
+      cell('baseline/c32/r1', 6),
+      cell('ttl/c32/r1', 6, { releaseUrl: url, notes }, 0, 0, all404),
+      cell('ttl/c32/r2', 6, {}, 0, 0, all404),
+    ]);
+    const r = cmp.confounds.find((c) => c.code === 'release-unsupported')!;
+    expect(r?.message).toBe(
+      `arm "ttl": the arm asked for release (POST ${url}); the server has no release endpoint: HTTP 404 on 12 of 12 program releases. Whatever this arm's release was meant to change did not happen.`,
+    );
+    // the records count what was sent and how each went: 1 of 6 got no answer
+    const mixed = compareCells([
+      {
+        ...cell('ttl/c32/r1', 6, { releaseUrl: url, notes: [] }, 0, 0, (i) =>
+          i === 0 ? { ok: false } : { ok: true, httpStatus: 200 },
+        ),
+      },
+    ]).confounds.find((c) => c.code === 'release-failed')!;
+    expect(mixed.message).toMatch(/1 of 6 program releases .*error: 1/);
+    const some = summarizeCell(
+      cellInput('ttl/c32/r1', {
+        meta: { releaseUrl: url },
+        tasks: [
+          task('a', 0, 1, { release: { ok: true, httpStatus: 200 } }),
+          task('b', 0, 2, { release: { ok: false, httpStatus: 503 } }),
+          task('c', 0, 3),
+        ],
+      }),
+    ).context.release;
+    expect(some).toEqual({ url, sent: 2, failures: 1, byStatus: { 'HTTP 503': 1 }, source: 'records' });
+  });
+
+  it('an old run (no release in its records) is still read from its notes', () => {
+    const url = 'http://127.0.0.1:1900/programs/release';
+    const c = cell('ttl/c32/r1', 2, { releaseUrl: url, notes: [`release of p-t0: HTTP 404 from ${url}`] });
+    expect(c.context.release).toEqual({
+      url,
+      sent: null,
+      failures: 1,
+      byStatus: { 'HTTP 404': 1 },
+      source: 'notes',
+    });
   });
 });

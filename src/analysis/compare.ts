@@ -403,10 +403,14 @@ export function findConfounds(
   // program releases the server could not act on
   for (const arm of arms) {
     const g = byArm(arm);
-    const asked = g.filter((c) => c.context.release.url !== null || c.context.release.failures > 0);
+    // release outcomes are data in the task records (release.sent); older runs: counted from notes
+    const asked = g.filter(
+      (c) =>
+        c.context.release.url !== null || c.context.release.failures > 0 || (c.context.release.sent ?? 0) > 0,
+    );
     if (asked.length === 0) continue;
     const url = asked.find((c) => c.context.release.url)?.context.release.url ?? '/programs/release';
-    const attempts = asked.reduce((n, c) => n + c.counts.tasks, 0);
+    const attempts = asked.reduce((n, c) => n + (c.context.release.sent ?? c.counts.tasks), 0);
     const failures = asked.reduce((n, c) => n + c.context.release.failures, 0);
     const byStatus: Record<string, number> = {};
     for (const c of asked)
