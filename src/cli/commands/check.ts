@@ -32,8 +32,8 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 async function checkAction(urls: string[], f: CheckFlags, ctx: CommandContext): Promise<number> {
   const { io } = ctx;
-  const { endpoints, notes } = endpointsFromFlags({ ...f, url: [...urls, ...(f.url ?? [])] }, io.cwd);
   for (const u of [...urls, ...(f.url ?? [])]) io.secrets?.addAll(secretsFromUrl(u));
+  const { endpoints, notes } = endpointsFromFlags({ ...f, url: [...urls, ...(f.url ?? [])] }, io.cwd);
   if (!f.json) for (const n of notes) io.stderr(`note: ${n}\n`);
   const headers = parseHeaders(f.header);
   const httpTimeoutMs = parseDurationMs(f.timeout, '--timeout');
