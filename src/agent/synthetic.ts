@@ -114,6 +114,10 @@ function profilePlan(
       step.next = { type: 'tool', name: tool, durationMs: draw(rng, task.toolLatencyMs, 0, 600_000) };
       added = draw(rng, task.toolResultTokens, 1, 20_000);
     }
+    // tau2: the head (domain policy + tool schemas) is the same text for every task of a domain,
+    // so programs share it as a prefix (the replayer turns equal ids into equal text)
+    if (i === 0 && task.systemPromptTokens)
+      step.prefix = [{ id: `system:tau2-${task.domain}`, tokens: task.systemPromptTokens }];
     steps.push(step);
     conv = prompt + out + ovh + added + ovh;
   }
