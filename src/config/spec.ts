@@ -140,6 +140,12 @@ const vllmServersSchema = z.strictObject({
   gpu: z.string().min(1).optional(),
   /** first port (DP replicas: consecutive ports) */
   port: z.number().int().min(1).max(65535).default(8000),
+  /**
+   * nodes of one multi-node vLLM (TP x PP = nodes x GPUs per node over Ray): `vllm serve` runs on
+   * this machine, the Ray head, against a Ray cluster already up (`servelab sbatch` renders the
+   * whole job, head and workers, for SLURM)
+   */
+  nodes: count(1, 1024).default(1),
   /** GPU indices of this machine the processes get (CUDA_VISIBLE_DEVICES per replica) */
   gpus: list(z.number().int().min(0).max(1023)).optional(),
   /** root of the per-process compile caches (default ~/.cache/servelab/compile; never under /tmp) */

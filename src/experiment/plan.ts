@@ -38,6 +38,10 @@ export interface ServerConfig {
   standsInFor?: ServersSpec['kind'];
   /** a `kind: vllm` entry: the typed config this cell's servers were rendered from */
   vllm?: VllmServerConfig;
+  /** what vLLM is known to refuse or ignore in this config (the dry run says so) */
+  warnings?: string[];
+  /** nodes one vLLM of this config spans (over Ray) */
+  nodes?: number;
   /** engine: sim: the settings given that the simulator does not model (reported, never dropped) */
   notModelled?: string[];
   /** virtual time, engine: sim: engine settings a sim topology has no key for */
@@ -73,6 +77,7 @@ export interface PlanOptions {
 
 const RECIPE_KEYS = new Set([
   'kind',
+  'nodes',
   'port',
   'gpus',
   'cache_root',
@@ -172,12 +177,43 @@ function renderVllm(
           ...(s.cache_root !== undefined ? { root: s.cache_root } : {}),
           where: `${where}.cache_root`,
         });
+  let gpus = s.gpus;
+  if (s.nodes > 1) {
+    // one vLLM over Ray spanning the nodes: this machine holds the head's share of the GPUs
+    const perNode = s.gpus?.length ?? 8;
+    const span = (cfg.tensor_parallel_size ?? 1) * (cfg.pipeline_parallel_size ?? 1);
+    if (engine === 'vllm' && span !== s.nodes * perNode)
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `${where}: TP x PP = ${span} GPUs, but ${s.nodes} nodes x ${perNode} GPUs = ${s.nodes * perNode}`,
+        {
+          hint: 'make tensor_parallel_size x pipeline_parallel_size span the nodes, e.g. TP 8 x PP 8 on 8 x 8 GPUs',
+        },
+      );
+    if (engine === 'vllm' && cfg.distributed_executor_backend !== 'ray')
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `${where}: nodes ${s.nodes} needs distributed_executor_backend: ray`,
+        {
+          hint: 'vLLM spans nodes with its Ray executor (W3, W5)',
+        },
+      );
+    if ((cfg.data_parallel_size ?? 1) > 1)
+      throw new ServelabError(
+        'BAD_CONFIG',
+        `${where}: data_parallel_size over ${s.nodes} nodes is not rendered`,
+        {
+          hint: 'one multi-node vLLM per config (TP x PP spanning the nodes)',
+        },
+      );
+    gpus = Array.from({ length: span }, (_, i) => i);
+  }
   const r = planServerProcesses(cfg, {
     name,
     basePort: s.port,
     cacheRoot,
     hostTag: hostname().split('.')[0] || 'host',
-    ...(s.gpus ? { gpus: s.gpus } : {}),
+    ...(gpus ? { gpus } : {}),
     ...(s.vllm_bin ? { vllm: s.vllm_bin } : {}),
     ...(s.servelab_bin ? { servelab: s.servelab_bin } : {}),
     where,
@@ -192,7 +228,11 @@ function renderVllm(
       processes: r.processes.map((p) => ({
         label: p.label,
         argv: p.argv,
-        env: p.env,
+        // multi-node: the head's own GPUs are visible here; Ray places the other ranks
+        env:
+          s.nodes > 1
+            ? { ...p.env, CUDA_VISIBLE_DEVICES: (s.gpus ?? [0, 1, 2, 3, 4, 5, 6, 7]).join(',') }
+            : p.env,
         port: p.port,
         ...(p.health ? { health: p.health } : {}),
       })),
@@ -203,6 +243,27 @@ function renderVllm(
     launcher: 'command',
     notModelled: r.notModelled,
   };
+}
+
+/**
+ * Settings vLLM refuses together (docs/configuration/optimization.md: "When chunked prefill is
+ * disabled, max_num_batched_tokens must be greater than max_model_len"; config/parallel.py on
+ * redundant experts without EPLB); such a config's cells fail at launch, the dry run says so first.
+ */
+export function configWarnings(cfg: VllmServerConfig): string[] {
+  const out: string[] = [];
+  const mnbt = cfg.max_num_batched_tokens;
+  const len = cfg.max_model_len;
+  if (cfg.enable_chunked_prefill === false && mnbt !== undefined && len !== undefined && mnbt < len)
+    out.push(
+      `enable_chunked_prefill false with max_num_batched_tokens ${mnbt} < max_model_len ${len}: vLLM refuses to start (without chunking a whole prompt must fit one step)`,
+    );
+  // vllm/config/parallel.py: "num_redundant_experts is set to N but EPLB is not enabled"
+  if ((cfg.eplb_num_redundant_experts ?? 0) > 0 && cfg.enable_eplb !== true)
+    out.push(
+      `eplb_num_redundant_experts ${cfg.eplb_num_redundant_experts} without enable_eplb: vLLM refuses to start ("num_redundant_experts is set to ${cfg.eplb_num_redundant_experts} but EPLB is not enabled")`,
+    );
+  return out;
 }
 
 /** An arm's server configs: one, or one per sweep point of its `kind: vllm` servers. */
@@ -235,6 +296,8 @@ function serverConfigs(spec: Spec, arm: ArmSpec, mode: TimeMode, env: NodeJS.Pro
         ...(point as Record<string, string | number | boolean>),
       },
       vllm: cfg,
+      ...(s.nodes > 1 ? { nodes: s.nodes } : {}),
+      ...(configWarnings(cfg).length ? { warnings: configWarnings(cfg) } : {}),
     });
   }
   return out;
@@ -325,6 +388,18 @@ function describeServer(c: ServerConfig): string {
   if (s.kind === 'sim')
     return `${c.launcher}${who}: topology ${typeof s.topology === 'string' ? shellQuote(s.topology) : 'inline'}`;
   if (s.kind === 'external') return 'external: endpoints already running';
+  const nodes =
+    c.nodes && c.nodes > 1 ? ` (over the Ray cluster of ${c.nodes} nodes this machine heads)` : '';
+  // a vLLM recipe: its environment too (VLLM_ALL2ALL_BACKEND before 0.11.1, NCCL, GPUs, caches)
+  if (c.vllm)
+    return `command${nodes}: ${s.processes
+      .map(
+        (p) =>
+          `${p.label}: ${Object.entries(p.env)
+            .map(([k, v]) => `${k}=${shellQuote(v)} `)
+            .join('')}${p.argv.map(shellQuote).join(' ')}`,
+      )
+      .join('; ')}`;
   return `command: ${s.processes.map((p) => `${p.label}: ${p.argv.map(shellQuote).join(' ')}`).join('; ')}`;
 }
 
@@ -346,6 +421,7 @@ export function planLines(plan: Plan): string[] {
         `  servers.${s.name}${s.label ? ` ${s.label}` : ''} for arm ${c.arm.name}${params ? ` [${params}]` : ''}: ${describeServer(s)}`,
       );
       if (s.notModelled?.length) out.push(`    not modelled by the simulator: ${s.notModelled.join(', ')}`);
+      for (const w of s.warnings ?? []) out.push(`    warning: ${w}`);
     }
     last = c.server;
     const load = c.load.kind === 'concurrency' ? `C=${c.concurrency}` : `rate ${c.load.ratePerSec}/s`;

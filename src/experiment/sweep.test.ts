@@ -84,6 +84,14 @@ describe('sweep phases and expansion', () => {
     );
     expect(mb?.points).toHaveLength(3 * 4);
     expect(new Set(mb?.points.map((p) => p.max_model_len))).toEqual(new Set([8192]));
+    // a param no chosen phase lists is a group of its own, not mixed into the phases
+    const groups = expandSweep(
+      { mode: 'ofat', phases: ['scheduler'], params: { block_size: [16, 32] } },
+      { block_size: 16 },
+    );
+    expect(groups.map((g) => g.phase)).toEqual(['scheduler', 'params']);
+    expect(groups[0]?.points).toEqual([{ scheduling_policy: 'fcfs' }, { scheduling_policy: 'priority' }]);
+    expect(groups[1]?.points).toEqual([{ block_size: 16 }, { block_size: 32 }]);
   });
 
   it('refuses an unknown phase by name, and a sweep over servers that are not kind vllm', () => {
@@ -146,7 +154,7 @@ describe('the planner over kind: vllm servers', () => {
     const lines = planLines(planExperiment(s, 'real', { env: ENV }));
     expect(lines[0]).toBe('plan: 4 cell(s) in real time, 2 server config(s) (servers restart per config)');
     expect(lines[1]).toMatch(
-      /^ {2}servers\.llama cfg1 for arm a \[phase=params max_num_seqs=64\]: command: llama-8100: vllm serve /,
+      /^ {2}servers\.llama cfg1 for arm a \[phase=params max_num_seqs=64\]: command: llama-8100: .*CUDA_VISIBLE_DEVICES=0 vllm serve /,
     );
     // the served name's shell metacharacters are quoted
     expect(lines[1]).toContain(`--served-model-name 'llama 8b; rm -rf $HOME'`);

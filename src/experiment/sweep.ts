@@ -92,7 +92,10 @@ function ofat(values: [string, SweepValue[]][], base: SweepPoint): SweepPoint[] 
   return out;
 }
 
-/** The points of a sweep, phase by phase (the spec's params replace a phase's list of that flag). */
+/**
+ * The points of a sweep, phase by phase: the spec's params replace a phase's list of that flag;
+ * params no chosen phase lists are swept as one more group (`params`).
+ */
 export function expandSweep(sweep: SweepSpec, base: SweepPoint, where = 'sweep'): SweepGroup[] {
   const params = Object.entries(sweep.params ?? {}) as [string, SweepValue[]][];
   const groups: { phase: string; values: [string, SweepValue[]][]; fixed: SweepPoint }[] = [];
@@ -102,10 +105,12 @@ export function expandSweep(sweep: SweepSpec, base: SweepPoint, where = 'sweep')
       const values = (Object.entries(ph.values) as [string, SweepValue[]][]).map(
         ([k, vs]): [string, SweepValue[]] => [k, params.find(([p]) => p === k)?.[1] ?? vs],
       );
-      // a spec param the phase does not list is swept with it
-      for (const [k, vs] of params) if (!values.some(([q]) => q === k)) values.push([k, vs]);
       groups.push({ phase: name, values, fixed: ph.fixed ?? {} });
     }
+    // the spec's params that no chosen phase lists are a group of their own
+    const listed = new Set(sweep.phases.flatMap((n) => Object.keys(SWEEP_PHASES[n].values)));
+    const rest = params.filter(([k]) => !listed.has(k));
+    if (rest.length) groups.push({ phase: 'params', values: rest, fixed: {} });
   } else if (params.length) groups.push({ phase: 'params', values: params, fixed: {} });
   else
     throw new ServelabError('BAD_CONFIG', `${where}: a sweep needs phases or params`, {

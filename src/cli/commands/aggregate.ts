@@ -98,6 +98,20 @@ export async function writeAggregate(
       '',
     );
   for (const b of a.bench) for (const w of b.warnings) text.push(`warning: ${b.name}: ${w}`);
+  // engine: sim cells (servelab sweep): the vLLM settings the simulator accepted without modelling
+  const notModelled = new Map<string, string[]>();
+  for (const b of bench) {
+    const nm = (b.run as { notModelled?: unknown }).notModelled;
+    if (Array.isArray(nm))
+      for (const f of nm)
+        notModelled.set(String(f), [...(notModelled.get(String(f)) ?? []), String(b.run.name ?? b.dir)]);
+  }
+  if (notModelled.size)
+    text.push(
+      'not modelled by the simulator (accepted, recorded, no effect on these figures):',
+      ...[...notModelled].map(([f, runs]) => `  ${f}: ${runs.length} run(s)`),
+      '',
+    );
   const byThroughput = [...rows].sort(
     (p, q) => (q.metrics.output_throughput_tok_s ?? 0) - (p.metrics.output_throughput_tok_s ?? 0),
   );
