@@ -277,6 +277,7 @@ function serverConfigs(spec: Spec, arm: ArmSpec, mode: TimeMode, env: NodeJS.Pro
         g.points.map((point) => ({ point, phase: g.phase })),
       )
     : [{ point: {} }];
+  const swept = [...new Set(points.flatMap(({ point }) => Object.keys(point)))];
   // one config per distinct flag set (a point a phase repeats runs once, under its first phase)
   const seen = new Set<string>();
   const out: ServerConfig[] = [];
@@ -291,9 +292,15 @@ function serverConfigs(spec: Spec, arm: ArmSpec, mode: TimeMode, env: NodeJS.Pro
       name: arm.servers,
       ...(label ? { label } : {}),
       ...r,
+      // every flag the sweep varies anywhere, at this config's value (a column of the results each)
       params: {
         ...(phase && spec.sweep ? { phase } : {}),
-        ...(point as Record<string, string | number | boolean>),
+        ...Object.fromEntries(
+          swept.flatMap((k) => {
+            const v = (cfg as unknown as Record<string, unknown>)[k];
+            return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? [[k, v]] : [];
+          }),
+        ),
       },
       vllm: cfg,
       ...(s.nodes > 1 ? { nodes: s.nodes } : {}),
