@@ -304,7 +304,7 @@ describe('servelab agent interrupted', () => {
 
 describe('sharing a machine', () => {
   it('two runs of the quickstart spec at once both succeed, on free ports recorded in the run', async () => {
-    const quick = parseYaml(readFileSync('examples/agentic-quickstart.yaml', 'utf8')) as {
+    const quick = parseYaml(readFileSync('examples/agentic-quickstart-realtime.yaml', 'utf8')) as {
       servers: Record<string, { topology: string }>;
       workload: { generator: { count: number } };
       concurrency: number[];

@@ -77,7 +77,12 @@ metrics: {intervalMs: 5}
   });
 
   it('parses the shipped examples', () => {
-    for (const f of ['examples/agentic-quickstart.yaml', 'examples/w2-three-arms.yaml']) {
+    for (const f of [
+      'examples/agentic-quickstart.yaml',
+      'examples/agentic-quickstart-realtime.yaml',
+      'examples/w2-three-arms.yaml',
+      'examples/w2-sim-three-arms.yaml',
+    ]) {
       const r = parseSpecText(readFileSync(f, 'utf8'));
       if (!r.ok) throw new Error(`${f}: ${JSON.stringify(r.issues)}`);
       expect(describeSpec(r.spec)).toMatch(/C=32\/64\/128/);
