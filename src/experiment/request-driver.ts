@@ -155,8 +155,7 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
         hint: `the servers serve: ${served.join(', ') || 'nothing'}`,
       },
     );
-  if (eps.length > 1)
-    o.note(`${eps.length} replicas serve ${model}: the request stream goes to the first (${ep.baseUrl})`);
+  if (eps.length > 1) o.note(`${eps.length} replicas serve ${model}: requests go to them round-robin`);
   const wopts = requestWorkloadOptions(r, cell.seed, o.baseDir);
   const workload = buildWorkload(wopts);
   const template: RequestTemplate = {
@@ -180,19 +179,21 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
     ...(cell.server.vllm ? { vllm: cell.server.vllm } : {}),
     ...(cell.server.notModelled?.length ? { notModelled: cell.server.notModelled } : {}),
   });
-  const origin = ep.baseUrl.replace(/\/v1\/?$/, '');
-  const target = running.servers.find((s) => s.url === origin);
+  const origins = eps.map((e) => e.baseUrl.replace(/\/v1\/?$/, ''));
+  const origin = origins[0] as string;
   const sampler = startSampler({
-    targets: [
-      { url: origin, port: target?.port ?? Number(new URL(origin).port), label: target?.label ?? origin },
-    ],
+    targets: origins.map((u) => {
+      const t = running.servers.find((s) => s.url === u);
+      return { url: u, port: t?.port ?? Number(new URL(u).port), label: t?.label ?? u };
+    }),
     intervalMs: o.metricsIntervalMs,
     metrics: o.metricNames ?? SAMPLED,
     out: join(o.dir, 'kv_timeseries.csv'),
     onNote: o.note,
     ...(running.virtual ? { clock: samplerClock(o.clock), fetchText: running.fetchText } : {}),
   });
-  const before = await readServerPage(running.fetchText, origin);
+  const pages = () => Promise.all(origins.map((u) => readServerPage(running.fetchText, u)));
+  const before = await pages();
   o.log(`[${cell.id}] ${workload.description} at ${describeArrivals(arrivals)} -> ${model}`);
   const cap = arrivals.kind === 'closed' ? arrivals.concurrency : (arrivals.maxConcurrency ?? 256);
   const transport = running.transport(cap);
@@ -203,6 +204,8 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       items: workload.items,
       template,
       arrivals,
+      // DP replicas (a port each): round-robin over them, as W1's clients do
+      ...(eps.length > 1 ? { endpoints: eps } : {}),
       seed: cell.seed,
       ...(r.num_prompts !== undefined ? { numPrompts: r.num_prompts } : {}),
       warmup: r.warmup,
@@ -225,7 +228,13 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
     await transport.close?.().catch(() => undefined);
     runDir.close();
   }
-  const after = await readServerPage(running.fetchText, origin);
+  const after = await pages();
+  const total = (ps: (ServerPage | undefined)[], k: keyof ServerPage): number | undefined =>
+    ps.every((p) => p?.[k] !== undefined) ? ps.reduce((a, p) => a + (p?.[k] as number), 0) : undefined;
+  const pBefore = total(before, 'preemptions');
+  const pAfter = total(after, 'preemptions');
+  const blocks = total(after, 'numGpuBlocks');
+  const blockSize = after[0]?.blockSize;
   const s = stage.summary;
   if (running.virtual && s.selfCheck?.warning) {
     // virtual time: a busy event loop delays no request (the clock waits for it), so the client
@@ -234,13 +243,13 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
     s.warnings = s.warnings.filter((x) => x !== w);
     o.note(`virtual time: the client self-check's warning does not apply (${w})`);
   }
+  // summed over the replicas: the deployment's preemptions and KV capacity
   const server = {
     url: origin,
-    ...(before?.preemptions !== undefined && after?.preemptions !== undefined
-      ? { preemptions: after.preemptions - before.preemptions }
-      : {}),
-    ...(after?.numGpuBlocks !== undefined ? { numGpuBlocks: after.numGpuBlocks } : {}),
-    ...(after?.blockSize !== undefined ? { blockSize: after.blockSize } : {}),
+    ...(origins.length > 1 ? { replicas: origins } : {}),
+    ...(pBefore !== undefined && pAfter !== undefined ? { preemptions: pAfter - pBefore } : {}),
+    ...(blocks !== undefined ? { numGpuBlocks: blocks } : {}),
+    ...(blockSize !== undefined ? { blockSize } : {}),
   };
   runDir.writeJson('summary.json', {
     ...s,

@@ -7,12 +7,14 @@ import { type RequestTemplate, requestFor } from './requests.js';
 import { startSelfCheck } from './self-check.js';
 import type { SimTransport } from './sim-transport.js';
 import { type BenchSummary, type GoodputSlo, summarize } from './summary.js';
-import type { Transport } from './transport.js';
+import type { Endpoint, Transport } from './transport.js';
 import { runSharded } from './workers.js';
 
 export interface StageOptions {
   items: WorkloadItem[];
   template: RequestTemplate;
+  /** replicas of the template's model: request i goes to endpoints[i % n] (this thread only) */
+  endpoints?: readonly Endpoint[];
   arrivals: ArrivalSpec;
   seed: number;
   /** measured requests (warm-up comes on top); default: one pass over the items */
@@ -92,7 +94,9 @@ export async function runStage(o: StageOptions): Promise<StageResult> {
         transport,
         request: (i) => {
           const item = o.items[i % n]!;
-          return { req: requestFor(item, o.template), item };
+          const eps = o.endpoints;
+          const template = eps?.length ? { ...o.template, endpoint: eps[i % eps.length]! } : o.template;
+          return { req: requestFor(item, template), item };
         },
         onRecord,
         ...(o.signal ? { signal: o.signal } : {}),

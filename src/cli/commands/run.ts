@@ -37,6 +37,25 @@ export async function executeSpec(
   loaded: LoadedSpec,
   flags: ExecuteFlags,
 ): Promise<{ code: number; result: RunExperimentResult }> {
+  if (loaded.spec.workload.requests) {
+    // a request-stream workload: the same runner, its cells aggregated as `servelab sweep` does
+    if (flags.replay)
+      throw new ServelabError(
+        'BAD_FLAG',
+        '--replay replays agent traces; this spec has a request-stream workload',
+        {
+          hint: 'leave out --replay, or give the spec an agent workload',
+        },
+      );
+    const { executeRequestSweep } = await import('./sweep.js');
+    const r = await executeRequestSweep(io, loaded, {
+      ...(flags.resume ? { resume: flags.resume } : {}),
+      ...(flags.virtual ? { virtual: true } : {}),
+      metric: 'output_throughput_tok_s',
+      pareto: 'output_throughput_tok_s:max,ttft_p95_ms:min',
+    });
+    return { code: r.code, result: r.result };
+  }
   io.stderr(`${describeSpec(loaded.spec)}\n`);
   if (flags.virtual)
     io.stderr(

@@ -126,6 +126,59 @@ describe('servelab sweep', () => {
     expect(readFileSync(join(runDir, 'experiment_results.csv'), 'utf8').trim().split('\n')).toHaveLength(5);
   });
 
+  it('Ctrl-C keeps the cells done (a partial aggregate), and --resume runs the rest; `run` takes the same spec', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
+    const f = specFile(dir, VIRTUAL(join(dir, 'runs')));
+    const ac = new AbortController();
+    const c = captureIo({ cwd: dir, env: {}, signal: ac.signal });
+    // stop while the second config's cell runs
+    const io = {
+      ...c.io,
+      stderr: (t: string) => {
+        c.err.push(t);
+        if (t.includes('[sim/cfg2/rate50/r1] random')) ac.abort();
+      },
+    };
+    expect(await runMain(['sweep', f, '--virtual'], io)).toBe(130);
+    const runDir = runDirOf(c.out);
+    expect(c.err.join('')).toContain(`continue with: servelab sweep ${f} --virtual --resume ${runDir}`);
+    const partial = readFileSync(join(runDir, 'experiment_results.csv'), 'utf8').trim().split('\n');
+    expect(partial.length).toBeGreaterThanOrEqual(2);
+    expect(partial.length).toBeLessThan(5);
+    // `servelab run --virtual --resume` is the same runner: the other cells run, the aggregate has all four
+    const again = captureIo({ cwd: dir, env: {} });
+    expect(await runMain(['run', f, '--virtual', '--resume', runDir], again.io), again.err.join('')).toBe(0);
+    expect(again.err.join('')).not.toContain('[sim/cfg1/rate50/r1] starting');
+    expect(again.err.join('')).toContain('[sim/cfg4/rate50/r1] starting');
+    expect(readFileSync(join(runDir, 'experiment_results.csv'), 'utf8').trim().split('\n')).toHaveLength(5);
+  });
+
+  it('DP replicas (a port each): requests go round-robin, preemptions and KV blocks are the sum over replicas', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
+    const one = specFile(dir, VIRTUAL(join(dir, 'runs')).replace(/sweep:[\s\S]*outDir/, 'outDir'));
+    const c1 = captureIo({ cwd: dir, env: {} });
+    expect(await runMain(['sweep', one, '--virtual'], c1.io), c1.err.join('')).toBe(0);
+    const single = JSON.parse(readFileSync(join(runDirOf(c1.out), 'sim/rate50/r1/summary.json'), 'utf8'));
+    const two = specFile(
+      dir,
+      VIRTUAL(join(dir, 'runs-dp'))
+        .replace(/sweep:[\s\S]*outDir/, 'outDir')
+        .replace('engine: sim', 'engine: sim\n    data_parallel_size: 2'),
+    );
+    const c2 = captureIo({ cwd: dir, env: {} });
+    expect(await runMain(['sweep', two, '--virtual'], c2.io), c2.err.join('')).toBe(0);
+    const cell = join(runDirOf(c2.out), 'sim/rate50/r1');
+    const eps = readFileSync(join(cell, 'requests.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).endpoint);
+    const counts = [...new Set(eps)].map((e) => eps.filter((x) => x === e).length);
+    expect(counts).toEqual([30, 30]);
+    const summary = JSON.parse(readFileSync(join(cell, 'summary.json'), 'utf8'));
+    expect(summary.server.replicas).toHaveLength(2);
+    expect(summary.server.numGpuBlocks).toBe(2 * single.server.numGpuBlocks);
+  });
+
   it('a real-time cell: engine: sim is `servelab sim` with the vLLM flags, started by the command launcher, a log per port', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
     const port = await freePort();

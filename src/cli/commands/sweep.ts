@@ -12,7 +12,7 @@ import { paretoOption } from '../../analysis/options.js';
 import type { BenchRunInput } from '../../analysis/run-types.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, formatError, ServelabError } from '../../errors.js';
-import { runExperiment } from '../../experiment/run-experiment.js';
+import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
 import { loadRuns } from '../../report/write.js';
 import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
@@ -21,6 +21,7 @@ import type { CommandContext } from './index.js';
 import { dryRun, executeSpec } from './run.js';
 
 export interface SweepFlags {
+  /** an absolute run directory (the callers resolve it) */
   resume?: string;
   dryRun?: boolean;
   virtual?: boolean;
@@ -34,7 +35,7 @@ export async function executeRequestSweep(
   io: CliIO,
   loaded: LoadedSpec,
   flags: SweepFlags,
-): Promise<{ code: number; runDir: string }> {
+): Promise<{ code: number; runDir: string; result: RunExperimentResult }> {
   const virtual = flags.virtual === true;
   io.stderr(`${describeSpec(loaded.spec)}\n`);
   const result = await runExperiment({
@@ -43,7 +44,7 @@ export async function executeRequestSweep(
     env: io.env,
     signal: io.signal,
     log: (line) => io.stderr(`${line}\n`),
-    ...(flags.resume ? { resumeDir: resolve(io.cwd, flags.resume) } : {}),
+    ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(virtual ? { mode: 'virtual' as const } : {}),
     progressIntervalMs: io.isTTY ? 2000 : 5000,
     ...(io.secrets ? { secrets: io.secrets } : {}),
@@ -74,17 +75,17 @@ export async function executeRequestSweep(
     io.stderr(
       `interrupted: cells done are kept; continue with: ${shellCommand(['servelab', 'sweep', loaded.file, ...(virtual ? ['--virtual'] : []), '--resume', result.runDir])}\n`,
     );
-    return { code: EXIT.interrupted, runDir: result.runDir };
+    return { code: EXIT.interrupted, runDir: result.runDir, result };
   }
-  if (lf) return { code: EXIT.launch, runDir: result.runDir };
+  if (lf) return { code: EXIT.launch, runDir: result.runDir, result };
   const failed = result.cells.filter((c) => c.status === 'failed');
   if (failed.length > 0) {
     io.stderr(
       `${failed.length} cell(s) failed: ${failed.map((c) => c.id).join(', ')} (see their cell.json notes)\n`,
     );
-    return { code: EXIT.failed, runDir: result.runDir };
+    return { code: EXIT.failed, runDir: result.runDir, result };
   }
-  return { code: EXIT.ok, runDir: result.runDir };
+  return { code: EXIT.ok, runDir: result.runDir, result };
 }
 
 export function registerSweep(program: Command, ctx: CommandContext): void {
@@ -127,7 +128,10 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
         ctx.setExit(code);
         return;
       }
-      const { code } = await executeRequestSweep(ctx.io, loaded, flags);
+      const { code } = await executeRequestSweep(ctx.io, loaded, {
+        ...flags,
+        ...(flags.resume ? { resume: resolve(ctx.io.cwd, flags.resume) } : {}),
+      });
       ctx.setExit(code);
     });
 }
