@@ -415,7 +415,7 @@ export function planLines(plan: Plan): string[] {
   const n = plan.cells.length;
   const configs = new Set(plan.cells.map((c) => c.server)).size;
   const out = [
-    `plan: ${n} cell(s) in ${plan.mode} time, ${configs} server config(s) (servers restart per config)`,
+    `plan: ${n} cell(s) in ${plan.mode} time, ${configs} server config(s) (fresh servers for every cell)`,
   ];
   let last: ServerConfig | undefined;
   for (const c of plan.cells) {

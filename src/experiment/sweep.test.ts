@@ -152,7 +152,7 @@ describe('the planner over kind: vllm servers', () => {
   it('--dry-run lines: every config with its flags and its argv quoted for pasting, every cell', () => {
     const s = spec(SWEEP('{params: {max_num_seqs: [64, 128]}}'));
     const lines = planLines(planExperiment(s, 'real', { env: ENV }));
-    expect(lines[0]).toBe('plan: 4 cell(s) in real time, 2 server config(s) (servers restart per config)');
+    expect(lines[0]).toBe('plan: 4 cell(s) in real time, 2 server config(s) (fresh servers for every cell)');
     expect(lines[1]).toMatch(
       /^ {2}servers\.llama cfg1 for arm a \[phase=params max_num_seqs=64\]: command: llama-8100: .*CUDA_VISIBLE_DEVICES=0 vllm serve /,
     );

@@ -22,7 +22,7 @@ describe('examples/w3-glm46-sweep.yaml', () => {
     ).toBe(0);
     const lines = c.out.join('').split('\n');
     expect(lines).toContain(
-      'plan: 23 cell(s) in real time, 23 server config(s) (servers restart per config)',
+      'plan: 23 cell(s) in real time, 23 server config(s) (fresh servers for every cell)',
     );
     const configs = lines.filter((l) => /^ {2}servers\.glm cfg\d+ /.test(l));
     expect(configs).toHaveLength(23);

@@ -60,7 +60,7 @@ describe('servelab sweep', () => {
     const c = captureIo({ cwd: dir, env: { HOME: homedir(), USER: 'u', PATH: process.env.PATH ?? '' } });
     expect(await runMain(['sweep', f, '--dry-run'], c.io)).toBe(0);
     const text = c.out.join('');
-    expect(text).toContain('plan: 4 cell(s) in real time, 4 server config(s) (servers restart per config)');
+    expect(text).toContain('plan: 4 cell(s) in real time, 4 server config(s) (fresh servers for every cell)');
     expect(text).toMatch(
       /servers\.llama cfg4 for arm sim \[phase=params max_num_batched_tokens=8192 kv_cache_dtype=fp8\]: command: llama-8000: .+ sim --model meta-llama\/Llama-3\.1-8B-Instruct --gpu H100-SXM-80GB .*--max-num-batched-tokens 8192 --kv-cache-dtype fp8/,
     );

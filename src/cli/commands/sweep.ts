@@ -1,8 +1,8 @@
 /**
  * `servelab sweep spec.yaml`: a W3 study as one spec. The planner (experiment/plan.ts) expands
  * arms x server configs (the sweep's points over the arms' `kind: vllm` servers) x load levels x
- * repetitions; the one runner (experiment/run-experiment.ts, as `servelab run`) restarts the
- * servers per config, resumes and keeps partial runs. A request-stream workload's cells are
+ * repetitions; the one runner (experiment/run-experiment.ts, as `servelab run`) starts fresh
+ * servers for every cell, resumes and keeps partial runs. A request-stream workload's cells are
  * bench run directories, aggregated at the end by the same code as `servelab aggregate`:
  * experiment_results.csv (a column per swept flag), report.txt, viz_data.json, report.html.
  */
@@ -92,7 +92,7 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
   program
     .command('sweep')
     .description(
-      'run a server-parameter sweep (W3): arms x server configs (sweep phases / params over kind: vllm servers) x load levels x repetitions, servers restarted per config; request-stream cells are aggregated into experiment_results.csv, report.txt, viz_data.json, report.html',
+      'run a server-parameter sweep (W3): arms x server configs (sweep phases / params over kind: vllm servers) x load levels x repetitions, fresh servers for every cell; request-stream cells are aggregated into experiment_results.csv, report.txt, viz_data.json, report.html',
     )
     .argument('<spec>', 'the spec file (YAML), e.g. examples/w3-glm46-sweep.yaml')
     .option(
