@@ -179,6 +179,21 @@ describe('servelab sweep', () => {
     expect(summary.server.numGpuBlocks).toBe(2 * single.server.numGpuBlocks);
   });
 
+  it('concurrency levels of a request stream are closed loops (cells c<C>)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
+    const f = specFile(
+      dir,
+      VIRTUAL(join(dir, 'runs'))
+        .replace(/sweep:[\s\S]*outDir/, 'outDir')
+        .replace('rates: [50]', 'concurrency: [4]'),
+    );
+    const c = captureIo({ cwd: dir, env: {} });
+    expect(await runMain(['sweep', f, '--virtual'], c.io), c.err.join('')).toBe(0);
+    const summary = JSON.parse(readFileSync(join(runDirOf(c.out), 'sim/c4/r1/summary.json'), 'utf8'));
+    expect(summary.arrivals).toBe('closed(c=4)');
+    expect(summary.counts.ok).toBe(60);
+  });
+
   it('a real-time cell: engine: sim is `servelab sim` with the vLLM flags, started by the command launcher, a log per port', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sweep-'));
     const port = await freePort();
