@@ -89,7 +89,9 @@ describe('planExperiment: arms x server configs x load levels x repetitions', ()
     // in real time the arm's own servers run
     expect(planExperiment(s, 'real').cells[4]?.server.launcher).toBe('command');
     const lines = planLines(v);
-    expect(lines[0]).toBe('plan: 8 cell(s) in virtual time, 2 server config(s) (fresh servers for every cell)');
+    expect(lines[0]).toBe(
+      'plan: 8 cell(s) in virtual time, 2 server config(s) (fresh servers for every cell)',
+    );
     expect(lines).toContain(
       '  servers.vllm for arm real: sim-virtual (simulateAs, for kind command): topology inline',
     );
