@@ -24,8 +24,17 @@ export interface HistoryRef {
 
 const PIECE_RE = /\w+|[^\w\s]/g;
 
+const PIECES_MEMO = new Map<string, number>();
+
+/** Pieces of a text; long texts are remembered (a conversation's messages are counted on every call). */
 export function pieceCount(text: string): number {
-  return text.match(PIECE_RE)?.length ?? 0;
+  if (text.length < 256) return text.match(PIECE_RE)?.length ?? 0;
+  const hit = PIECES_MEMO.get(text);
+  if (hit !== undefined) return hit;
+  const n = text.match(PIECE_RE)?.length ?? 0;
+  if (PIECES_MEMO.size >= 20_000) PIECES_MEMO.clear();
+  PIECES_MEMO.set(text, n);
+  return n;
 }
 
 export function contentId(kind: string, text: string): string {
