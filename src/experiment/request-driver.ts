@@ -195,7 +195,8 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
   const pages = () => Promise.all(origins.map((u) => readServerPage(running.fetchText, u)));
   const before = await pages();
   o.log(`[${cell.id}] ${workload.description} at ${describeArrivals(arrivals)} -> ${model}`);
-  const cap = arrivals.kind === 'closed' ? arrivals.concurrency : (arrivals.maxConcurrency ?? 256);
+  // open loop without a cap: room for every request in flight (connections open only as needed)
+  const cap = arrivals.kind === 'closed' ? arrivals.concurrency : (arrivals.maxConcurrency ?? 4096);
   const transport = running.transport(cap);
   let stage: Awaited<ReturnType<typeof runStage>>;
   try {
