@@ -391,6 +391,41 @@ const sweepSchema = z.strictObject({
 });
 export type SweepSpec = z.output<typeof sweepSchema>;
 
+/**
+ * Where the cells run: absent, on this machine; `kind: slurm`, every cell of the arms' `kind: vllm`
+ * servers is a SLURM job (launch/slurm-launcher.ts): the job starts the servers and runs the
+ * benchmark against them, its results land in the shared run directory.
+ */
+const slurmLauncherSchema = z.strictObject({
+  kind: z.literal('slurm'),
+  partition: z.string().min(1).optional(),
+  account: z.string().min(1).optional(),
+  qos: z.string().min(1).optional(),
+  /** sbatch --time, e.g. "02:00:00" */
+  time: z.string().min(1).optional(),
+  /** nodes of each job (default: the servers' nodes) */
+  nodes: count(1, 1024).optional(),
+  /** GPUs per node (default: what the recipe needs; 0 for engine: sim) */
+  gpusPerNode: count(0, 64).optional(),
+  /** known-bad nodes (busy ones found by the jobs are added on retry) */
+  exclude: list(z.string().min(1)).optional(),
+  /** the environment of every job (NCCL_*, IB, ...) */
+  env: z.record(z.string(), z.string()).optional(),
+  /** more #SBATCH directives, e.g. --exclusive */
+  sbatch: list(z.string().min(1)).optional(),
+  /** the words that run servelab on a compute node (default: this node binary and this servelab) */
+  servelab: list(z.string().min(1)).min(1).optional(),
+  /** seconds between squeue / scontrol polls */
+  pollS: z.number().positive().max(600).default(2),
+  /** resubmits of a job that found GPU memory in use on a node (that node excluded) */
+  busyRetries: count(0, 10).default(2),
+  /** seconds a job may run before servelab cancels it (default: none; SLURM's --time still applies) */
+  jobTimeoutS: durationS().optional(),
+  /** seconds to wait for the Ray cluster of a multi-node job */
+  rayWaitS: durationS().optional(),
+});
+export type SlurmLauncherSpec = z.output<typeof slurmLauncherSchema>;
+
 const specBase = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
   seed: z.number().int().nonnegative().default(0),
@@ -407,6 +442,8 @@ const specBase = z.strictObject({
   rates: list(z.number().positive().max(1_000_000)).min(1).optional(),
   /** server-flag sweeps over the arms' `kind: vllm` servers */
   sweep: sweepSchema.optional(),
+  /** where cells run: absent = this machine; kind slurm = one SLURM job per cell */
+  launcher: slurmLauncherSchema.optional(),
   repetitions: count(1, BOUNDS.repetitions).default(1),
   limits: limitsSchema.default(limitsSchema.parse({})),
   metrics: metricsSchema.default({ intervalMs: 5000 }),
@@ -459,6 +496,24 @@ export const specSchema = specBase.superRefine((spec, ctx) => {
           message: `a sweep sets vLLM flags: servers.${arm.servers} is kind ${kind}, not vllm`,
         });
     });
+  if (spec.launcher?.kind === 'slurm') {
+    spec.arms.forEach((arm, i) => {
+      const kind = spec.servers[arm.servers]?.kind;
+      if (kind && kind !== 'vllm')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['arms', i, 'servers'],
+          message: `launcher slurm runs kind vllm servers as jobs: servers.${arm.servers} is kind ${kind}`,
+        });
+    });
+    if (!spec.workload.requests)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['launcher'],
+        message:
+          'launcher slurm runs request-stream workloads (workload.requests): the benchmark runs inside each job',
+      });
+  }
   const levels = (spec.concurrency?.length ?? 0) + (spec.rates?.length ?? 0);
   const cells = spec.arms.length * levels * spec.repetitions;
   if (cells > BOUNDS.cells)

@@ -18,6 +18,7 @@ import { type SecretRegistry, scrubFiles } from '../config/secrets.js';
 import { agentOf, type Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { CellTransport, LaunchedServers, ServerInfo } from '../launch/launcher.js';
+import { runSlurmCell } from '../launch/slurm-launcher.js';
 import type { FetchText } from '../metrics/fetch.js';
 import { parsePrometheusText } from '../metrics/parse.js';
 import { type SamplerClock, startSampler } from '../metrics/sampler.js';
@@ -165,6 +166,8 @@ export async function runCell(
   /** an earlier cell of this arm that failed to launch (its reason is not repeated in full) */
   earlierLaunchFailure?: CellResult,
 ): Promise<CellResult> {
+  // launcher slurm: the whole cell (servers and benchmark) runs as a SLURM job
+  if (cell.server.launcher === 'slurm') return runSlurmCell(cx, cell, dir);
   const { spec, baseDir, secrets } = cx;
   const wall0 = performance.now();
   const logsDir = join(dir, 'logs');

@@ -46,6 +46,8 @@ export interface ServerConfig {
   notModelled?: string[];
   /** virtual time, engine: sim: engine settings a sim topology has no key for */
   engineExtras?: Partial<SimEngineOptions>;
+  /** real time, `kind: vllm`: the per-user compile-cache root of its processes */
+  cacheRoot?: string;
 }
 
 export type LoadLevel = { kind: 'concurrency'; concurrency: number } | { kind: 'rate'; ratePerSec: number };
@@ -103,7 +105,7 @@ function renderVllm(
   mode: TimeMode,
   where: string,
   env: NodeJS.ProcessEnv,
-): Pick<ServerConfig, 'spec' | 'launcher' | 'notModelled' | 'engineExtras'> {
+): Pick<ServerConfig, 'spec' | 'launcher' | 'notModelled' | 'engineExtras' | 'cacheRoot'> {
   const engine = cfg.engine ?? 'vllm';
   if (mode === 'virtual') {
     if (engine !== 'sim')
@@ -242,6 +244,7 @@ function renderVllm(
     },
     launcher: 'command',
     notModelled: r.notModelled,
+    cacheRoot,
   };
 }
 
@@ -292,6 +295,8 @@ function serverConfigs(spec: Spec, arm: ArmSpec, mode: TimeMode, env: NodeJS.Pro
       name: arm.servers,
       ...(label ? { label } : {}),
       ...r,
+      // launcher slurm: the cell is a job that starts these processes itself (launch/slurm-launcher.ts)
+      ...(mode === 'real' && spec.launcher?.kind === 'slurm' ? { launcher: 'slurm' as const } : {}),
       // every flag the sweep varies anywhere, at this config's value (a column of the results each)
       params: {
         ...(phase && spec.sweep ? { phase } : {}),
@@ -395,11 +400,16 @@ function describeServer(c: ServerConfig): string {
   if (s.kind === 'sim')
     return `${c.launcher}${who}: topology ${typeof s.topology === 'string' ? shellQuote(s.topology) : 'inline'}`;
   if (s.kind === 'external') return 'external: endpoints already running';
+  const slurm = c.launcher === 'slurm';
   const nodes =
-    c.nodes && c.nodes > 1 ? ` (over the Ray cluster of ${c.nodes} nodes this machine heads)` : '';
+    c.nodes && c.nodes > 1
+      ? slurm
+        ? ` (the job's Ray cluster over ${c.nodes} nodes, vLLM on its head)`
+        : ` (over the Ray cluster of ${c.nodes} nodes this machine heads)`
+      : '';
   // a vLLM recipe: its environment too (VLLM_ALL2ALL_BACKEND before 0.11.1, NCCL, GPUs, caches)
   if (c.vllm)
-    return `command${nodes}: ${s.processes
+    return `${slurm ? 'slurm job, ' : ''}command${nodes}: ${s.processes
       .map(
         (p) =>
           `${p.label}: ${Object.entries(p.env)

@@ -272,6 +272,8 @@ export function assertLaunchable(spec: Spec, env: NodeJS.ProcessEnv, plan?: Plan
   const firstOfEach: Record<string, ServersSpec> = {};
   const argv0 = new Set<string>();
   for (const c of configs) {
+    // launcher slurm: the processes start on the job's nodes, not here
+    if (c.launcher === 'slurm') continue;
     const a = c.vllm && c.spec.kind === 'command' ? c.spec.processes[0]?.argv[0] : undefined;
     if (a === undefined || argv0.has(a)) continue;
     argv0.add(a);

@@ -9,8 +9,12 @@ import type { FetchText } from '../metrics/fetch.js';
 import type { ExecFileFn } from '../preflight/gpu.js';
 import type { StartSimOptions } from '../sim/server/index.js';
 
-/** Launchers by what they start: `kind: sim` is sim-http in real time, sim-virtual in virtual time. */
-export const LAUNCHER_KINDS = ['sim-http', 'sim-virtual', 'command', 'external'] as const;
+/**
+ * Launchers by what they start: `kind: sim` is sim-http in real time, sim-virtual in virtual time;
+ * `slurm` (a spec's `launcher: {kind: slurm}`): the whole cell runs as a SLURM job
+ * (launch/slurm-launcher.ts runs it for the cell runner).
+ */
+export const LAUNCHER_KINDS = ['sim-http', 'sim-virtual', 'command', 'external', 'slurm'] as const;
 export type LauncherKind = (typeof LAUNCHER_KINDS)[number];
 
 export interface ServerInfo {

@@ -5,6 +5,7 @@
  * the simulated system that stands in for them in virtual time: experiment/plan.ts).
  */
 import type { ServersSpec } from '../config/spec.js';
+import { ServelabError } from '../errors.js';
 import { launchCommand } from './command.js';
 import { launchExternal } from './external.js';
 import type { LaunchContext, LaunchedServers, LauncherKind } from './launcher.js';
@@ -13,11 +14,20 @@ import { launchSimVirtual } from './sim-virtual.js';
 
 export type Launcher = (spec: ServersSpec, ctx: LaunchContext) => Promise<LaunchedServers>;
 
+/** A slurm cell is a job that starts its own servers (launch/slurm-launcher.ts runSlurmCell). */
+async function launchSlurm(): Promise<LaunchedServers> {
+  throw new ServelabError(
+    'LAUNCH_FAILED',
+    'slurm servers are started inside their job: the cell runner submits the cell (runSlurmCell)',
+  );
+}
+
 export const LAUNCHERS: Record<LauncherKind, Launcher> = {
   'sim-http': launchSimHttp,
   'sim-virtual': launchSimVirtual,
   command: launchCommand,
   external: launchExternal,
+  slurm: launchSlurm,
 };
 
 export type TimeMode = 'real' | 'virtual';

@@ -27,7 +27,10 @@ describe('examples/w3-glm46-sweep.yaml', () => {
     const configs = lines.filter((l) => /^ {2}servers\.glm cfg\d+ /.test(l));
     expect(configs).toHaveLength(23);
     for (const l of configs) {
-      expect(l).toContain('command (over the Ray cluster of 8 nodes this machine heads): glm-8000: ');
+      // launcher slurm: each config is one 8-node job (Ray head and workers, vLLM on the head)
+      expect(l).toContain(
+        "slurm job, command (the job's Ray cluster over 8 nodes, vLLM on its head): glm-8000: ",
+      );
       expect(l).toContain(' vllm serve zai-org/GLM-4.6-FP8 ');
       // W4: its own compile caches under the home directory, the head's GPUs, the spec's NCCL env
       expect(l).toMatch(/TORCHINDUCTOR_CACHE_DIR=\S*\/\.cache\/servelab\/compile\/\S+-8000\/torchinductor /);

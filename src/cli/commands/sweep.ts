@@ -13,6 +13,7 @@ import type { BenchRunInput } from '../../analysis/run-types.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, formatError, ServelabError } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
+import { sweepStatusLines } from '../../launch/slurm-launcher.js';
 import { loadRuns } from '../../report/write.js';
 import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
@@ -94,7 +95,8 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
     .description(
       'run a server-parameter sweep (W3): arms x server configs (sweep phases / params over kind: vllm servers) x load levels x repetitions, fresh servers for every cell; request-stream cells are aggregated into experiment_results.csv, report.txt, viz_data.json, report.html',
     )
-    .argument('<spec>', 'the spec file (YAML), e.g. examples/w3-glm46-sweep.yaml')
+    .argument('<spec>', 'the spec file (YAML), e.g. examples/w3-glm46-sweep.yaml; or `status`')
+    .argument('[run]', '`servelab sweep status <run>`: where every cell of this run directory is')
     .option(
       '--dry-run',
       'validate the spec, print every cell of the plan and the argv of every server, run nothing',
@@ -111,7 +113,21 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
       'the two metrics of the Pareto frontier',
       'output_throughput_tok_s:max,ttft_p95_ms:min',
     )
-    .action(async (file: string, flags: SweepFlags) => {
+    .action(async (file: string, run: string | undefined, flags: SweepFlags) => {
+      if (file === 'status') {
+        if (!run)
+          throw new ServelabError('BAD_FLAG', 'servelab sweep status needs a run directory', {
+            hint: 'servelab sweep status runs/<name>-<time> (the directory the sweep printed)',
+          });
+        // planned / submitted (job id) / running / done / failed (why); squeue for live jobs
+        for (const line of await sweepStatusLines(resolve(ctx.io.cwd, run), { env: ctx.io.env }))
+          ctx.io.stdout(`${line}\n`);
+        return;
+      }
+      if (run)
+        throw new ServelabError('BAD_FLAG', `unexpected argument ${JSON.stringify(run)}`, {
+          hint: 'servelab sweep <spec.yaml> [flags], or servelab sweep status <run directory>',
+        });
       const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
       checkSpecFiles(loaded);
       paretoOption(flags.pareto);
