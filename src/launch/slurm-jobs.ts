@@ -184,17 +184,18 @@ export interface WaitOptions extends SlurmClient {
   timeoutMs?: number;
 }
 
+/** Sleeps ms, or until the signal aborts; the abort listener is removed either way (one per poll). */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        res();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(t);
+      res();
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      res();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 /** Polls until the job ended; on abort or timeout cancels it first. Never rejects for a failed job. */
