@@ -6,6 +6,8 @@
 import { resolve } from 'node:path';
 import type { LoadedSpec } from '../config/load.js';
 import { endpointsOf, type ModelConfig } from '../config/model-config.js';
+import { ServelabError } from '../errors.js';
+import { planExperiment, type ServerConfig } from '../experiment/plan.js';
 import { findModel } from '../knowledge/models.js';
 import { checkArms, checkProcesses } from './checks.js';
 import type { Finding } from './findings.js';
@@ -131,8 +133,12 @@ export function checkSpec(
   const findings: Finding[] = [];
   const targets: ProbeTarget[] = [];
   let nProcs = 0;
+  // `kind: vllm` servers: the processes every config of the plan renders to (argv and env, as
+  // `servelab sweep --dry-run` prints them), checked like command recipes
+  const vllm = vllmRecipes(label, loaded, opts);
+  findings.push(...vllm.findings);
+  nProcs += vllm.count;
   for (const [name, s] of Object.entries(spec.servers)) {
-    // vllm recipes are rendered per cell (`servelab sweep --dry-run` shows their argv)
     if (s.kind === 'sim' || s.kind === 'vllm') continue;
     const cfg =
       typeof s.endpoints === 'string' ? readModelConfig(resolve(loaded.baseDir, s.endpoints)) : s.endpoints;
@@ -167,13 +173,77 @@ export function checkSpec(
     recipes.set(name, procs);
   }
   findings.push(...checkProcesses([...recipes.values()].flat(), { toolModels }));
-  findings.push(...checkArms(spec.arms.map((a) => ({ name: a.name, procs: recipes.get(a.servers) ?? [] }))));
+  findings.push(
+    ...checkArms(
+      spec.arms.map((a) => ({
+        name: a.name,
+        procs: recipes.get(a.servers) ?? vllm.recipes.get(a.servers) ?? [],
+      })),
+    ),
+  );
   findings.push(...checkNodes(uses, slurm, opts.badNodes));
   return {
     findings,
     summary: `${spec.name}, ${spec.arms.length} arm${spec.arms.length === 1 ? '' : 's'}, ${nProcs} recipe process${nProcs === 1 ? '' : 'es'}`,
     targets,
   };
+}
+
+/**
+ * The processes of a spec's `kind: vllm` servers: every distinct server config of the planner's
+ * real-time plan (a sweep's points included), rendered to argv and env; one group per config
+ * (its processes run together), the arm comparison on each arm's first config. A config the
+ * renderer refuses (a /tmp cache root, TP x PP not spanning the nodes) is an error finding.
+ */
+function vllmRecipes(
+  label: string,
+  loaded: LoadedSpec,
+  opts: OfflineOptions,
+): { recipes: Map<string, ProcessRecipe[]>; findings: Finding[]; count: number } {
+  const recipes = new Map<string, ProcessRecipe[]>();
+  const findings: Finding[] = [];
+  if (!Object.values(loaded.spec.servers).some((s) => s.kind === 'vllm'))
+    return { recipes, findings, count: 0 };
+  let configs: ServerConfig[];
+  try {
+    configs = [...new Set(planExperiment(loaded.spec, 'real', { env: opts.env }).cells.map((c) => c.server))];
+  } catch (e) {
+    if (!(e instanceof ServelabError)) throw e;
+    findings.push({
+      check: 'server',
+      severity: 'error',
+      where: `${label}: servers`,
+      message: e.message,
+      why: 'servelab cannot render these servers: every cell would fail before it starts',
+      fix: e.hint ?? 'fix the servers entry named above',
+    });
+    return { recipes, findings, count: 0 };
+  }
+  const all: ProcessRecipe[] = [];
+  let count = 0;
+  for (const c of configs) {
+    if (!c.vllm || c.spec.kind !== 'command') continue;
+    const group = `${c.name}${c.label ? ` (${c.label})` : ''}`;
+    const procs = c.spec.processes.map((p) => {
+      count++;
+      const own = { ...p.env };
+      return {
+        where: `${label}: servers.${group} ${p.label}`,
+        group,
+        argv: p.argv,
+        env: { ...opts.env, ...own },
+        ownEnv: new Set(Object.keys(own)),
+        logged: true,
+      } satisfies ProcessRecipe;
+    });
+    all.push(...procs);
+    if (!recipes.has(c.name)) recipes.set(c.name, procs);
+  }
+  // the per-process checks of every config; recipes (first config per servers name) for the arms
+  findings.push(
+    ...checkProcesses(all, { toolModels: loaded.spec.agent ? [loaded.spec.agent.orchestrator] : [] }),
+  );
+  return { recipes, findings, count };
 }
 
 /** A launch script: its `vllm serve` lines, cache handling, logs, SLURM and SSH lines. */
