@@ -144,6 +144,10 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     const status = await sweepStatusLines(runDir);
     expect(status[0]).toMatch(/^a\/cfg1\/rate50\/r1\tdone job \d+ on sl\d$/);
     expect(status.at(-1)).toBe('2 cell(s): 2 done');
+    // the CLI prints the same lines
+    const cli = captureIo({ env: { ...process.env } });
+    expect(await runMain(['sweep', 'status', runDir], cli.io)).toBe(EXIT.ok);
+    expect(cli.out.join('')).toBe(`${status.join('\n')}\n`);
   });
 
   it('Ctrl-C while the job runs: scancel, the cell interrupted, nothing left in squeue', async () => {
