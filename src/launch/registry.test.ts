@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { serversSchema } from '../config/spec.js';
+import { type ServersSpec, serversSchema } from '../config/spec.js';
 import { LAUNCHER_KINDS } from './launcher.js';
 import { LAUNCHERS, launch, launcherKind } from './registry.js';
 
@@ -10,7 +10,7 @@ const simSpec = serversSchema.parse({
   kind: 'sim',
   topology: { servers: [{ model: 'meta-llama/Llama-3.1-8B-Instruct', port: 1900, gpu: 'H100-SXM-80GB' }] },
   overrides: { stepTimeMs: 20, maxModelLen: 4096 },
-});
+}) as Extract<ServersSpec, { kind: 'sim' }>;
 const ctx = () => ({
   baseDir: process.cwd(),
   logsDir: mkdtempSync(join(tmpdir(), 'servelab-launch-')),
@@ -32,7 +32,7 @@ describe('launcher registry', () => {
   it('sim-http listens on a real port and its metrics page is fetched over HTTP', async () => {
     const s = await launch(
       'sim-http',
-      { ...simSpec, overrides: { ...simSpec.overrides, freePorts: true } } as typeof simSpec,
+      { ...simSpec, overrides: { ...simSpec.overrides, freePorts: true } },
       ctx(),
     );
     try {
