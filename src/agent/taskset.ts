@@ -11,6 +11,7 @@ import type { DistSpec, DomainOverride } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import { workloadProfile } from './profiles/index.js';
 import { hashString, intIn, logNormal, mixSeed, mulberry32, shuffle } from './rng.js';
+import { TAU2_TOOLS } from './tau2-tools.js';
 
 export interface DomainParams {
   tasks: number;
@@ -29,20 +30,7 @@ export interface DomainParams {
 export const TAU2_DOMAINS: Record<string, DomainParams> = {
   retail: {
     tasks: 114,
-    tools: [
-      'find_user_id_by_email',
-      'find_user_id_by_name_zip',
-      'get_user_details',
-      'get_order_details',
-      'get_product_details',
-      'list_all_product_types',
-      'cancel_pending_order',
-      'modify_pending_order_items',
-      'modify_pending_order_address',
-      'return_delivered_order_items',
-      'exchange_delivered_order_items',
-      'transfer_to_human_agents',
-    ],
+    tools: TAU2_TOOLS.retail,
     toolLatencyMs: { median: 150, sigma: 0.8 },
     toolResultTokens: { median: 300, sigma: 0.7 },
     expertProb: 0.35,
@@ -53,20 +41,7 @@ export const TAU2_DOMAINS: Record<string, DomainParams> = {
   },
   telecom: {
     tasks: 114,
-    tools: [
-      'get_customer_by_phone',
-      'get_customer_by_id',
-      'get_details_by_id',
-      'get_bills_for_customer',
-      'suspend_line',
-      'resume_line',
-      'enable_roaming',
-      'disable_roaming',
-      'refuel_data',
-      'send_payment_request',
-      'get_data_usage',
-      'transfer_to_human_agents',
-    ],
+    tools: TAU2_TOOLS.telecom,
     toolLatencyMs: { median: 200, sigma: 0.8 },
     toolResultTokens: { median: 250, sigma: 0.8 },
     expertProb: 0.3,
@@ -77,20 +52,7 @@ export const TAU2_DOMAINS: Record<string, DomainParams> = {
   },
   airline: {
     tasks: 50,
-    tools: [
-      'get_user_details',
-      'get_reservation_details',
-      'search_direct_flight',
-      'search_onestop_flight',
-      'list_all_airports',
-      'book_reservation',
-      'cancel_reservation',
-      'update_reservation_flights',
-      'update_reservation_baggages',
-      'update_reservation_passengers',
-      'send_certificate',
-      'calculate',
-    ],
+    tools: TAU2_TOOLS.airline,
     toolLatencyMs: { median: 180, sigma: 0.8 },
     toolResultTokens: { median: 450, sigma: 0.8 },
     expertProb: 0.4,

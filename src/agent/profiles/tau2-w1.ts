@@ -6,53 +6,8 @@
  * tau2-bench fact (sierra-research/tau2-bench), a figure derived from the users' published
  * table, or "fitted" (a guess to be calibrated against the published tasks/min).
  */
+import { TAU2_TOOLS } from '../tau2-tools.js';
 import type { WorkloadProfile } from './types.js';
-
-/** tau2-bench's agent tools per domain (the orchestrator also gets `call_expert`). */
-const TOOLS = {
-  retail: [
-    'find_user_id_by_email',
-    'find_user_id_by_name_zip',
-    'get_user_details',
-    'get_order_details',
-    'get_product_details',
-    'list_all_product_types',
-    'cancel_pending_order',
-    'modify_pending_order_items',
-    'modify_pending_order_address',
-    'return_delivered_order_items',
-    'exchange_delivered_order_items',
-    'transfer_to_human_agents',
-  ],
-  telecom: [
-    'get_customer_by_phone',
-    'get_customer_by_id',
-    'get_details_by_id',
-    'get_bills_for_customer',
-    'suspend_line',
-    'resume_line',
-    'enable_roaming',
-    'disable_roaming',
-    'refuel_data',
-    'send_payment_request',
-    'get_data_usage',
-    'transfer_to_human_agents',
-  ],
-  airline: [
-    'get_user_details',
-    'get_reservation_details',
-    'search_direct_flight',
-    'search_onestop_flight',
-    'list_all_airports',
-    'book_reservation',
-    'cancel_reservation',
-    'update_reservation_flights',
-    'update_reservation_baggages',
-    'update_reservation_passengers',
-    'send_certificate',
-    'calculate',
-  ],
-};
 
 export const TAU2_W1: WorkloadProfile = {
   name: 'tau2-w1',
@@ -61,7 +16,7 @@ export const TAU2_W1: WorkloadProfile = {
   domains: {
     retail: {
       tasks: 114,
-      tools: TOOLS.retail,
+      tools: TAU2_TOOLS.retail,
       systemPromptTokens: 3800,
       stepsPerTask: { median: 20, sigma: 0.45 },
       userTurns: { min: 2, max: 6 },
@@ -73,7 +28,7 @@ export const TAU2_W1: WorkloadProfile = {
     },
     telecom: {
       tasks: 114,
-      tools: TOOLS.telecom,
+      tools: TAU2_TOOLS.telecom,
       systemPromptTokens: 7900,
       stepsPerTask: { median: 24, sigma: 0.5 },
       userTurns: { min: 3, max: 9 },
@@ -85,7 +40,7 @@ export const TAU2_W1: WorkloadProfile = {
     },
     airline: {
       tasks: 50,
-      tools: TOOLS.airline,
+      tools: TAU2_TOOLS.airline,
       systemPromptTokens: 4000,
       stepsPerTask: { median: 16, sigma: 0.5 },
       userTurns: { min: 2, max: 6 },
