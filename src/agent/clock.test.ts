@@ -4,9 +4,9 @@ import type { CallResult } from '../loadgen/transport.js';
 import { VirtualClock } from '../sim/clock.js';
 import { schedulerClock } from './clock.js';
 import { driveCell, type WorkItem } from './driver.js';
-import { PoolSet } from './pool.js';
 import { callWithRetry } from './retry.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 
 function result(partial: Partial<CallResult>): CallResult {
   return {
@@ -86,40 +86,12 @@ describe('the agent layer on an injected clock', () => {
             ...(t.reason ? { reason: t.reason } : {}),
             ms: t.endMs - t.startMs,
           }),
-        ctx: {
-          transport: hang,
-          pools: new PoolSet(
-            new Map([['o', [{ baseUrl: 'http://127.0.0.1:9/v1', model: 'o' }]]]),
-            'random',
-            1,
-          ),
-          config: {
-            orchestrator: 'o',
-            experts: {},
-            stream: true,
-            maxTokens: 10,
-            expertMaxTokens: 10,
-            temperature: 1,
-            userMode: 'scripted',
-            systemPromptTokens: 5,
-            timeScale: 1,
-            programFields: [],
-            replayOutput: 'directive',
-            extraBody: {},
-          },
-          limits: {
-            maxSteps: 5,
-            maxTaskTimeMs: 600_000,
-            callTimeoutMs: 0,
-            retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
-          },
-          cellTag: 't',
+        ctx: testProgramContext(hang, {
+          limits: { maxTaskTimeMs: 600_000, callTimeoutMs: 0 },
           now: clock.now,
           clock,
-          onStep: () => {},
-          onProgress: () => {},
           onNote: (n) => notes.push(n),
-        },
+        }),
       }),
     );
     expect(performance.now() - wall0).toBeLessThan(5000);

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CallRequest, CallResult, ToolCall } from '../loadgen/transport.js';
 import { driveCell, type WorkItem } from './driver.js';
-import { PoolSet } from './pool.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 
 const tool = (name: string): ToolCall => ({
   id: `c-${name}`,
@@ -38,35 +38,13 @@ describe('program fields of a live task', () => {
       graceMs: 0,
       watchdogMs: 60_000,
       onTask: () => {},
-      ctx: {
-        transport,
-        pools: new PoolSet(new Map([['o', [{ baseUrl: 'http://127.0.0.1:9/v1', model: 'o' }]]]), 'random', 1),
+      ctx: testProgramContext(transport, {
         config: {
-          orchestrator: 'o',
-          experts: {},
-          stream: true,
-          maxTokens: 10,
-          expertMaxTokens: 10,
-          temperature: 1,
-          userMode: 'scripted',
-          systemPromptTokens: 5,
           timeScale: 0,
           programFields: ['job_id', 'is_last_step', 'this_func_call', 'last_func_call'],
-          replayOutput: 'directive',
-          extraBody: {},
         },
-        limits: {
-          maxSteps: 10,
-          maxTaskTimeMs: 10_000,
-          callTimeoutMs: 10_000,
-          retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
-        },
-        cellTag: 't',
-        now: () => performance.now(),
-        onStep: () => {},
-        onProgress: () => {},
-        onNote: () => {},
-      },
+        limits: { maxSteps: 10 },
+      }),
     });
     expect(bodies.map((b) => [b.this_func_call, b.last_func_call])).toEqual([
       [null, null],

@@ -8,10 +8,9 @@ import { createHttpTransport } from '../client/http-transport.js';
 import { type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
 import { freePort } from '../testing/free-port.js';
 import { driveCell, type WorkItem } from './driver.js';
-import { PoolSet } from './pool.js';
 import type { TaskRecord } from './records.js';
-import type { ProgramContext } from './runtime.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 
 let llm: ScriptServer;
 let releases: Server;
@@ -49,36 +48,13 @@ async function drive(releaseUrl: string, count = 3) {
     kind: 'live',
     task: { ...task, userTurns: 0 },
   }));
-  const ctx: ProgramContext = {
-    transport,
-    pools: new PoolSet(new Map([['o', [{ baseUrl: llm.url, model: 'o' }]]]), 'random', 1),
-    config: {
-      orchestrator: 'o',
-      experts: {},
-      stream: true,
-      maxTokens: 10,
-      expertMaxTokens: 10,
-      temperature: 1,
-      userMode: 'scripted',
-      systemPromptTokens: 5,
-      timeScale: 0.0001,
-      programFields: [],
-      replayOutput: 'directive',
-      extraBody: {},
-      releaseUrl,
-    },
-    limits: {
-      maxSteps: 2,
-      maxTaskTimeMs: 60_000,
-      callTimeoutMs: 60_000,
-      retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
-    },
+  const ctx = testProgramContext(transport, {
+    baseUrl: llm.url,
+    config: { timeScale: 0.0001, releaseUrl },
+    limits: { maxSteps: 2, maxTaskTimeMs: 60_000, callTimeoutMs: 60_000 },
     cellTag: 'release',
-    now: () => performance.now(),
-    onStep: () => {},
-    onProgress: () => {},
     onNote: (n) => notes.push(n),
-  };
+  });
   try {
     await driveCell({
       items,

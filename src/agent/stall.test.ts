@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpTransport } from '../client/http-transport.js';
 import { type Script, type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
 import { driveCell, type WorkItem } from './driver.js';
-import { PoolSet } from './pool.js';
 import type { StepRecord, TaskRecord } from './records.js';
-import type { ProgramContext } from './runtime.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 
 let srv: ScriptServer;
 beforeAll(async () => {
@@ -23,23 +22,9 @@ async function drive(script: Script, stallMs: number | undefined, count = 2, str
     kind: 'live',
     task: { ...task, userTurns: 1 },
   }));
-  const ctx: ProgramContext = {
-    transport,
-    pools: new PoolSet(new Map([['o', [{ baseUrl: srv.url, model: 'o' }]]]), 'random', 1),
-    config: {
-      orchestrator: 'o',
-      experts: {},
-      stream,
-      maxTokens: 10,
-      expertMaxTokens: 10,
-      temperature: 1,
-      userMode: 'scripted',
-      systemPromptTokens: 5,
-      timeScale: 0.0001,
-      programFields: [],
-      replayOutput: 'directive',
-      extraBody: {},
-    },
+  const ctx = testProgramContext(transport, {
+    baseUrl: srv.url,
+    config: { stream, timeScale: 0.0001 },
     // a long call timeout and task time: without the watchdog a stalled call would hold for minutes
     limits: {
       maxSteps: 6,
@@ -49,11 +34,9 @@ async function drive(script: Script, stallMs: number | undefined, count = 2, str
       retry: { maxAttempts: 3, baseMs: 0, capMs: 0 },
     },
     cellTag: 'stall',
-    now: () => performance.now(),
     onStep: (r) => steps.push(r),
-    onProgress: () => {},
     onNote: (n) => notes.push(n),
-  };
+  });
   const t0 = performance.now();
   try {
     const res = await driveCell({

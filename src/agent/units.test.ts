@@ -5,6 +5,7 @@ import { estimateTokens, trimMiddle } from './history.js';
 import { EndpointPool } from './pool.js';
 import { backoffMs, callWithRetry } from './retry.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 
 const eps = [0, 1, 2].map((i) => ({
   baseUrl: `http://127.0.0.1:${1910 + i}/v1`,
@@ -157,7 +158,6 @@ describe('history trimming and slots', () => {
 describe('watchdog and interruption (fake transport)', () => {
   it('names a task that makes no progress, and an abort ends it as incomplete', async () => {
     const { driveCell } = await import('./driver.js');
-    const { PoolSet } = await import('./pool.js');
     const hang = {
       call: (req: { signal?: AbortSignal }) =>
         new Promise<CallResult>((resolve) => {
@@ -186,35 +186,7 @@ describe('watchdog and interruption (fake transport)', () => {
       watchdogMs: 60,
       signal: ac.signal,
       onTask: (t) => tasks.push(`${t.status}:${t.reason}`),
-      ctx: {
-        transport: hang,
-        pools: new PoolSet(new Map([['o', [{ baseUrl: 'http://127.0.0.1:9/v1', model: 'o' }]]]), 'random', 1),
-        config: {
-          orchestrator: 'o',
-          experts: {},
-          stream: true,
-          maxTokens: 10,
-          expertMaxTokens: 10,
-          temperature: 1,
-          userMode: 'scripted',
-          systemPromptTokens: 5,
-          timeScale: 1,
-          programFields: [],
-          replayOutput: 'directive',
-          extraBody: {},
-        },
-        limits: {
-          maxSteps: 5,
-          maxTaskTimeMs: 10_000,
-          callTimeoutMs: 10_000,
-          retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
-        },
-        cellTag: 't',
-        now: () => performance.now(),
-        onStep: () => {},
-        onProgress: () => {},
-        onNote: (n) => notes.push(n),
-      },
+      ctx: testProgramContext(hang, { onNote: (n) => notes.push(n) }),
     });
     expect(notes.some((n) => /watchdog: task \S+ made no progress/.test(n))).toBe(true);
     expect(res.interrupted).toBe(true);
