@@ -77,48 +77,32 @@ describe('servelab plan (CLI)', () => {
     mkdirSync(mdir);
     writeFileSync(join(mdir, 'config.json'), JSON.stringify(DEEPSEEK_R1));
     writeFileSync(join(dir, 'prices.txt'), '# ours\nH100-NVL = 2.00 /h\n');
-    const r = await run(
-      [
-        'plan',
-        '--model',
-        'DeepSeek-R1',
-        '--gpu',
-        'H100-NVL',
-        '--max-model-len',
-        '131072',
-        '--kv-cache-dtype',
-        'fp8',
-        '--price-file',
-        'prices.txt',
-        '--no-simulate',
-        '--max-gpus',
-        '16',
-        '--json',
-      ],
-      dir,
-    );
+    // the same plan, the model named by --model
+    const plan = (model: string) =>
+      run(
+        [
+          'plan',
+          '--model',
+          model,
+          '--gpu',
+          'H100-NVL',
+          '--max-model-len',
+          '131072',
+          '--kv-cache-dtype',
+          'fp8',
+          '--price-file',
+          'prices.txt',
+          '--no-simulate',
+          '--max-gpus',
+          '16',
+          '--json',
+        ],
+        dir,
+      );
+    const r = await plan('DeepSeek-R1');
     // a known name wins over a directory of that name
     expect(JSON.parse(r.out).model).toBe('DeepSeek-R1');
-    const f = await run(
-      [
-        'plan',
-        '--model',
-        mdir,
-        '--gpu',
-        'H100-NVL',
-        '--max-model-len',
-        '131072',
-        '--kv-cache-dtype',
-        'fp8',
-        '--price-file',
-        'prices.txt',
-        '--no-simulate',
-        '--max-gpus',
-        '16',
-        '--json',
-      ],
-      dir,
-    );
+    const f = await plan(mdir);
     expect(f.err).toBe('');
     const j = JSON.parse(f.out);
     expect(j.model).toBe('DeepSeek-R1');
