@@ -9,40 +9,18 @@
  * - a node with GPU memory in use (a stand-in nvidia-smi): named, excluded, resubmitted, done.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runMain } from '../cli/main.js';
 import { captureIo } from '../cli/testing/capture-io.js';
 import { EXIT } from '../errors.js';
 import { freePort } from '../testing/free-port.js';
 import { readSlurmJob, sweepStatusLines } from './slurm-launcher.js';
-import { allowMissing, SERVELAB_BIN, slurmUp } from './testing/slurm-cluster.js';
+import { SERVELAB_BIN, slurmForTests, slurmScratch, untilHealthy } from './testing/slurm-cluster.js';
 
-const up = slurmUp();
-if (!up.ok && allowMissing)
-  console.warn(`SKIPPING the real-SLURM sweep tests: ${up.reason} (SERVELAB_ALLOW_MISSING_DEPS=1)`);
-if (!up.ok && !allowMissing)
-  throw new Error(
-    `the real-SLURM sweep tests need SLURM: ${up.reason} (set SERVELAB_ALLOW_MISSING_DEPS=1 to skip them)`,
-  );
-
-const root = mkdtempSync(join(tmpdir(), 'servelab-slurm-sweep-'));
-const cacheRoot = join(homedir(), '.cache', 'servelab-test', root.split('/').at(-1)!);
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-  rmSync(cacheRoot, { recursive: true, force: true });
-});
+const up = slurmForTests('the real-SLURM sweep tests');
+const { root, cacheRoot } = slurmScratch('servelab-slurm-sweep-');
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 
@@ -156,14 +134,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     const spec = writeSpec({ name: 'cancel', port, numPrompts: 1000, rate: 0.5 });
     const ac = new AbortController();
     const s = sweep([spec], ac.signal);
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
-        (x) => x.ok,
-        () => false,
-      );
-      if (ok) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    await untilHealthy(port);
     const runs = join(root, 'cancel', 'runs');
     const runDir = join(runs, readdirSync(runs)[0]!);
     const live = await sweepStatusLines(runDir);

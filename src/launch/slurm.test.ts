@@ -10,40 +10,17 @@
  * - multi-node Ray on three real slurmd nodes, with stand-in `ray` and `vllm` executables on
  *   PATH that record argv, environment and order.
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ServelabError } from '../errors.js';
 import { freePort } from '../testing/free-port.js';
 import { renderCellJob, type SlurmCellJob } from './slurm.js';
 import { jobStatus, parseScontrolLine, submitJob, waitJob } from './slurm-jobs.js';
-import { allowMissing, REPO, SERVELAB_BIN, slurmUp } from './testing/slurm-cluster.js';
+import { REPO, SERVELAB_BIN, slurmForTests, slurmScratch, untilHealthy } from './testing/slurm-cluster.js';
 
-const up = slurmUp();
-if (!up.ok && allowMissing)
-  console.warn(`SKIPPING the real-SLURM tests: ${up.reason} (SERVELAB_ALLOW_MISSING_DEPS=1)`);
-if (!up.ok && !allowMissing)
-  throw new Error(
-    `the real-SLURM tests need SLURM: ${up.reason} (set SERVELAB_ALLOW_MISSING_DEPS=1 to skip them)`,
-  );
-
-const root = mkdtempSync(join(tmpdir(), 'servelab-slurm-'));
-// compile caches live under the home directory, never /tmp (W4); this test's own subdirectory
-const cacheRoot = join(homedir(), '.cache', 'servelab-test', root.split('/').at(-1)!);
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-  rmSync(cacheRoot, { recursive: true, force: true });
-});
+const up = slurmForTests('the real-SLURM tests');
+const { root, cacheRoot } = slurmScratch('servelab-slurm-');
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const SERVELAB = [process.execPath, SERVELAB_BIN];
@@ -153,16 +130,7 @@ describe.skipIf(!up.ok)('sbatch scripts under a real SLURM', () => {
       healthTimeoutS: 60,
     });
     const ac = new AbortController();
-    const healthy = (async () => {
-      for (;;) {
-        const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
-          (x) => x.ok,
-          () => false,
-        );
-        if (ok) return;
-        await new Promise((res) => setTimeout(res, 200));
-      }
-    })();
+    const healthy = untilHealthy(port);
     const done = waitJob(id, { pollMs: 200, logPath, signal: ac.signal, timeoutMs: 60_000 });
     await healthy;
     ac.abort();
