@@ -49,10 +49,12 @@ export interface SimEngine extends Engine {
   schedulerTimestamps(epochOffsetMs?: number): SchedulerTimestamps | undefined;
 }
 
-/** Build an engine on a clock (RealClock for the HTTP front, VirtualClock in-process). */
-export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
-  const r = resolveEngineConfig(opts);
-  const stepTime =
+/** The engine's step time: opts.stepTimeFn, else the roofline model of its resolved config. */
+export function engineStepTime(
+  opts: EngineOptions,
+  r: ReturnType<typeof resolveEngineConfig> = resolveEngineConfig(opts),
+): StepTimeFn {
+  return (
     opts.stepTimeFn ??
     makeStepTime({
       model: r.model,
@@ -63,7 +65,14 @@ export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
       ...(opts.stepTimeScale !== undefined ? { scale: opts.stepTimeScale } : {}),
       ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
       ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
-    });
+    })
+  );
+}
+
+/** Build an engine on a clock (RealClock for the HTTP front, VirtualClock in-process). */
+export function createEngine(opts: EngineOptions, clock: Clock): SimEngine {
+  const r = resolveEngineConfig(opts);
+  const stepTime = engineStepTime(opts, r);
   const policy = createPolicy(r.config.schedulingPolicy ?? 'fcfs', opts.continuum, {
     prefillMs: (tokens) => stepTime(tokens, 1, 1, tokens, tokens * tokens),
   });

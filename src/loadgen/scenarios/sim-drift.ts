@@ -9,12 +9,11 @@
  * in N blocks a request frees never returns to the free queue (the block pool's opt-in
  * `leakOneIn`), so KV usage creeps up while latency stays flat until the cache runs short.
  */
-import type { KvDtype, WeightDtype } from '../../knowledge/models.js';
 import { BlockPool } from '../../sim/block-pool.js';
-import { createEngine, type EngineOptions, resolveEngineConfig, type SimEngine } from '../../sim/engine.js';
+import { createEngine, type EngineOptions, engineStepTime, type SimEngine } from '../../sim/engine.js';
 import type { Clock } from '../../sim/engine-api.js';
 import type { EngineFactory } from '../../sim/server/index.js';
-import { makeStepTime, type StepTimeFn } from '../../sim/step-time.js';
+import type { StepTimeFn } from '../../sim/step-time.js';
 
 export function driftingStepTime(base: StepTimeFn, nowMs: () => number, pctPerMin: number): StepTimeFn {
   const t0 = nowMs();
@@ -26,19 +25,7 @@ export function driftingStepTime(base: StepTimeFn, nowMs: () => number, pctPerMi
 /** An engine whose roofline step time drifts by pctPerMin (0: the plain engine). */
 export function createDriftingEngine(opts: EngineOptions, clock: Clock, pctPerMin: number): SimEngine {
   if (!pctPerMin) return createEngine(opts, clock);
-  const r = resolveEngineConfig(opts);
-  const base =
-    opts.stepTimeFn ??
-    makeStepTime({
-      model: r.model,
-      gpu: r.gpu,
-      tp: r.config.tp,
-      weightDtype: r.config.weightDtype as WeightDtype,
-      kvCacheDtype: r.config.kvCacheDtype as KvDtype,
-      ...(opts.stepTimeScale !== undefined ? { scale: opts.stepTimeScale } : {}),
-      ...(opts.stepTimeMs !== undefined ? { fixedMs: opts.stepTimeMs } : {}),
-      ...(opts.fp8GemmEfficiency !== undefined ? { fp8GemmEfficiency: opts.fp8GemmEfficiency } : {}),
-    });
+  const base = engineStepTime(opts);
   return createEngine({ ...opts, stepTimeFn: driftingStepTime(base, () => clock.nowMs(), pctPerMin) }, clock);
 }
 
