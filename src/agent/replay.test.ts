@@ -13,8 +13,8 @@ import { SimService } from '../sim/service.js';
 import { driveCell, type WorkItem } from './driver.js';
 import { PoolSet } from './pool.js';
 import type { StepRecord, TaskRecord } from './records.js';
-import type { ProgramConfig } from './runtime.js';
 import { generateTasks } from './taskset.js';
+import { testProgramContext } from './testing/program-context.js';
 import { plansFromMooncake, plansFromSteps } from './trace.js';
 
 const ORCH = '/ckpt/Nemotron-Orchestrator-8B';
@@ -51,21 +51,6 @@ async function runCell(
   ]);
   const sim = createSimTransport({ clock, services: (e: Endpoint) => services.get(e.model) });
   const ep = (model: string): Endpoint[] => [{ baseUrl: `sim://${model}/v1`, model, label: model }];
-  const config: ProgramConfig = {
-    orchestrator: ORCH,
-    experts: { 'expert-1': EXPERT },
-    stream: true,
-    maxTokens: 2000,
-    expertMaxTokens: 300,
-    temperature: 1,
-    userMode: 'scripted',
-    systemPromptTokens: 400,
-    timeScale: 0,
-    programFields: ['program_id'],
-    replayOutput: 'directive',
-    extraBody: {},
-    ...(opts.historyTrimTokens ? { historyTrimTokens: opts.historyTrimTokens } : {}),
-  };
   const steps: StepRecord[] = [];
   const tasks: TaskRecord[] = [];
   await sim.drive(
@@ -75,8 +60,7 @@ async function runCell(
       graceMs: 1000,
       watchdogMs: 600_000,
       onTask: (t) => tasks.push(t),
-      ctx: {
-        transport: sim,
+      ctx: testProgramContext(sim, {
         pools: new PoolSet(
           new Map([
             [ORCH, ep(ORCH)],
@@ -85,19 +69,21 @@ async function runCell(
           'random',
           1,
         ),
-        config,
-        limits: {
-          maxSteps: 200,
-          maxTaskTimeMs: 600_000,
-          callTimeoutMs: 600_000,
-          retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
+        config: {
+          orchestrator: ORCH,
+          experts: { 'expert-1': EXPERT },
+          maxTokens: 2000,
+          expertMaxTokens: 300,
+          systemPromptTokens: 400,
+          timeScale: 0,
+          programFields: ['program_id'],
+          ...(opts.historyTrimTokens ? { historyTrimTokens: opts.historyTrimTokens } : {}),
         },
+        limits: { maxSteps: 200, maxTaskTimeMs: 600_000, callTimeoutMs: 600_000 },
         cellTag: 'c',
         now: () => sim.now(),
         onStep: (r) => steps.push(r),
-        onProgress: () => {},
-        onNote: () => {},
-      },
+      }),
     }),
   );
   const orch = steps.filter((s) => s.kind === 'orchestrator' && s.status === 'ok');

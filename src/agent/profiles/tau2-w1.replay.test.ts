@@ -16,6 +16,7 @@ import { PoolSet } from '../pool.js';
 import type { StepRecord, TaskRecord } from '../records.js';
 import { planFromTask } from '../synthetic.js';
 import { generateTasks } from '../taskset.js';
+import { testProgramContext } from '../testing/program-context.js';
 import { TAU2_W1 } from './tau2-w1.js';
 
 const ORCH = '/ckpt/Nemotron-Orchestrator-8B';
@@ -56,35 +57,22 @@ describe('tau2-w1 plans replayed on simulated engines', () => {
         graceMs: 1000,
         watchdogMs: 600_000,
         onTask: (t) => tasks.push(t),
-        ctx: {
-          transport: sim,
+        ctx: testProgramContext(sim, {
           pools: new PoolSet(new Map([ORCH, ...Object.values(EXPERTS)].map((m) => [m, ep(m)])), 'random', 1),
           config: {
             orchestrator: ORCH,
             experts: EXPERTS,
-            stream: true,
             maxTokens: TAU2_W1.orchestratorMaxTokens,
             expertMaxTokens: TAU2_W1.expertMaxTokens,
-            temperature: 1,
-            userMode: 'scripted',
             systemPromptTokens: 600,
             timeScale: 0,
             programFields: ['program_id'],
-            replayOutput: 'directive',
-            extraBody: {},
           },
-          limits: {
-            maxSteps: 200,
-            maxTaskTimeMs: 3_600_000,
-            callTimeoutMs: 600_000,
-            retry: { maxAttempts: 1, baseMs: 0, capMs: 0 },
-          },
+          limits: { maxSteps: 200, maxTaskTimeMs: 3_600_000, callTimeoutMs: 600_000 },
           cellTag: 'c',
           now: () => sim.now(),
           onStep: (r) => steps.push(r),
-          onProgress: () => {},
-          onNote: () => {},
-        },
+        }),
       }),
     );
     expect(tasks.map((t) => t.status)).toEqual(['ok', 'ok', 'ok', 'ok']);

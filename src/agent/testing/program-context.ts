@@ -1,25 +1,25 @@
 /**
- * A ProgramContext for the agent tests that drive a cell of live tasks against one orchestrator
- * model 'o' (no experts, 10-token answers, a 5-token system prompt, one attempt per call, no
- * records kept): a test names what it sets apart (its transport, the server's URL, the time
- * scale, the limits, the record callbacks) and takes the rest from here.
+ * A ProgramContext for the agent tests that drive a cell: by default one orchestrator model 'o'
+ * (no experts, 10-token answers, a 5-token system prompt, one attempt per call, no records
+ * kept); a test names what it sets apart (its transport, the server's URL or its own pools, the
+ * models and lengths, the time scale, the limits, the record callbacks) and takes the rest here.
  */
 import type { Transport } from '../../loadgen/transport.js';
 import { PoolSet } from '../pool.js';
 import type { ProgramConfig, ProgramContext, ProgramLimits } from '../runtime.js';
 
 export interface TestContextOptions extends Partial<Omit<ProgramContext, 'transport' | 'config' | 'limits'>> {
-  /** the orchestrator's one endpoint (default a closed port: for transports that never dial) */
+  /** the orchestrator's one endpoint (default a closed port: for transports that never dial); unused with `pools` */
   baseUrl?: string;
   config?: Partial<ProgramConfig>;
   limits?: Partial<ProgramLimits>;
 }
 
 export function testProgramContext(transport: Transport, opts: TestContextOptions = {}): ProgramContext {
-  const { baseUrl = 'http://127.0.0.1:9/v1', config, limits, ...rest } = opts;
+  const { baseUrl = 'http://127.0.0.1:9/v1', pools, config, limits, ...rest } = opts;
   return {
     transport,
-    pools: new PoolSet(new Map([['o', [{ baseUrl, model: 'o' }]]]), 'random', 1),
+    pools: pools ?? new PoolSet(new Map([['o', [{ baseUrl, model: 'o' }]]]), 'random', 1),
     config: {
       orchestrator: 'o',
       experts: {},
