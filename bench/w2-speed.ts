@@ -10,10 +10,13 @@
  * Prints one line per part: cells, simulated s, wall s, x real time, peak RSS.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { runCalibration } from './w2-calibration.js';
+
+const require = createRequire(import.meta.url);
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -52,6 +55,14 @@ function variant(edit: (spec: Record<string, any>) => void): string {
   writeFileSync(f, stringify(spec));
   return f;
 }
+
+// --heap-snapshot-after S: a V8 heap snapshot S wall seconds in (where the memory goes)
+const snapAfter = arg('heap-snapshot-after');
+if (snapAfter)
+  setTimeout(() => {
+    const { writeHeapSnapshot } = require('node:v8') as typeof import('node:v8');
+    process.stderr.write(`heap snapshot: ${writeHeapSnapshot()}\n`);
+  }, Number(snapAfter) * 1000).unref();
 
 const part = arg('part') ?? 'w2';
 const count = arg('count') ? Number(arg('count')) : undefined;
