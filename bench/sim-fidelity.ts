@@ -7,19 +7,9 @@
  *
  *   npx tsx bench/sim-fidelity.ts
  */
+import { mulberry32 } from '../src/random.js';
 import { VirtualClock } from '../src/sim/clock.js';
 import { createEngine, type EngineOptions } from '../src/sim/engine.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface RunStats {
   outTokPerSec: number;
@@ -61,7 +51,8 @@ type Arrivals =
 function drive(opts: EngineOptions, arrivals: Arrivals, inLen: number, outLen: number, seed = 1): RunStats {
   const clock = new VirtualClock();
   const engine = createEngine(opts, clock);
-  const rng = mulberry32(seed);
+  const seeded = mulberry32(seed);
+  const rng = () => seeded.next();
   const ttft: number[] = [];
   const tpot: number[] = [];
   let out = 0;

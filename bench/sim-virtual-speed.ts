@@ -10,20 +10,11 @@
  *
  *   npx tsx bench/sim-virtual-speed.ts [C ...]      (default: 32 128 512)
  */
+
+import { mulberry32 } from '../src/random.js';
 import { requestKey, syntheticOutputTokenId } from '../src/sim/block-hash.js';
 import { VirtualClock } from '../src/sim/clock.js';
 import { createEngine } from '../src/sim/engine.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SIM_MS = 3_600_000;
 const SYSTEM_TOKENS = 2500;
@@ -49,7 +40,8 @@ function run(c: number, seed = 1): Result {
     { model: '/ckpt/Nemotron-Orchestrator-8B', gpu: 'RTX 5090', gpuMemoryUtilization: 0.95 },
     clock,
   );
-  const rng = mulberry32(seed);
+  const seeded = mulberry32(seed);
+  const rng = () => seeded.next();
   const uniform = (lo: number, hi: number) => lo + rng() * (hi - lo);
   const randInt = (lo: number, hi: number) => Math.floor(uniform(lo, hi + 1));
   let nextToken = 10_000_000;

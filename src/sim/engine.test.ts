@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../random.js';
 import { RealClock, VirtualClock } from './clock.js';
 import { createEngine, type EngineOptions } from './engine.js';
 import type { EngineFinishReason, EngineRequestInfo } from './engine-api.js';
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return {
-    next(): number {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    },
-  };
-}
 
 interface Out {
   reason: EngineFinishReason;

@@ -4,20 +4,10 @@
  * job ids, tool names and a last step) on a small KV cache so that preemption and pins happen.
  */
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../random.js';
 import { VirtualClock } from '../clock.js';
 import { createEngine, type EngineOptions } from '../engine.js';
 import type { EngineFinishReason, EngineRequestInfo } from '../engine-api.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MAX_SEQS = 12;
 const BUDGET = 512;
@@ -44,7 +34,8 @@ function runWorkload(opts: Partial<EngineOptions>, fastForward: boolean) {
     if (s.numRunning > MAX_SEQS)
       violations.push(`step at ${s.startMs}: ${s.numRunning} running > max_num_seqs`);
   };
-  const rng = mulberry32(11);
+  const seeded = mulberry32(11);
+  const rng = () => seeded.next();
   const out = new Map<string, { reason: EngineFinishReason; info: EngineRequestInfo }>();
   let calls = 0;
   let next = 1_000_000;
