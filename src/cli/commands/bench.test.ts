@@ -194,10 +194,10 @@ describe('servelab bench', () => {
 });
 
 describe('servelab bench: hangs end, failures are said', () => {
-  const bench = (dir: string, header: string, more: string[] = []) => [
+  const bench = (dir: string, header: string, more: string[] = [], baseUrl = srv.url) => [
     'bench',
     '--base-url',
-    srv.url,
+    baseUrl,
     '--model',
     'm',
     '--random-input-len',
@@ -292,29 +292,7 @@ describe('servelab bench: hangs end, failures are said', () => {
     }, 5);
     try {
       const code = await runMain(
-        [
-          'bench',
-          '--base-url',
-          dying.url,
-          '--model',
-          'm',
-          '--num-prompts',
-          '20',
-          '--max-concurrency',
-          '1',
-          '--random-input-len',
-          '8',
-          '--random-output-len',
-          '4',
-          '--workers',
-          '0',
-          '--no-server-metrics',
-          '--no-progress',
-          '--header',
-          'x-test={"chunks":4,"gapMs":20}',
-          '--out',
-          dir,
-        ],
+        bench(dir, '{"chunks":4,"gapMs":20}', ['--num-prompts', '20', '--max-concurrency', '1'], dying.url),
         c.io,
       );
       const recs = records(dir);
