@@ -17,6 +17,36 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
+/**
+ * `servelab sim <args>` as a child process (SIGTERM reaches it as it would a real server): its
+ * URL once it prints one, its exit code, and what it said on stderr so far.
+ */
+async function spawnSim(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `const m = await import('./src/cli/main.ts'); process.exitCode = await m.runMain(${JSON.stringify(['sim', ...args])});`,
+      '--input-type=module',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await waitFor(() => out.includes('http://'), 20_000);
+  return { child, exited, url: out.trim().split('\t')[1]!, err: () => err };
+}
+
 describe('servelab sim', () => {
   it('starts DP replicas, prints vLLM-like startup lines, serves, and stops cleanly on abort (SIGINT)', async () => {
     const ac = new AbortController();
@@ -103,33 +133,16 @@ describe('servelab sim', () => {
 
 describe('servelab sim as a process', () => {
   it('stops cleanly on SIGTERM: servers closed, exit code 0', async () => {
-    const { spawn } = await import('node:child_process');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '-e',
-        "const m = await import('./src/cli/main.ts'); process.exitCode = await m.runMain(['sim', '--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', '0']);",
-        '--input-type=module',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await waitFor(() => out.includes('http://'), 20_000);
-    const url = out.trim().split('\t')[1]!;
+    const { child, exited, url, err } = await spawnSim([
+      '--model',
+      'meta-llama/Llama-3.1-8B-Instruct',
+      '--port',
+      '0',
+    ]);
     expect((await fetch(`${url}/health`)).status).toBe(200);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(err).toContain('servelab sim: stopped');
+    expect(err()).toContain('servelab sim: stopped');
     await expect(fetch(`${url}/health`)).rejects.toThrow();
   }, 30_000);
 });
@@ -246,32 +259,13 @@ describe('servelab sim --scheduling-policy', () => {
 
 describe('servelab sim --scheduling-policy continuum as a process', () => {
   it("on SIGTERM writes the fork's scheduler_timestamps JSON to $RUN_OUTPUT_DIR", async () => {
-    const { spawn } = await import('node:child_process');
     const { readFileSync, existsSync } = await import('node:fs');
     const dir = mkdtempSync(join(tmpdir(), 'servelab-sim-'));
     const outDir = join(dir, 'run-7');
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '-e',
-        "const m = await import('./src/cli/main.ts'); process.exitCode = await m.runMain(['sim', '--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', '0', '--scheduling-policy', 'continuum']);",
-        '--input-type=module',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUN_OUTPUT_DIR: outDir } },
+    const { child, exited, url, err } = await spawnSim(
+      ['--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', '0', '--scheduling-policy', 'continuum'],
+      { ...process.env, RUN_OUTPUT_DIR: outDir },
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-    });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await waitFor(() => out.includes('http://'), 20_000);
-    const url = out.trim().split('\t')[1]!;
     const t0 = Date.now() / 1000;
     const oa = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'x', maxRetries: 0 });
     for (const [job, last] of [
@@ -296,7 +290,7 @@ describe('servelab sim --scheduling-policy continuum as a process', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     const path = join(outDir, 'scheduler_timestamps');
-    expect(err).toContain(`servelab sim: wrote ${path}`);
+    expect(err()).toContain(`servelab sim: wrote ${path}`);
     expect(existsSync(`${path}.tmp`)).toBe(false);
     const text = readFileSync(path, 'utf8');
     expect(text).toMatch(/^\{\n {2}"/); // json.dump(..., indent=2)
