@@ -12,6 +12,19 @@ import { ServelabError } from '../errors.js';
 import { type ExecFileFn, execFileNode } from '../preflight/gpu.js';
 import { BUSY_NODE_EXIT } from './slurm.js';
 
+/** The states in which a job has ended. */
+const ENDED_STATES = [
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TIMEOUT',
+  'NODE_FAIL',
+  'OUT_OF_MEMORY',
+  'PREEMPTED',
+  'BOOT_FAIL',
+  'DEADLINE',
+] as const;
+
 export const SLURM_STATES = [
   'PENDING',
   'CONFIGURING',
@@ -20,30 +33,12 @@ export const SLURM_STATES = [
   'SUSPENDED',
   'REQUEUED',
   'RESIZING',
-  'COMPLETED',
-  'FAILED',
-  'CANCELLED',
-  'TIMEOUT',
-  'NODE_FAIL',
-  'OUT_OF_MEMORY',
-  'PREEMPTED',
-  'BOOT_FAIL',
-  'DEADLINE',
+  ...ENDED_STATES,
   'UNKNOWN',
 ] as const;
 export type SlurmState = (typeof SLURM_STATES)[number];
 
-const ENDED: ReadonlySet<SlurmState> = new Set([
-  'COMPLETED',
-  'FAILED',
-  'CANCELLED',
-  'TIMEOUT',
-  'NODE_FAIL',
-  'OUT_OF_MEMORY',
-  'PREEMPTED',
-  'BOOT_FAIL',
-  'DEADLINE',
-]);
+const ENDED: ReadonlySet<SlurmState> = new Set(ENDED_STATES);
 
 export interface SlurmJobStatus {
   id: string;
