@@ -204,22 +204,25 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
         code = c;
       },
     });
-    await program.parseAsync(
-      [
-        'scrape',
-        '--prometheus-url',
-        promUrl,
-        '--url',
-        vllm.url,
-        '--start',
-        '-30s',
-        '--step',
-        '1s',
-        '--out',
-        'p.csv',
-      ],
-      { from: 'user' },
-    );
+    // scrape the vLLM server from `start` (a time before now) into p.csv
+    const scrape = (start: string) =>
+      program.parseAsync(
+        [
+          'scrape',
+          '--prometheus-url',
+          promUrl,
+          '--url',
+          vllm.url,
+          '--start',
+          start,
+          '--step',
+          '1s',
+          '--out',
+          'p.csv',
+        ],
+        { from: 'user' },
+      );
+    await scrape('-30s');
     expect(code).toBe(EXIT.ok);
     const lines = readFileSync(join(dir, 'p.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe(TIMESERIES_HEADER);
@@ -229,22 +232,7 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
     expect(err).toMatch(/GPU series \(DCGM\): DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED/);
     // --help says the CSV is appended to: a second scrape into the same file keeps the first rows
     const first = lines.length;
-    await program.parseAsync(
-      [
-        'scrape',
-        '--prometheus-url',
-        promUrl,
-        '--url',
-        vllm.url,
-        '--start',
-        '-10s',
-        '--step',
-        '1s',
-        '--out',
-        'p.csv',
-      ],
-      { from: 'user' },
-    );
+    await scrape('-10s');
     expect(code).toBe(EXIT.ok);
     const after = readFileSync(join(dir, 'p.csv'), 'utf8').trim().split('\n');
     expect(after.slice(0, first)).toEqual(lines);
