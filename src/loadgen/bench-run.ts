@@ -4,7 +4,7 @@ import type { ArrivalSpec } from './arrivals.js';
 import type { LiveCounters } from './dispatcher.js';
 import type { RequestRecord } from './records.js';
 import type { RequestTemplate } from './requests.js';
-import { runStage, type StageOptions, type StageResult } from './run-stage.js';
+import { runStage, type StageOptions, type StageResult, stagePassThrough } from './run-stage.js';
 import type { GoodputSlo } from './summary.js';
 import { autoRates, pastSaturation, type SweepSpec } from './sweep.js';
 import type { Transport } from './transport.js';
@@ -71,14 +71,7 @@ export async function runBench(o: BenchRunOptions): Promise<BenchRunResult> {
       warmup: stage === 0 ? (o.warmup ?? 0) : 0,
       stage,
       workers: o.resolveWorkers ? o.resolveWorkers(a) : 0,
-      ...(o.transport ? { transport: o.transport } : {}),
-      ...(o.virtual ? { virtual: o.virtual } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(counters ? { counters } : {}),
-      ...(o.onRecord ? { onRecord: o.onRecord } : {}),
-      ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
-      ...(o.percentiles ? { percentiles: o.percentiles } : {}),
-      ...(o.goodput ? { goodput: o.goodput } : {}),
+      ...stagePassThrough(o, counters),
     });
     stages.push(res);
     await o.onStageEnd?.(res);

@@ -46,6 +46,32 @@ export interface StageResult {
   outcome: DispatchOutcome;
 }
 
+/** The stage options a caller (a sweep, a scenario's levels) hands to every stage unchanged. */
+export type StagePassThrough = Pick<
+  StageOptions,
+  'transport' | 'virtual' | 'signal' | 'counters' | 'onRecord' | 'graceMs' | 'percentiles' | 'goodput'
+>;
+
+/**
+ * Those of `o`'s pass-through options that are set, and the stage's counters if any (an absent
+ * one stays absent, not undefined).
+ */
+export function stagePassThrough(
+  o: Omit<StagePassThrough, 'counters'>,
+  counters: LiveCounters | undefined,
+): StagePassThrough {
+  return {
+    ...(o.transport ? { transport: o.transport } : {}),
+    ...(o.virtual ? { virtual: o.virtual } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(counters ? { counters } : {}),
+    ...(o.onRecord ? { onRecord: o.onRecord } : {}),
+    ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+    ...(o.percentiles ? { percentiles: o.percentiles } : {}),
+    ...(o.goodput ? { goodput: o.goodput } : {}),
+  };
+}
+
 /** Open-loop schedules are built up front; a duration run gets at most this many arrivals. */
 const MAX_SCHEDULED = 5_000_000;
 

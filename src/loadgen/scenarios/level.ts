@@ -9,7 +9,7 @@ import { type ArrivalSpec, concurrencyCap, describeArrivals } from '../arrivals.
 import type { LiveCounters } from '../dispatcher.js';
 import type { RequestRecord } from '../records.js';
 import type { RequestTemplate } from '../requests.js';
-import { runStage, type StageOptions, type StageResult } from '../run-stage.js';
+import { runStage, type StageOptions, type StageResult, stagePassThrough } from '../run-stage.js';
 import type { GoodputSlo } from '../summary.js';
 import type { Transport } from '../transport.js';
 
@@ -144,14 +144,7 @@ export function levelRunner(o: LevelRunnerOptions, firstStage = 0): RunLevel {
         ...(req.durationMs !== undefined ? { durationMs: req.durationMs } : {}),
         stage: index,
         workers: o.workers ? o.workers(req.arrivals) : 0,
-        ...(o.transport ? { transport: o.transport } : {}),
-        ...(o.virtual ? { virtual: o.virtual } : {}),
-        ...(o.signal ? { signal: o.signal } : {}),
-        ...(counters ? { counters } : {}),
-        ...(o.onRecord ? { onRecord: o.onRecord } : {}),
-        ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
-        ...(o.percentiles ? { percentiles: o.percentiles } : {}),
-        ...(o.goodput ? { goodput: o.goodput } : {}),
+        ...stagePassThrough(o, counters),
       });
     } finally {
       stop.abort();
