@@ -32,6 +32,30 @@ export interface ExecuteFlags {
 }
 
 /** Runs a loaded spec and prints the end table and the run directory; returns the exit code. */
+/** runExperiment's options from the CLI's io: directory, environment, Ctrl-C, log and progress on stderr, secrets. */
+export function experimentIo(io: CliIO) {
+  return {
+    cwd: io.cwd,
+    env: io.env,
+    signal: io.signal,
+    log: (line: string) => io.stderr(`${line}\n`),
+    progressIntervalMs: io.isTTY ? 2000 : 5000,
+    ...(io.secrets ? { secrets: io.secrets } : {}),
+  };
+}
+
+/** Says (once) that no cell of an arm could launch its servers, and why; `stopped` is what stopped (the matrix, the sweep). */
+export function sayLaunchFailure(io: CliIO, result: RunExperimentResult, stopped: string): void {
+  const lf = result.launchFailure;
+  if (!lf) return;
+  const why = lf.reasons
+    .map((r) => formatError(new ServelabError('LAUNCH_FAILED', r.message, r.hint ? { hint: r.hint } : {})))
+    .join('\n');
+  io.stderr(
+    `\narm ${lf.arm}: none of its ${lf.cells.length} cell(s) could launch its servers; ${stopped} stopped here.\n${why}\n`,
+  );
+}
+
 export async function executeSpec(
   io: CliIO,
   loaded: LoadedSpec,
@@ -63,16 +87,11 @@ export async function executeSpec(
     );
   const result = await runExperiment({
     loaded,
-    cwd: io.cwd,
-    env: io.env,
-    signal: io.signal,
-    log: (line) => io.stderr(`${line}\n`),
+    ...experimentIo(io),
     ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(flags.replay ? { replay: flags.replay } : {}),
     ...(flags.w1Ports ? { topologyPorts: true } : {}),
     ...(flags.virtual ? { mode: 'virtual' as const } : {}),
-    progressIntervalMs: io.isTTY ? 2000 : 5000,
-    ...(io.secrets ? { secrets: io.secrets } : {}),
   });
   const ranNow = result.cells.filter((c) => !c.alreadyComplete);
   if (flags.resume && ranNow.length === 0 && !result.interrupted) {
@@ -80,16 +99,9 @@ export async function executeSpec(
       `resume: all ${result.cells.length} cell(s) of ${result.runDir} are already complete; nothing was run again\n`,
     );
   }
+  // said once, however many cells it took; nothing measured is printed as if it had been
+  sayLaunchFailure(io, result, 'the matrix');
   const lf = result.launchFailure;
-  if (lf) {
-    // said once, however many cells it took; nothing measured is printed as if it had been
-    const why = lf.reasons
-      .map((r) => formatError(new ServelabError('LAUNCH_FAILED', r.message, r.hint ? { hint: r.hint } : {})))
-      .join('\n');
-    io.stderr(
-      `\narm ${lf.arm}: none of its ${lf.cells.length} cell(s) could launch its servers; the matrix stopped here.\n${why}\n`,
-    );
-  }
   const interruptedLine = () => {
     const hint = flags.interruptedHint
       ? flags.interruptedHint(result)

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { paretoOption } from '../../analysis/options.js';
 import type { BenchRunInput } from '../../analysis/run-types.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
-import { EXIT, formatError, ServelabError } from '../../errors.js';
+import { EXIT, ServelabError } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
 import { sweepStatusLines } from '../../launch/slurm-launcher.js';
 import { loadRuns } from '../../report/write.js';
@@ -19,7 +19,7 @@ import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
 import { writeAggregate } from './aggregate.js';
 import type { CommandContext } from './index.js';
-import { dryRun, executeSpec } from './run.js';
+import { dryRun, executeSpec, experimentIo, sayLaunchFailure } from './run.js';
 
 export interface SweepFlags {
   /** an absolute run directory (the callers resolve it) */
@@ -41,24 +41,12 @@ export async function executeRequestSweep(
   io.stderr(`${describeSpec(loaded.spec)}\n`);
   const result = await runExperiment({
     loaded,
-    cwd: io.cwd,
-    env: io.env,
-    signal: io.signal,
-    log: (line) => io.stderr(`${line}\n`),
+    ...experimentIo(io),
     ...(flags.resume ? { resumeDir: flags.resume } : {}),
     ...(virtual ? { mode: 'virtual' as const } : {}),
-    progressIntervalMs: io.isTTY ? 2000 : 5000,
-    ...(io.secrets ? { secrets: io.secrets } : {}),
   });
+  sayLaunchFailure(io, result, 'the sweep');
   const lf = result.launchFailure;
-  if (lf) {
-    const why = lf.reasons
-      .map((r) => formatError(new ServelabError('LAUNCH_FAILED', r.message, r.hint ? { hint: r.hint } : {})))
-      .join('\n');
-    io.stderr(
-      `\narm ${lf.arm}: none of its ${lf.cells.length} cell(s) could launch its servers; the sweep stopped here.\n${why}\n`,
-    );
-  }
   // every cell that measured something (complete, interrupted, or failed mid-drive) is a row
   const measured = result.cells.filter((c) => c.phaseReached === 'teardown' || c.alreadyComplete);
   const dirs = measured.map((c) => join(result.runDir, c.id));
