@@ -1,30 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from '../sim/clock.js';
-import { createEngine } from '../sim/engine.js';
-import { SimService } from '../sim/service.js';
 import { syntheticItems } from '../workload/synthetic.js';
 import { type RequestTemplate, requestFor } from './requests.js';
 import { runStage } from './run-stage.js';
-import { createSimTransport } from './sim-transport.js';
+import { simTarget } from './testing/sim-target.js';
 
-const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-function setup(stepTimeMs?: number) {
-  const clock = new VirtualClock(1_000_000);
-  const engine = createEngine(
-    { model: MODEL, gpu: 'H100', maxModelLen: 8192, ...(stepTimeMs !== undefined ? { stepTimeMs } : {}) },
-    clock,
-  );
-  const service = new SimService({ engine, clock, seed: 1 });
-  const sim = createSimTransport({ clock, services: service });
-  const tpl: RequestTemplate = {
-    endpoint: { baseUrl: 'sim://a/v1', model: service.modelName },
-    api: 'chat',
-    stream: true,
-    minTokens: true,
-    ignoreEos: false,
-  };
-  return { clock, sim, tpl };
-}
+/** the in-process target, with a fixed step time if given */
+const setup = (stepTimeMs?: number) => simTarget(stepTimeMs !== undefined ? { engine: { stepTimeMs } } : {});
 const items = syntheticItems({
   count: 20,
   input: { kind: 'fixed', value: 200 },

@@ -3,30 +3,11 @@
  * automatic sweep's rates are the ones its two measured stages imply.
  */
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from '../sim/clock.js';
-import { createEngine } from '../sim/engine.js';
-import { SimService } from '../sim/service.js';
 import { syntheticItems } from '../workload/synthetic.js';
 import { runBench, stageSeed } from './bench-run.js';
-import type { RequestTemplate } from './requests.js';
-import { createSimTransport } from './sim-transport.js';
 import { autoRates, parseSweep } from './sweep.js';
+import { simTarget } from './testing/sim-target.js';
 
-const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-function sim() {
-  const clock = new VirtualClock(1_000_000);
-  const engine = createEngine({ model: MODEL, gpu: 'H100', maxModelLen: 8192 }, clock);
-  const service = new SimService({ engine, clock, seed: 1, enablePromptTokensDetails: true });
-  const t = createSimTransport({ clock, services: service });
-  const tpl: RequestTemplate = {
-    endpoint: { baseUrl: 'sim://a/v1', model: service.modelName },
-    api: 'chat',
-    stream: true,
-    minTokens: true,
-    ignoreEos: false,
-  };
-  return { t, tpl };
-}
 const promptsFor = (seed: number) =>
   syntheticItems({
     count: 40,
@@ -41,7 +22,7 @@ const hitFrac = (r: { summary: { tokens: { input: number; cached: number | null 
 describe('sweep stages', () => {
   it('each stage draws fresh prompts from its own seed: stage 2 hits the prefix cache like stage 1', async () => {
     const run = async (fresh: boolean) => {
-      const { t, tpl } = sim();
+      const { sim: t, tpl } = simTarget({ enablePromptTokensDetails: true });
       return runBench({
         items: promptsFor(5),
         template: tpl,
@@ -71,7 +52,7 @@ describe('sweep stages', () => {
   });
 
   it('an auto sweep offers exactly those rates, and its arrivals come at them', async () => {
-    const { t, tpl } = sim();
+    const { sim: t, tpl } = simTarget({ enablePromptTokensDetails: true });
     const res = await runBench({
       items: promptsFor(1),
       template: tpl,
