@@ -1,27 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerScrape } from '../cli/commands/scrape.js';
 import { EXIT } from '../errors.js';
 import { type SimServers, startSimServers } from '../sim/server/index.js';
-import { freePort } from '../testing/free-port.js';
 import { queryRange, readFromPrometheus, writeTimeseriesCsv } from './prometheus-source.js';
 import { type PageServer, startPageServer } from './testing/page-server.js';
 import { vllmPage } from './testing/pages.js';
+import { prometheusBin, startPrometheus, type TestPrometheus } from './testing/prometheus.js';
 import { TIMESERIES_HEADER } from './timeseries.js';
-
-/** The Debian package's binary (scripts/ci-deps.sh installs it); SERVELAB_PROMETHEUS_BIN overrides. */
-function prometheusBin(): string | undefined {
-  if (process.env.SERVELAB_PROMETHEUS_BIN) return process.env.SERVELAB_PROMETHEUS_BIN;
-  for (const dir of (process.env.PATH ?? '').split(delimiter).concat(['/usr/bin', '/usr/sbin'])) {
-    const p = join(dir, 'prometheus');
-    if (dir && existsSync(p)) return p;
-  }
-  return undefined;
-}
 
 const bin = prometheusBin();
 const allowMissing = process.env.SERVELAB_ALLOW_MISSING_DEPS === '1';
@@ -30,10 +19,10 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
   let vllm: PageServer;
   let dcgm: PageServer;
   let sim: SimServers;
-  let prom: ChildProcess | undefined;
+  let prom: TestPrometheus | undefined;
   let promUrl = '';
+  /** the tests' CSV files */
   let dir = '';
-  let log = '';
 
   beforeAll(async () => {
     if (!bin) throw new Error('prometheus not found: run scripts/ci-deps.sh (apt-get install prometheus)');
@@ -46,71 +35,23 @@ describe.skipIf(!bin && allowMissing)('Prometheus source against a real Promethe
         '# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).\n# TYPE DCGM_FI_DEV_FB_USED gauge\n' +
         'DCGM_FI_DEV_FB_USED{gpu="0",UUID="GPU-1",device="nvidia0",Hostname="node1"} 30512\n',
     });
-    dir = mkdtempSync(join(tmpdir(), 'servelab-prom-'));
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: vllm',
-        `    static_configs: [{targets: ["127.0.0.1:${vllm.port}", "127.0.0.1:${sim.endpoints[0]!.port}"]}]`,
-        '  - job_name: dcgm',
-        `    static_configs: [{targets: ["127.0.0.1:${dcgm.port}"]}]`,
-        '',
-      ].join('\n'),
-    );
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    prom = spawn(
+    dir = mkdtempSync(join(tmpdir(), 'servelab-prom-test-'));
+    prom = await startPrometheus({
       bin,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prom.stderr?.on('data', (b: Buffer) => {
-      log += b.toString();
+      jobs: {
+        vllm: [`127.0.0.1:${vllm.port}`, `127.0.0.1:${sim.endpoints[0]!.port}`],
+        dcgm: [`127.0.0.1:${dcgm.port}`],
+      },
     });
-    // the first scrape lands ~5-6 s after start: wait for data, bounded
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const now = Date.now() / 1000;
-      const got = await queryRange({
-        prometheusUrl: promUrl,
-        query: 'DCGM_FI_DEV_GPU_UTIL',
-        startUnixS: now - 60,
-        endUnixS: now,
-        stepS: 1,
-        timeoutMs: 1000,
-      }).catch(() => []);
-      const kv = await queryRange({
-        prometheusUrl: promUrl,
-        query: 'vllm:kv_cache_usage_perc',
-        startUnixS: now - 60,
-        endUnixS: now,
-        stepS: 1,
-        timeoutMs: 1000,
-      }).catch(() => []);
-      const instances = new Set(kv.map((x) => x.metric.instance));
-      const want = [`127.0.0.1:${vllm.port}`, `127.0.0.1:${sim.endpoints[0]!.port}`];
-      if (got.length > 0 && want.every((w) => instances.has(w))) break;
-      if (Date.now() > deadline)
-        throw new Error(`Prometheus had no data after 20 s; its log:\n${log.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
+    promUrl = prom.url;
+    // the first scrape lands ~5-6 s after start: wait for data from every target, bounded
+    await prom.waitFor('DCGM_FI_DEV_GPU_UTIL');
+    await prom.waitFor(`vllm:kv_cache_usage_perc{instance="127.0.0.1:${vllm.port}"}`);
+    await prom.waitFor(`vllm:kv_cache_usage_perc{instance="127.0.0.1:${sim.endpoints[0]!.port}"}`);
   }, 30_000);
 
   afterAll(async () => {
-    if (prom && prom.exitCode === null) {
-      const exited = new Promise((r) => prom?.once('exit', r));
-      prom.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-      if (prom.exitCode === null) prom.kill('SIGKILL');
-    }
+    await prom?.close();
     await vllm?.close();
     await dcgm?.close();
     await sim?.close();
