@@ -3,24 +3,11 @@
  * fixed 10 ms step (block size 16, tiny block pools so allocation failures are easy to reach).
  */
 import { describe, expect, it } from 'vitest';
-import { VirtualClock } from './clock.js';
-import { createEngine, type EngineOptions } from './engine.js';
-import type { EngineFinishReason, EngineRequestInfo, StepInfo } from './engine-api.js';
-
-interface Done {
-  reason: EngineFinishReason;
-  info: EngineRequestInfo;
-}
+import type { EngineOptions } from './engine.js';
+import { engineOnClock, seq } from './testing/engine.js';
 
 function setup(opts: Partial<EngineOptions>) {
-  const clock = new VirtualClock();
-  const engine = createEngine(
-    { model: 'Llama-3.1-8B', gpu: 'H100', stepTimeFn: () => 10, fastForward: false, ...opts },
-    clock,
-  );
-  const steps: StepInfo[] = [];
-  engine.onStep = (s) => steps.push(s);
-  const done = new Map<string, Done>();
+  const { clock, engine, steps, done } = engineOnClock(opts);
   const tokens = new Map<string, number[]>();
   const submit = (id: string, prompt: number[], maxTokens = 1000, target = 1000) => {
     tokens.set(id, []);
@@ -34,8 +21,6 @@ function setup(opts: Partial<EngineOptions>) {
   };
   return { clock, engine, steps, done, tokens, submit };
 }
-
-const seq = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
 
 describe('scheduler (vLLM V1 semantics)', () => {
   it('chunked prefill splits a long prompt over steps; a partial prefill emits no token', () => {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { BlockPool } from '../block-pool.js';
 import { SimRequest } from '../request.js';
+import { seq, setup } from '../testing/engine.js';
 import { createContinuumPolicy } from './continuum.js';
-import { seq, setup } from './test-setup.js';
 
 const HERMES_SEARCH =
   '<think>look it up</think><tool_call>{"name": "search", "arguments": {"q": "x"}}</tool_call>';

@@ -1,6 +1,6 @@
 /** vLLM's priority policy (v0.11 request_queue.py / scheduler.py), hand-computed. */
 import { describe, expect, it } from 'vitest';
-import { seq, setup } from './test-setup.js';
+import { seq, setup } from '../testing/engine.js';
 
 describe('priority policy', () => {
   it('admits the smallest priority first, then the earliest arrival', () => {
