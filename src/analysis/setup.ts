@@ -46,6 +46,23 @@ function flagObject(s: ServerInfo): Record<string, unknown> | null {
 
 const uniqSorted = <T>(xs: T[]): T[] => [...new Set(xs)].sort();
 
+/** A row with nothing seen yet: the cells add their servers, versions, GPUs and timings to it. */
+function newRow(arm: string, model: string, versions: string[]): SetupRow {
+  return {
+    arm,
+    model,
+    servers: [],
+    versions,
+    kind: 'unknown',
+    gpus: [],
+    stepTime: [],
+    timeScale: [],
+    maxLagS: null,
+    maxLagShare: null,
+    maxLagCell: null,
+  };
+}
+
 export function describeSetup(input: readonly CellSummary[]): SetupRow[] {
   const { cells } = splitArms(input);
   const rows = new Map<string, SetupRow>();
@@ -54,19 +71,7 @@ export function describeSetup(input: readonly CellSummary[]): SetupRow[] {
     for (const s of c.context.servers) {
       const model = String(s.model ?? '?');
       const key = `${c.arm}\u0000${model}`;
-      const row = rows.get(key) ?? {
-        arm: c.arm,
-        model,
-        servers: [],
-        versions: [],
-        kind: 'unknown' as SetupRow['kind'],
-        gpus: [],
-        stepTime: [],
-        timeScale: [],
-        maxLagS: null,
-        maxLagShare: null,
-        maxLagCell: null,
-      };
+      const row = rows.get(key) ?? newRow(c.arm, model, []);
       const label = String(s.label ?? s.url ?? '?');
       row.servers = uniqSorted([...row.servers, label]);
       row.versions = uniqSorted([...row.versions, String(s.version ?? 'unknown')]);
@@ -96,19 +101,7 @@ export function describeSetup(input: readonly CellSummary[]): SetupRow[] {
     // a cell whose servers are not recorded still has its time scaling
     if (c.context.servers.length === 0) {
       const key = `${c.arm}\u0000?`;
-      const row = rows.get(key) ?? {
-        arm: c.arm,
-        model: '?',
-        servers: [],
-        versions: ['not recorded'],
-        kind: 'unknown' as const,
-        gpus: [],
-        stepTime: [],
-        timeScale: [],
-        maxLagS: null,
-        maxLagShare: null,
-        maxLagCell: null,
-      };
+      const row = rows.get(key) ?? newRow(c.arm, '?', ['not recorded']);
       if (c.context.timing.timeScale !== null)
         row.timeScale = uniqSorted([...row.timeScale, c.context.timing.timeScale]);
       rows.set(key, row);
