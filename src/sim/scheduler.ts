@@ -17,7 +17,9 @@
  * The policy (policy/*.ts; FCFS by default) decides the waiting order, the preemption victim
  * (FCFS: the newest running request, as above; a victim already scheduled in this step is taken
  * out of the step and its budget returned, as vLLM's priority path does) and whether a finished
- * request's blocks are freed (continuum may pin them).
+ * request's blocks are freed (continuum may pin them). When the head waiting request does not
+ * fit and nothing runs, a policy with `releaseForAdmission` may free blocks (continuum: a pin)
+ * and the queue is asked again.
  */
 import { BlockPool } from './block-pool.js';
 import type { EngineCounters } from './engine-api.js';
@@ -220,7 +222,11 @@ export class Scheduler {
         const hitTokens = hitBlocks * bs;
         const n = Math.min(r.total - hitTokens, budget);
         const need = this.blocksFor(hitTokens + n) - hitBlocks;
-        if (need + evictable > pool.numFree) break;
+        if (need + evictable > pool.numFree) {
+          // nothing runs, so no preemption can help: the policy may free blocks (continuum)
+          if (running.length === 0 && policy.releaseForAdmission?.(pool, nowMs) === true) continue;
+          break;
+        }
         for (let k = 0; k < hitBlocks; k++) {
           const blk = pool.lookup(r.hashes[k]!);
           pool.touch(blk);

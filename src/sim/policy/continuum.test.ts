@@ -13,15 +13,16 @@ const HERMES_SEARCH =
 
 describe('continuum policy (KV time-to-live)', () => {
   it('pins a tool call: pinned blocks count in usage, the next call hits them, its program goes first', () => {
-    // 10 usable blocks. A1 (48 tokens, 3 blocks) finishes at t=10 -> pinned for 2 s (tool
-    // 'search' never seen: running average 0 <= 2 s). B (120 tokens, 8 blocks) arrives at 20:
-    // 7 free -> waits; the engine sleeps until the pin deadline. A2 (A1's 48 tokens + A1's
-    // output token + 10) arrives at 100: A is pinned -> A2 goes before B, hits all 3 pinned
-    // blocks (48 tokens) and needs 1 block. A2 is the last step: its finish at 110 releases A1's
-    // pin and frees everything; B is admitted at 110.
+    // 10 usable blocks. R (2 tokens, 14 outputs: 1 block) runs 0..140, so something is always
+    // running. A1 (48 tokens, 3 blocks) finishes at 10 -> pinned for 2 s (tool 'search' never
+    // seen: running average 0 <= 2 s). B (120 tokens, 8 blocks) arrives at 20: 6 free -> waits
+    // (R runs, so no pin is released for it). A2 (A1's 48 tokens + A1's output token + 10)
+    // arrives at 100: A is pinned -> A2 goes before B, hits all 3 pinned blocks (48 tokens) and
+    // needs 1 block. A2 is the last step: its finish at 110 releases A1's pin; B is admitted at 110.
     const run = (schedulingPolicy: string) => {
       const t = setup({ numGpuBlocksOverride: 11, maxModelLen: 160, schedulingPolicy });
       t.submit('A1', seq(48), 1, { outputTokenIds: [7777], program: { jobId: 'A', thisFuncCall: 'search' } });
+      t.submit('R', seq(2, 9000), 14, { program: { jobId: 'R', isLastStep: true } });
       t.at(20, () => t.submit('B', seq(120, 1000), 5, { program: { jobId: 'B', isLastStep: true } }));
       t.at(100, () =>
         t.submit('A2', [...seq(48), 7777, ...seq(10, 5000)], 1, {
@@ -34,7 +35,7 @@ describe('continuum policy (KV time-to-live)', () => {
       return { t, mid };
     };
     const { t, mid } = run('continuum');
-    expect(mid.kvUsageFrac).toBeCloseTo(3 / 10, 12);
+    expect(mid.kvUsageFrac).toBeCloseTo(4 / 10, 12);
     expect(mid.policy).toMatchObject({
       pinnedRequests: 1,
       pinnedBlocks: 3,
@@ -48,17 +49,18 @@ describe('continuum policy (KV time-to-live)', () => {
     expect(end.policy).toMatchObject({
       pinnedRequests: 0,
       pinsReleasedByNextCall: 1,
+      pinsReleasedUnderPressure: 0,
       pinHits: 1,
       pinHitTokens: 48,
     });
 
-    // FCFS on the same script: A1's blocks are free at 10 (usage 0); B takes the free-queue head
-    // (4..10, then A1's tail block 3 - evicting its hash), so A2 hits only 2 blocks (32 tokens).
+    // FCFS on the same script: A1's blocks (1..3) are free at 10, at the free-queue tail as
+    // 3, 2, 1; B takes 5..10 then 3 and 2 (evicting their hashes), so A2 hits only block 1.
     const f = run('fcfs');
-    expect(f.mid.kvUsageFrac).toBe(0);
+    expect(f.mid.kvUsageFrac).toBeCloseTo(1 / 10, 12);
     expect(f.mid.policy).toBeUndefined();
     expect(f.t.done.get('B')!.info.firstScheduledMs).toBe(20);
-    expect(f.t.done.get('A2')!.info.cachedTokens).toBe(32);
+    expect(f.t.done.get('A2')!.info.cachedTokens).toBe(16);
   });
 
   it('expires a pin at the first step start after its deadline, on the virtual clock', () => {
@@ -200,6 +202,48 @@ describe('continuum policy (KV time-to-live)', () => {
     expect(t.done.get('Q')!.info.preemptions).toBe(0);
     expect(t.engine.snapshot().policy).toMatchObject({ pinsReleasedUnderPressure: 1, pinnedRequests: 0 });
     expect(t.engine.snapshot().counters.preemptions).toBe(0);
+  });
+
+  it('nothing runs and the head waiting call does not fit: releases the latest pin (the fork), no stall', () => {
+    // 10 usable blocks. A1 (64 tokens: 4 blocks) finishes at 10, pinned until 2010; B1 (64
+    // tokens) submitted at 10 finishes at 20, pinned until 2020: 8 blocks pinned, 2 free. At 100
+    // A2 and B2 arrive (their call's 64 tokens + the output token + 47: 112 tokens = 7 blocks; the
+    // 4 pinned blocks count as allocated, so each needs 3 new blocks). Neither fits, nothing runs,
+    // and unpin_requests_regular keeps a pin whose program has a call waiting: without a release
+    // nothing ever changes again. The fork (admission failure with nothing running and pins held:
+    // pop_running_request_based_on_last_step) releases the pin with the latest deadline, B1's;
+    // the waiting order is then A (still pinned) first: A2 hits its 64 pinned tokens and runs
+    // 100..110; B2 (B1's blocks now free but cached: 4 evictable + 3 new > 3 free) waits for
+    // A2's finish, which releases A1's pin.
+    const t = setup({ numGpuBlocksOverride: 11, maxModelLen: 160, schedulingPolicy: 'continuum' });
+    t.submit('A1', seq(64, 1), 1, {
+      outputTokenIds: [7001],
+      program: { jobId: 'A', thisFuncCall: 'search' },
+    });
+    t.at(10, () =>
+      t.submit('B1', seq(64, 2001), 1, {
+        outputTokenIds: [9001],
+        program: { jobId: 'B', thisFuncCall: 'search' },
+      }),
+    );
+    t.at(100, () => {
+      t.submit('A2', [...seq(64, 1), 7001, ...seq(47, 1001)], 1, {
+        program: { jobId: 'A', isLastStep: true },
+      });
+      t.submit('B2', [...seq(64, 2001), 9001, ...seq(47, 3001)], 1, {
+        program: { jobId: 'B', isLastStep: true },
+      });
+    });
+    t.clock.runUntil(60_000);
+    expect(t.done.get('A2')?.info).toMatchObject({ cachedTokens: 64, firstScheduledMs: 100, finishMs: 110 });
+    expect(t.done.get('B2')?.info.firstScheduledMs).toBe(110);
+    expect(t.engine.snapshot().policy).toMatchObject({
+      pinsCreated: 2,
+      pinsReleasedUnderPressure: 1,
+      pinsReleasedByNextCall: 1,
+      pinnedRequests: 0,
+    });
+    expect(t.engine.snapshot().kvUsageFrac).toBe(0);
   });
 
   it('paper TTL rule: argmax over observed tool times of P(tau) * (T * eta + reload) - tau', () => {

@@ -26,6 +26,15 @@
  *   request of the latest-arrived program that is not marked last step (else any); with one
  *   running, the pin with the latest deadline is released instead (no preemption counted).
  *   Where the fork raises (one running, no pins) we preempt the request itself, as vLLM does.
+ * - Admission with nothing running (the fork's waiting loop: allocate_slots fails, `running` is
+ *   empty and pins are held -> the same pop releases the pin with the latest deadline, then the
+ *   step ends and the next schedule() tries again): `releaseForAdmission`, and the scheduler asks
+ *   the queue again in the same step (the fork's next, empty-handed schedule() call takes no
+ *   modelled time). Without it, pins of programs with a call waiting never expire
+ *   (unpin_requests_regular) and a cache full of them admits nothing forever. A waiting call's
+ *   own pinned prefix is already allocated (vLLM's allocate_slots counts only hit blocks with
+ *   ref_cnt 0 as needing a free block), so it needs only its new tokens' blocks.
+ * - Both pressure releases count in pinsReleasedUnderPressure (pins_released{reason="pressure"}).
  *   Unlike the fork, a victim already scheduled in the step gives its token budget back (as
  *   upstream vLLM's priority path does): a one-step difference.
  * - `schedulerTimestamps()`: the fork's Continuum_Recorder history (`scheduler_timestamps`
@@ -218,6 +227,14 @@ export function createContinuumPolicy(opts: ContinuumOptions, ctx: ContinuumCont
     log(p.job, 'unpinned_time', nowMs);
   };
 
+  /** pop_running_request_based_on_last_step with <= 1 running: the pin with the latest deadline */
+  const releaseLatestPin = (pool: BlockPool, nowMs: number) => {
+    let best = 0;
+    for (let i = 1; i < pins.length; i++) if (pins[i]!.deadlineMs > pins[best]!.deadlineMs) best = i;
+    unpin(best, pool, nowMs);
+    c.pinsReleasedUnderPressure++;
+  };
+
   const toolMeanS = (tool: string): number | undefined => {
     const t = tools.get(tool);
     return t === undefined ? undefined : t.sumS / t.n;
@@ -292,10 +309,7 @@ export function createContinuumPolicy(opts: ContinuumOptions, ctx: ContinuumCont
     victimIndex(running, _cur, pool, nowMs) {
       if (running.length <= 1) {
         if (pins.length === 0) return running.length - 1;
-        let best = 0;
-        for (let i = 1; i < pins.length; i++) if (pins[i]!.deadlineMs > pins[best]!.deadlineMs) best = i;
-        unpin(best, pool, nowMs);
-        c.pinsReleasedUnderPressure++;
+        releaseLatestPin(pool, nowMs);
         return -1;
       }
       let best = -1;
@@ -312,6 +326,12 @@ export function createContinuumPolicy(opts: ContinuumOptions, ctx: ContinuumCont
         }
       }
       return best;
+    },
+
+    releaseForAdmission(pool, nowMs) {
+      if (pins.length === 0) return false;
+      releaseLatestPin(pool, nowMs);
+      return true;
     },
 
     onPreempted(r, nowMs) {

@@ -45,6 +45,13 @@ export interface SchedulingPolicy {
    * released) and the allocation should be retried.
    */
   victimIndex(running: readonly SimRequest[], cur: number, pool: BlockPool, nowMs: number): number;
+  /**
+   * Optional. The waiting request the queue put first does not fit and nothing is running (no
+   * preemption can free a block): free blocks some other way (continuum: release a pin) and
+   * return true, and the scheduler asks the queue again; false (or absent): the step admits
+   * nothing more, as vLLM.
+   */
+  releaseForAdmission?(pool: BlockPool, nowMs: number): boolean;
   /** a running request was preempted (its blocks are already freed) */
   onPreempted(r: SimRequest, nowMs: number): void;
   /** a waiting request was admitted with hitTokens of prefix hit */
