@@ -46,3 +46,36 @@ export function serverMessage(bodyText: string): string {
   }
   return trimmed;
 }
+
+/**
+ * A body's first `max` characters and how many more there were (`cut`: read and dropped, so the
+ * connection stays reusable and memory stays bounded; 0 when the body was kept whole).
+ * `onRead` is called on every read (a watchdog's sign of life).
+ */
+export async function readBoundedBody(
+  body: AsyncIterable<unknown>,
+  max: number,
+  onRead?: () => void,
+): Promise<{ text: string; cut: number }> {
+  const decoder = new TextDecoder();
+  const parts: string[] = [];
+  let kept = 0;
+  let cut = 0;
+  const add = (t: string) => {
+    const room = Math.max(0, max - kept);
+    if (t.length <= room) {
+      parts.push(t);
+      kept += t.length;
+    } else {
+      if (room > 0) parts.push(t.slice(0, room));
+      kept += room;
+      cut += t.length - room;
+    }
+  };
+  for await (const buf of body) {
+    onRead?.();
+    add(decoder.decode(buf as Uint8Array, { stream: true }));
+  }
+  add(decoder.decode());
+  return { text: parts.join(''), cut };
+}

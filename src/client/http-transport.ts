@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Pool } from 'undici';
 import type { CallError, CallRequest, CallResult, Quirk, Transport } from '../loadgen/transport.js';
+import { readBoundedBody } from '../server-text.js';
 import { setTimer } from '../timers.js';
 import { httpError, inStreamError, networkError } from './errors.js';
 import { normaliseAnswer } from './normalize.js';
@@ -52,37 +53,6 @@ type Cut = 'timeout_first_byte' | 'timeout_idle' | 'timeout_total' | 'aborted';
  * is read and counted but dropped, so the connection stays reusable and memory stays bounded.
  */
 export const BODY_KEEP_MAX_CHARS = 16 * 1024 * 1024;
-
-/**
- * Reads a whole body, calling `touch` on every read; keeps the first BODY_KEEP_MAX_CHARS
- * characters. `cut` is the number of characters dropped (0 when the body was kept whole).
- */
-async function readBody(
-  body: AsyncIterable<unknown>,
-  touch: () => void,
-): Promise<{ text: string; cut: number }> {
-  const decoder = new TextDecoder();
-  const parts: string[] = [];
-  let kept = 0;
-  let cut = 0;
-  const add = (t: string) => {
-    if (kept + t.length <= BODY_KEEP_MAX_CHARS) {
-      parts.push(t);
-      kept += t.length;
-    } else {
-      const room = BODY_KEEP_MAX_CHARS - kept;
-      if (room > 0) parts.push(t.slice(0, room));
-      kept += Math.max(0, room);
-      cut += t.length - Math.max(0, room);
-    }
-  };
-  for await (const buf of body) {
-    touch();
-    add(decoder.decode(buf as Uint8Array, { stream: true }));
-  }
-  add(decoder.decode());
-  return { text: parts.join(''), cut };
-}
 
 /**
  * An OpenAI-compatible Transport over undici. `call` never rejects: every failure is a
@@ -221,7 +191,7 @@ export function createHttpTransport(opts: HttpTransportOptions = {}): HttpTransp
       // byte is the first body read; an error or a non-streamed answer is complete at its headers
       touch(answered);
       if (answered) {
-        const body = await readBody(res.body, touchBody);
+        const body = await readBoundedBody(res.body, BODY_KEEP_MAX_CHARS, touchBody);
         if (res.statusCode < 200 || res.statusCode >= 300) {
           const e = httpError(res.statusCode, body.text, where);
           if (body.cut > 0) e.messageChars = Math.max(e.messageChars ?? 0, body.text.length + body.cut);

@@ -4,7 +4,7 @@
  */
 import { request } from 'undici';
 import { ServelabError } from '../errors.js';
-import { capServerText, serverMessage } from '../server-text.js';
+import { capServerText, readBoundedBody, serverMessage } from '../server-text.js';
 import { safeTimeoutMs, setTimer } from '../timers.js';
 import type { ServerKind } from './registry.js';
 import { type CanonicalSnapshot, canonicalize, parseOrThrow, serverOrigin } from './snapshot.js';
@@ -37,31 +37,6 @@ export const FETCH_TEXT_MAX_CHARS = 32 * 1024 * 1024;
 /** The most of an error body kept: its head is all that is quoted (capServerText). */
 export const ERROR_BODY_MAX_CHARS = 64 * 1024;
 
-/** A body's first `max` characters and how many more there were (read and dropped). */
-async function readBounded(
-  body: AsyncIterable<unknown>,
-  max: number,
-): Promise<{ text: string; cut: number }> {
-  const decoder = new TextDecoder();
-  const parts: string[] = [];
-  let kept = 0;
-  let cut = 0;
-  const add = (t: string) => {
-    const room = Math.max(0, max - kept);
-    if (t.length <= room) {
-      parts.push(t);
-      kept += t.length;
-    } else {
-      if (room > 0) parts.push(t.slice(0, room));
-      kept += room;
-      cut += t.length - room;
-    }
-  };
-  for await (const buf of body) add(decoder.decode(buf as Uint8Array, { stream: true }));
-  add(decoder.decode());
-  return { text: parts.join(''), cut };
-}
-
 /**
  * The default FetchText over undici. Non-2xx statuses come back as `kind: 'http'` with the head
  * of the body, and a message `HTTP <status>: <the server's message, capped>`.
@@ -80,7 +55,7 @@ export const fetchTextUndici: FetchText = async (url, { timeoutMs, signal, heade
       bodyTimeout: safeTimeoutMs(timeoutMs),
     });
     const ok = res.statusCode >= 200 && res.statusCode < 300;
-    const { text, cut } = await readBounded(res.body, ok ? FETCH_TEXT_MAX_CHARS : ERROR_BODY_MAX_CHARS);
+    const { text, cut } = await readBoundedBody(res.body, ok ? FETCH_TEXT_MAX_CHARS : ERROR_BODY_MAX_CHARS);
     if (ok && cut === 0) return { ok: true, status: res.statusCode, text };
     if (ok)
       return {
