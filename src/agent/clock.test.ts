@@ -1,26 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createSimTransport } from '../loadgen/sim-transport.js';
-import type { CallResult } from '../loadgen/transport.js';
 import { VirtualClock } from '../sim/clock.js';
 import { schedulerClock } from './clock.js';
 import { driveCell, type WorkItem } from './driver.js';
 import { callWithRetry } from './retry.js';
 import { generateTasks } from './taskset.js';
+import { callResult, hangingTransport } from './testing/calls.js';
 import { testProgramContext } from './testing/program-context.js';
-
-function result(partial: Partial<CallResult>): CallResult {
-  return {
-    status: 'ok',
-    sentMs: 0,
-    endMs: 0,
-    chunkMs: [],
-    text: '',
-    reasoning: '',
-    toolCalls: [],
-    quirks: [],
-    ...partial,
-  };
-}
 
 /** Runs work on a virtual clock: time moves only when every promise waits (sim-transport's drive). */
 function virtual() {
@@ -39,8 +25,11 @@ describe('the agent layer on an injected clock', () => {
         async () => {
           at.push(clock.now() - 1_000_000);
           return at.length < 3
-            ? result({ status: 'error', error: { kind: 'server_error', message: '503', retryable: true } })
-            : result({ text: 'ok' });
+            ? callResult({
+                status: 'error',
+                error: { kind: 'server_error', message: '503', retryable: true },
+              })
+            : callResult({ text: 'ok' });
         },
         { maxAttempts: 5, baseMs: 1000, capMs: 60_000 },
         undefined,
@@ -54,19 +43,6 @@ describe('the agent layer on an injected clock', () => {
 
   it("the driver's watchdog and the task deadline run on the clock: 10 virtual minutes in well under a real second", async () => {
     const { clock, drive } = virtual();
-    const hang = {
-      call: (req: { signal?: AbortSignal }) =>
-        new Promise<CallResult>((resolve) => {
-          req.signal?.addEventListener('abort', () =>
-            resolve(
-              result({
-                status: 'incomplete',
-                error: { kind: 'aborted', message: 'aborted', retryable: false },
-              }),
-            ),
-          );
-        }),
-    };
     const notes: string[] = [];
     const tasks: { status: string; reason?: string; ms: number }[] = [];
     const items: WorkItem[] = generateTasks({ seed: 1, scale: 1, count: 2, overrides: {} }).map((task) => ({
@@ -86,7 +62,7 @@ describe('the agent layer on an injected clock', () => {
             ...(t.reason ? { reason: t.reason } : {}),
             ms: t.endMs - t.startMs,
           }),
-        ctx: testProgramContext(hang, {
+        ctx: testProgramContext(hangingTransport, {
           limits: { maxTaskTimeMs: 600_000, callTimeoutMs: 0 },
           now: clock.now,
           clock,

@@ -4,9 +4,10 @@
  * parses the answer); `last_func_call` is the tool the previous call ended in (none after a user turn).
  */
 import { describe, expect, it } from 'vitest';
-import type { CallRequest, CallResult, ToolCall } from '../loadgen/transport.js';
+import type { CallRequest, ToolCall } from '../loadgen/transport.js';
 import { driveCell, type WorkItem } from './driver.js';
 import { generateTasks } from './taskset.js';
+import { callResult } from './testing/calls.js';
 import { testProgramContext } from './testing/program-context.js';
 
 const tool = (name: string): ToolCall => ({
@@ -15,9 +16,7 @@ const tool = (name: string): ToolCall => ({
   function: { name, arguments: '{}' },
 });
 
-function answer(toolCalls: ToolCall[], text = ''): CallResult {
-  return { status: 'ok', sentMs: 0, endMs: 1, chunkMs: [], text, reasoning: '', toolCalls, quirks: [] };
-}
+const answer = (toolCalls: ToolCall[], text = '') => callResult({ toolCalls, text });
 
 describe('program fields of a live task', () => {
   it('this_func_call is null; last_func_call names the previous call’s tool, and none after a user turn', async () => {

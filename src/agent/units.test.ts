@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { CallResult } from '../loadgen/transport.js';
 import { slotGroups, type WorkItem } from './driver.js';
 import { estimateTokens, trimMiddle } from './history.js';
 import { EndpointPool } from './pool.js';
 import { backoffMs, callWithRetry } from './retry.js';
 import { generateTasks } from './taskset.js';
+import { callResult, hangingTransport } from './testing/calls.js';
 import { testProgramContext } from './testing/program-context.js';
 
 const eps = [0, 1, 2].map((i) => ({
@@ -73,21 +73,8 @@ describe('task generator', () => {
   });
 });
 
-function result(partial: Partial<CallResult>): CallResult {
-  return {
-    status: 'ok',
-    sentMs: 0,
-    endMs: 1,
-    chunkMs: [],
-    text: '',
-    reasoning: '',
-    toolCalls: [],
-    quirks: [],
-    ...partial,
-  };
-}
 const fail = (kind: 'server_error' | 'context_length' | 'refused', retryable: boolean) =>
-  result({ status: 'error', error: { kind, message: kind, retryable } });
+  callResult({ status: 'error', error: { kind, message: kind, retryable } });
 
 describe('retry policy', () => {
   const policy = { maxAttempts: 4, baseMs: 1, capMs: 4 };
@@ -106,7 +93,7 @@ describe('retry policy', () => {
   it('retries a 503 and succeeds', async () => {
     let n = 0;
     const r = await callWithRetry(
-      async () => (n++ < 2 ? fail('server_error', true) : result({ text: 'ok' })),
+      async () => (n++ < 2 ? fail('server_error', true) : callResult({ text: 'ok' })),
       policy,
     );
     expect(r.result.status).toBe('ok');
@@ -158,19 +145,6 @@ describe('history trimming and slots', () => {
 describe('watchdog and interruption (fake transport)', () => {
   it('names a task that makes no progress, and an abort ends it as incomplete', async () => {
     const { driveCell } = await import('./driver.js');
-    const hang = {
-      call: (req: { signal?: AbortSignal }) =>
-        new Promise<CallResult>((resolve) => {
-          req.signal?.addEventListener('abort', () =>
-            resolve(
-              result({
-                status: 'incomplete',
-                error: { kind: 'aborted', message: 'aborted', retryable: false },
-              }),
-            ),
-          );
-        }),
-    };
     const notes: string[] = [];
     const tasks: string[] = [];
     const ac = new AbortController();
@@ -186,7 +160,7 @@ describe('watchdog and interruption (fake transport)', () => {
       watchdogMs: 60,
       signal: ac.signal,
       onTask: (t) => tasks.push(`${t.status}:${t.reason}`),
-      ctx: testProgramContext(hang, { onNote: (n) => notes.push(n) }),
+      ctx: testProgramContext(hangingTransport, { onNote: (n) => notes.push(n) }),
     });
     expect(notes.some((n) => /watchdog: task \S+ made no progress/.test(n))).toBe(true);
     expect(res.interrupted).toBe(true);
