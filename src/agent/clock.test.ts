@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { createSimTransport } from '../loadgen/sim-transport.js';
 import { VirtualClock } from '../sim/clock.js';
 import { schedulerClock } from './clock.js';
-import { driveCell, type WorkItem } from './driver.js';
+import { driveCell } from './driver.js';
 import { callWithRetry } from './retry.js';
-import { generateTasks } from './taskset.js';
 import { callResult, hangingTransport } from './testing/calls.js';
-import { testProgramContext } from './testing/program-context.js';
+import { liveItems, testProgramContext } from './testing/program-context.js';
 
 /** Runs work on a virtual clock: time moves only when every promise waits (sim-transport's drive). */
 function virtual() {
@@ -45,10 +44,7 @@ describe('the agent layer on an injected clock', () => {
     const { clock, drive } = virtual();
     const notes: string[] = [];
     const tasks: { status: string; reason?: string; ms: number }[] = [];
-    const items: WorkItem[] = generateTasks({ seed: 1, scale: 1, count: 2, overrides: {} }).map((task) => ({
-      kind: 'live',
-      task,
-    }));
+    const items = liveItems(1, 2);
     const wall0 = performance.now();
     await drive(
       driveCell({

@@ -5,10 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { CallRequest, ToolCall } from '../loadgen/transport.js';
-import { driveCell, type WorkItem } from './driver.js';
-import { generateTasks } from './taskset.js';
+import { driveCell } from './driver.js';
 import { callResult } from './testing/calls.js';
-import { testProgramContext } from './testing/program-context.js';
+import { liveItems, testProgramContext } from './testing/program-context.js';
 
 const tool = (name: string): ToolCall => ({
   id: `c-${name}`,
@@ -29,8 +28,7 @@ describe('program fields of a live task', () => {
         return answer(script[bodies.length - 1] ?? [], 'done');
       },
     };
-    const [task] = generateTasks({ seed: 3, scale: 1, count: 1, overrides: {} });
-    const items: WorkItem[] = [{ kind: 'live', task: { ...task!, userTurns: 1 } }];
+    const items = liveItems(3, 1, 1);
     await driveCell({
       items,
       concurrency: 1,

@@ -7,10 +7,9 @@ import { cellInput } from '../analysis/testing/fixtures.js';
 import { createHttpTransport } from '../client/http-transport.js';
 import { type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
 import { freePort } from '../testing/free-port.js';
-import { driveCell, type WorkItem } from './driver.js';
+import { driveCell } from './driver.js';
 import type { TaskRecord } from './records.js';
-import { generateTasks } from './taskset.js';
-import { testProgramContext } from './testing/program-context.js';
+import { liveItems, testProgramContext } from './testing/program-context.js';
 
 let llm: ScriptServer;
 let releases: Server;
@@ -44,10 +43,7 @@ async function drive(releaseUrl: string, count = 3) {
   });
   const notes: string[] = [];
   const tasks: TaskRecord[] = [];
-  const items: WorkItem[] = generateTasks({ seed: 3, scale: 1, count, overrides: {} }).map((task) => ({
-    kind: 'live',
-    task: { ...task, userTurns: 0 },
-  }));
+  const items = liveItems(3, count, 0);
   const ctx = testProgramContext(transport, {
     baseUrl: llm.url,
     config: { timeScale: 0.0001, releaseUrl },

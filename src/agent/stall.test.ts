@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpTransport } from '../client/http-transport.js';
 import { type Script, type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
-import { driveCell, type WorkItem } from './driver.js';
+import { driveCell } from './driver.js';
 import type { StepRecord, TaskRecord } from './records.js';
-import { generateTasks } from './taskset.js';
-import { testProgramContext } from './testing/program-context.js';
+import { liveItems, testProgramContext } from './testing/program-context.js';
 
 let srv: ScriptServer;
 beforeAll(async () => {
@@ -18,10 +17,7 @@ async function drive(script: Script, stallMs: number | undefined, count = 2, str
   const notes: string[] = [];
   const steps: StepRecord[] = [];
   const tasks: TaskRecord[] = [];
-  const items: WorkItem[] = generateTasks({ seed: 3, scale: 1, count, overrides: {} }).map((task) => ({
-    kind: 'live',
-    task: { ...task, userTurns: 1 },
-  }));
+  const items = liveItems(3, count, 1);
   const ctx = testProgramContext(transport, {
     baseUrl: srv.url,
     config: { stream, timeScale: 0.0001 },

@@ -5,7 +5,7 @@ import { EndpointPool } from './pool.js';
 import { backoffMs, callWithRetry } from './retry.js';
 import { generateTasks } from './taskset.js';
 import { callResult, hangingTransport } from './testing/calls.js';
-import { testProgramContext } from './testing/program-context.js';
+import { liveItems, testProgramContext } from './testing/program-context.js';
 
 const eps = [0, 1, 2].map((i) => ({
   baseUrl: `http://127.0.0.1:${1910 + i}/v1`,
@@ -148,10 +148,7 @@ describe('watchdog and interruption (fake transport)', () => {
     const notes: string[] = [];
     const tasks: string[] = [];
     const ac = new AbortController();
-    const items: WorkItem[] = generateTasks({ seed: 1, scale: 1, count: 3, overrides: {} }).map((task) => ({
-      kind: 'live',
-      task,
-    }));
+    const items = liveItems(1, 3);
     setTimeout(() => ac.abort(), 150);
     const res = await driveCell({
       items,

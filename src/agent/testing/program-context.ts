@@ -5,8 +5,10 @@
  * models and lengths, the time scale, the limits, the record callbacks) and takes the rest here.
  */
 import type { Transport } from '../../loadgen/transport.js';
+import type { WorkItem } from '../driver.js';
 import { PoolSet } from '../pool.js';
 import type { ProgramConfig, ProgramContext, ProgramLimits } from '../runtime.js';
+import { generateTasks } from '../taskset.js';
 
 export interface TestContextOptions extends Partial<Omit<ProgramContext, 'transport' | 'config' | 'limits'>> {
   /** the orchestrator's one endpoint (default a closed port: for transports that never dial); unused with `pools` */
@@ -49,4 +51,12 @@ export function testProgramContext(transport: Transport, opts: TestContextOption
     onNote: () => {},
     ...rest,
   };
+}
+
+/** The first `count` tasks of the tau2-like generator on `seed`, as live work; `userTurns` replaces each task's. */
+export function liveItems(seed: number, count: number, userTurns?: number): WorkItem[] {
+  return generateTasks({ seed, scale: 1, count, overrides: {} }).map((task) => ({
+    kind: 'live',
+    task: userTurns === undefined ? task : { ...task, userTurns },
+  }));
 }
