@@ -5,16 +5,11 @@
  * makespan is the servers' work alone and the comparison does not depend on the host's speed.
  */
 import { describe, expect, it } from 'vitest';
-import { createSimTransport } from '../loadgen/sim-transport.js';
-import type { Endpoint } from '../loadgen/transport.js';
-import { VirtualClock } from '../sim/clock.js';
-import { createEngine } from '../sim/engine.js';
-import { SimService } from '../sim/service.js';
 import { driveCell, type WorkItem } from './driver.js';
-import { PoolSet } from './pool.js';
 import type { StepRecord, TaskRecord } from './records.js';
 import { generateTasks } from './taskset.js';
 import { testProgramContext } from './testing/program-context.js';
+import { simulatedModels } from './testing/sim-models.js';
 import { plansFromMooncake, plansFromSteps } from './trace.js';
 
 const ORCH = '/ckpt/Nemotron-Orchestrator-8B';
@@ -32,25 +27,15 @@ async function runCell(
   items: WorkItem[],
   opts: { concurrency: number; kvBlocks: number; historyTrimTokens?: number },
 ): Promise<CellRun> {
-  const clock = new VirtualClock(1_000_000);
-  const svc = (model: string, persona: 'orchestrator' | 'gpt-oss', gpu: string, blocks?: number) =>
-    new SimService({
-      engine: createEngine(
-        { model, gpu, maxModelLen: 16_384, ...(blocks ? { numGpuBlocksOverride: blocks } : {}) },
-        clock,
-      ),
-      clock,
-      modelName: model,
-      persona,
-      enablePromptTokensDetails: true,
-      seed: 3,
-    });
-  const services = new Map([
-    [ORCH, svc(ORCH, 'orchestrator', 'RTX-5090-32GB', opts.kvBlocks)],
-    [EXPERT, svc(EXPERT, 'gpt-oss', 'H100-SXM-80GB')],
+  const { sim, pools } = simulatedModels([
+    {
+      model: ORCH,
+      persona: 'orchestrator',
+      gpu: 'RTX-5090-32GB',
+      engine: { maxModelLen: 16_384, ...(opts.kvBlocks ? { numGpuBlocksOverride: opts.kvBlocks } : {}) },
+    },
+    { model: EXPERT, persona: 'gpt-oss', gpu: 'H100-SXM-80GB', engine: { maxModelLen: 16_384 } },
   ]);
-  const sim = createSimTransport({ clock, services: (e: Endpoint) => services.get(e.model) });
-  const ep = (model: string): Endpoint[] => [{ baseUrl: `sim://${model}/v1`, model, label: model }];
   const steps: StepRecord[] = [];
   const tasks: TaskRecord[] = [];
   await sim.drive(
@@ -61,14 +46,7 @@ async function runCell(
       watchdogMs: 600_000,
       onTask: (t) => tasks.push(t),
       ctx: testProgramContext(sim, {
-        pools: new PoolSet(
-          new Map([
-            [ORCH, ep(ORCH)],
-            [EXPERT, ep(EXPERT)],
-          ]),
-          'random',
-          1,
-        ),
+        pools,
         config: {
           orchestrator: ORCH,
           experts: { 'expert-1': EXPERT },

@@ -6,17 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { roleTransitionsIn } from '../../analysis/role-transitions.js';
 import { stepTableFromRecords } from '../../analysis/step-table.js';
-import { createSimTransport } from '../../loadgen/sim-transport.js';
-import type { Endpoint } from '../../loadgen/transport.js';
-import { VirtualClock } from '../../sim/clock.js';
-import { createEngine } from '../../sim/engine.js';
-import { SimService } from '../../sim/service.js';
 import { driveCell } from '../driver.js';
-import { PoolSet } from '../pool.js';
 import type { StepRecord, TaskRecord } from '../records.js';
 import { planFromTask } from '../synthetic.js';
 import { generateTasks } from '../taskset.js';
 import { testProgramContext } from '../testing/program-context.js';
+import { simulatedModels } from '../testing/sim-models.js';
 import { TAU2_W1 } from './tau2-w1.js';
 
 const ORCH = '/ckpt/Nemotron-Orchestrator-8B';
@@ -31,23 +26,12 @@ describe('tau2-w1 plans replayed on simulated engines', () => {
     const plans = picked.map((t) => planFromTask(t, Object.keys(EXPERTS), 600, EXPERTS));
     expect(plans.some((p) => p.steps.some((s) => s.promptTokens === TAU2_W1.historyTrimTokens))).toBe(true);
 
-    const clock = new VirtualClock(1_000_000);
-    const svc = (model: string, persona: 'orchestrator' | 'gpt-oss' | 'qwen3', gpu: string) =>
-      new SimService({
-        engine: createEngine({ model, gpu, maxModelLen: 65_536, numGpuBlocksOverride: 12_000 }, clock),
-        clock,
-        modelName: model,
-        persona,
-        enablePromptTokensDetails: true,
-        seed: 3,
-      });
-    const services = new Map([
-      [ORCH, svc(ORCH, 'orchestrator', 'RTX-5090-32GB')],
-      [EXPERTS['expert-1'], svc(EXPERTS['expert-1'], 'gpt-oss', 'H100-SXM-80GB')],
-      [EXPERTS['expert-3'], svc(EXPERTS['expert-3'], 'qwen3', 'H100-SXM-80GB')],
+    const engine = { maxModelLen: 65_536, numGpuBlocksOverride: 12_000 };
+    const { sim, pools } = simulatedModels([
+      { model: ORCH, persona: 'orchestrator', gpu: 'RTX-5090-32GB', engine },
+      { model: EXPERTS['expert-1'], persona: 'gpt-oss', gpu: 'H100-SXM-80GB', engine },
+      { model: EXPERTS['expert-3'], persona: 'qwen3', gpu: 'H100-SXM-80GB', engine },
     ]);
-    const sim = createSimTransport({ clock, services: (e: Endpoint) => services.get(e.model) });
-    const ep = (model: string): Endpoint[] => [{ baseUrl: `sim://${model}/v1`, model, label: model }];
     const steps: StepRecord[] = [];
     const tasks: TaskRecord[] = [];
     await sim.drive(
@@ -58,7 +42,7 @@ describe('tau2-w1 plans replayed on simulated engines', () => {
         watchdogMs: 600_000,
         onTask: (t) => tasks.push(t),
         ctx: testProgramContext(sim, {
-          pools: new PoolSet(new Map([ORCH, ...Object.values(EXPERTS)].map((m) => [m, ep(m)])), 'random', 1),
+          pools,
           config: {
             orchestrator: ORCH,
             experts: EXPERTS,
