@@ -6,10 +6,11 @@ import { DEEPSEEK_R1 } from '../../plan/testing/hf-configs.js';
 import { runMain } from '../main.js';
 import { captureIo } from '../testing/capture-io.js';
 
-const W5 = [
+/** W5's plan (DeepSeek-R1 on H100-NVL, 128k context, FP8 KV), the model named by --model */
+const w5 = (model = 'deepseek-ai/DeepSeek-R1') => [
   'plan',
   '--model',
-  'deepseek-ai/DeepSeek-R1',
+  model,
   '--gpu',
   'H100-NVL',
   '--max-model-len',
@@ -17,6 +18,7 @@ const W5 = [
   '--kv-cache-dtype',
   'fp8',
 ];
+const W5 = w5();
 const QUICK = [
   '--max-gpus',
   '16',
@@ -77,28 +79,8 @@ describe('servelab plan (CLI)', () => {
     mkdirSync(mdir);
     writeFileSync(join(mdir, 'config.json'), JSON.stringify(DEEPSEEK_R1));
     writeFileSync(join(dir, 'prices.txt'), '# ours\nH100-NVL = 2.00 /h\n');
-    // the same plan, the model named by --model
     const plan = (model: string) =>
-      run(
-        [
-          'plan',
-          '--model',
-          model,
-          '--gpu',
-          'H100-NVL',
-          '--max-model-len',
-          '131072',
-          '--kv-cache-dtype',
-          'fp8',
-          '--price-file',
-          'prices.txt',
-          '--no-simulate',
-          '--max-gpus',
-          '16',
-          '--json',
-        ],
-        dir,
-      );
+      run([...w5(model), '--price-file', 'prices.txt', '--no-simulate', '--max-gpus', '16', '--json'], dir);
     const r = await plan('DeepSeek-R1');
     // a known name wins over a directory of that name
     expect(JSON.parse(r.out).model).toBe('DeepSeek-R1');
