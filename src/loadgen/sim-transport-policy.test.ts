@@ -100,20 +100,17 @@ describe('scheduling policies through the in-process transport (virtual time)', 
     return { ...r, order, end: t.engine.snapshot() };
   }
 
-  it('continuum: the tool call is pinned, counts in usage, A2 goes before B and hits it; fcfs: B first, A1 evicted', async () => {
+  it('continuum: the tool call is pinned and counts in usage; B, which does not fit beside the pin while nothing runs, releases it under pressure (the fork); fcfs: B first, A1 evicted', async () => {
     const c = await toolScript('continuum');
     expect(c.a1.status).toBe('ok');
     expect(c.a1.finishReason).toBe('tool_calls');
     expect(c.pinsAfterA1).toMatchObject({ pinnedRequests: 1, pinsCreated: 1 });
     expect(c.usageAfterA1).toBeCloseTo(c.pinsAfterA1!.pinnedOnlyBlocks / (BLOCKS - 1), 12);
-    expect(c.order).toEqual(['A2', 'B']);
-    const p = c.a1.usage!.promptTokens;
-    expect(c.a2.usage!.cachedTokens).toBeGreaterThanOrEqual(Math.floor(p / 16) * 16);
-    expect(c.end.policy).toMatchObject({
-      pinHits: 1,
-      pinHitTokens: c.a2.usage!.cachedTokens,
-      pinnedBlocks: 0,
-    });
+    // as over HTTP (policy-http.test.ts): the fork's waiting loop pops the pin when nothing runs
+    // and the next waiting call does not fit, so B goes first and A2 finds 2 blocks, as with fcfs
+    expect(c.order).toEqual(['B', 'A2']);
+    expect(c.a2.usage!.cachedTokens).toBe(32);
+    expect(c.end.policy).toMatchObject({ pinHits: 0, pinnedBlocks: 0, pinsReleasedUnderPressure: 1 });
 
     const f = await toolScript('fcfs');
     expect(f.pinsAfterA1).toBeUndefined();
