@@ -51,7 +51,8 @@ function writeSpec(count: number): { dir: string; spec: string; outDir: string }
 describe('printed commands survive a paste into a shell', () => {
   it('the analyze hint of a run whose directory holds $(...), a quote and spaces', async () => {
     const { dir, spec, outDir } = writeSpec(2);
-    const c = captureIo({ cwd: dir });
+    // the shell's PWD is where the run lives: a path, not a secret to scrub from the hint
+    const c = captureIo({ cwd: dir, env: { PWD: dir, OLDPWD: dir } });
     const code = await runMain(['run', spec], c.io);
     expect(code, c.err.join('')).toBe(0);
     const line = /windows and tails: (.+)/.exec(c.out.join(''))?.[1];

@@ -46,6 +46,7 @@ describe('where secrets are found', () => {
       'apiKey',
       'AWS_SECRET_ACCESS_KEY',
       'api_key',
+      'DB_PWD',
     ])
       expect(isSecretName(n), n).toBe(true);
     for (const n of [
@@ -55,6 +56,8 @@ describe('where secrets are found', () => {
       'api_key_file',
       'CUDA_VISIBLE_DEVICES',
       'tokenizer',
+      'PWD',
+      'OLDPWD',
     ])
       expect(isSecretName(n), n).toBe(false);
   });

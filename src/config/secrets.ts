@@ -115,8 +115,13 @@ const SECRET_WORDS = new Set([
 /** ...unless the name ends in one of these: its value is a name or a path, not the secret */
 const NAME_NOT_VALUE = new Set(['sock', 'socket', 'file', 'path', 'env', 'dir', 'url', 'name']);
 
+/** `pwd` is a password's name (`DB_PWD`), but `PWD` / `OLDPWD` are where the shell is. */
+const SHELL_DIR_VARS = new Set(['PWD', 'OLDPWD']);
+
 /** `HF_TOKEN`, `x-api-key`, `apiKey`, `authorization`: yes; `MAX_TOKENS`, `SSH_AUTH_SOCK`, `api_key_file`: no. */
 export function isSecretName(name: string): boolean {
+  // the shell's working directories, not passwords (every printed path was redacted with them)
+  if (SHELL_DIR_VARS.has(name)) return false;
   const words = name
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .toLowerCase()
