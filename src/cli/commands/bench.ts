@@ -3,7 +3,6 @@ import { type Command, Option } from 'commander';
 import { request } from 'undici';
 import { resolveApiKey } from '../../client/api-key.js';
 import { networkError } from '../../client/errors.js';
-import { parseUrlFlag } from '../../config/host.js';
 import { SecretRegistry, secretsFromBody, secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
@@ -25,19 +24,17 @@ import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import type { RequestTemplate } from '../../loadgen/requests.js';
 import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
-import { formatScenario } from '../../loadgen/scenarios/format.js';
-import { parseLengths } from '../../loadgen/scenarios/grid.js';
-import { runScenario, SCENARIOS } from '../../loadgen/scenarios/run.js';
-import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
+import { SCENARIOS } from '../../loadgen/scenarios/run.js';
 import { probeServerMetrics, type ServerMetricsProbe } from '../../loadgen/server-metrics.js';
-import { parseSlo, sloPercentiles } from '../../loadgen/slo.js';
+import { parseSlo } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
 import { describeStage, formatSweepTable } from '../../loadgen/sweep-table.js';
 import { autoWorkers } from '../../loadgen/workers.js';
-import { startSimServers } from '../../sim/server/index.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
+import { scenarioAction } from './bench-scenario.js';
+import { startEmbeddedSimulator } from './bench-sim.js';
 import type { CommandContext } from './index.js';
 
 export interface BenchFlags {
@@ -389,92 +386,34 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
     io.stderr(`servelab bench: ${workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`);
 
-    /** `--scenario`: its own stages, table and verdict; the same run directory and records */
-    const scenarioAction = async (): Promise<number> => {
-      const fl = (v: string | undefined, flag: string, o: { min?: number; max?: number } = {}) =>
-        num(v, flag, o);
-      const requestRate = num(f.requestRate, '--request-rate', { inf: true });
-      const sliceS = fl(f.slice, '--slice', { min: 0.001 });
-      const trendAlpha = fl(f.trendAlpha, '--trend-alpha', { min: 1e-12, max: 0.5 });
-      const trendTolerance = fl(f.trendTolerance, '--trend-tolerance', { min: 0, max: 10 });
-      const kneeTolerance = fl(f.kneeTolerance, '--knee-tolerance', { min: 0, max: 10 });
-      if (f.prometheusUrl) parseUrlFlag(f.prometheusUrl, '--prometheus-url');
-      let plainTicks = 0;
-      const { result, stages } = await runScenario({
-        scenario: f.scenario!,
-        base,
-        ...(apiKey ? { apiKey } : {}),
-        template,
-        seed,
-        arrivals,
-        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
-        ...(requestRate !== undefined ? { requestRate } : {}),
-        ...(numPrompts !== undefined ? { numPrompts } : {}),
-        ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
-        ...(scenarioLevels?.kind === 'list' ? { levels: scenarioLevels.stages } : {}),
-        gridPrompts: parseLengths(f.gridPrompts ?? '512,8k,32k,128k', '--grid-prompts'),
-        gridOutputs: parseLengths(f.gridOutputs ?? '128,2k', '--grid-outputs'),
-        ...(sliceS !== undefined ? { sliceMs: sliceS * 1000 } : {}),
-        ...(kneeTolerance !== undefined ? { kneeTolerance } : {}),
-        ...(trendAlpha !== undefined ? { trendAlpha } : {}),
-        ...(trendTolerance !== undefined ? { trendTolerance } : {}),
-        ...(scenarioSlo ? { slo: scenarioSlo } : {}),
-        maxErrorShare: maxErrorRate,
-        // level k's prompts: fresh from its own seed, as many as it sends (none repeat inside a level)
-        items: (k, count) => buildWorkload({ ...workloadOpts, seed: stageSeed(seed, k), count }).items,
-        workers: (a) => fixedWorkers ?? autoWorkers(concurrencyCap(a)),
-        signal: io.signal,
-        graceMs: grace * 1000,
-        percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
-        ...(goodput ? { goodput } : {}),
-        onRecord: (r) => runDir.append(r),
-        runDir: dir,
-        serverMetrics: f.serverMetrics !== false,
-        metricsIntervalMs: metricsIntervalS * 1000,
-        ...(f.prometheusUrl ? { prometheusUrl: f.prometheusUrl } : {}),
-        memory: () => process.memoryUsage(),
-        log: (t) => io.stderr(`servelab bench: ${t}\n`),
-        ...(f.progress !== false
-          ? {
-              progress: (text: string, final: boolean) => {
-                if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
-                else if (final || ++plainTicks % 10 === 0) io.stderr(`${text}\n`);
-              },
-            }
-          : {}),
-      });
-      runDir.writeJson('summary.json', {
-        v: 1,
-        model,
-        baseUrl: base,
-        dataset: workload.description,
-        timeouts,
-        maxErrorRate,
-        scenario: result,
-        promptsPerStage: 'fresh per stage: stage k draws its prompts with its own seed (stageSeed)',
-        stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
-      });
-      if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
-      io.stdout(formatScenario(result));
-      io.stdout(`run directory: ${dir}\n`);
-      if (io.signal.aborted) return EXIT.interrupted;
-      const measured = stages.reduce((a, st) => a + st.summary.counts.measured, 0);
-      const okCount = stages.reduce((a, st) => a + st.summary.counts.ok, 0);
-      const v = errorShareVerdict(measured, okCount, maxErrorRate);
-      if (v && (v.over || okCount === 0)) {
-        io.stderr(
-          `servelab bench: ${v.failed} of ${measured} measured requests did not end ok (${(v.share * 100).toFixed(1)} %)\n`,
-        );
-        return EXIT.failed;
-      }
-      // a soak that is not stable, or an SLO no load met, is a failed check (exit 1), as a CI job wants
-      if (result.kind === 'soak' && result.verdict !== 'stable') return EXIT.failed;
-      if (result.kind === 'slo' && !result.best) return EXIT.failed;
-      return EXIT.ok;
-    };
     if (f.scenario) {
       try {
-        return await scenarioAction();
+        return await scenarioAction({
+          f,
+          io,
+          base,
+          model,
+          apiKey,
+          template,
+          seed,
+          arrivals,
+          maxConcurrency,
+          numPrompts,
+          durationS,
+          scenarioLevels,
+          scenarioSlo,
+          maxErrorRate,
+          workloadOpts,
+          workload,
+          fixedWorkers,
+          grace,
+          percentiles,
+          goodput,
+          runDir,
+          dir,
+          metricsIntervalS,
+          timeouts,
+        });
       } finally {
         runDir.close();
       }
@@ -623,21 +562,5 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   }
 }
 
-/** The model the embedded simulator serves when --model is not given. */
-export const EMBEDDED_SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
-
-/** Starts the embedded simulator (one replica, real time) on a free port of 127.0.0.1. */
-async function startEmbeddedSimulator(
-  model: string | undefined,
-  log: (line: string) => void,
-  stepDriftPctPerMin?: number,
-): Promise<{ url: string; model: string; stop: () => Promise<void> }> {
-  const sim = await startSimServers({
-    servers: [{ model: model ?? EMBEDDED_SIM_MODEL, port: 0 }],
-    log,
-    ...(stepDriftPctPerMin ? { createEngine: driftingEngineFactory(stepDriftPctPerMin) } : {}),
-  });
-  if (stepDriftPctPerMin) log(`injected slow leak: step time +${stepDriftPctPerMin} % per minute`);
-  const ep = sim.endpoints[0]!;
-  return { url: ep.url, model: ep.model, stop: () => sim.close() };
-}
+/** The model the embedded simulator serves when --model is not given (bench-sim.ts). */
+export { EMBEDDED_SIM_MODEL } from './bench-sim.js';
