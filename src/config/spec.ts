@@ -5,178 +5,31 @@
 import { z } from 'zod';
 import { shellQuote } from '../shell-quote.js';
 import { BOUNDS, count, durationMs, durationS, list, tokens } from './bounds.js';
-import { modelConfigSchema } from './model-config.js';
+import { httpUrl, serversSchema, simServersSchema } from './spec-servers.js';
+import { slurmLauncherSchema, sweepSchema } from './spec-sweep.js';
+
+export {
+  httpUrl,
+  type ServersSpec,
+  type SimRouterSpec,
+  serversSchema,
+  simRouterSchema,
+  VLLM_SWEEPABLE,
+  type VllmServersSpec,
+  type VllmSweepable,
+} from './spec-servers.js';
+export {
+  type SlurmLauncherSpec,
+  SWEEP_PHASE_NAMES,
+  type SweepPhaseName,
+  type SweepSpec,
+} from './spec-sweep.js';
 
 const secretRef = z.union([
   z.strictObject({ env: z.string().min(1) }),
   z.strictObject({ file: z.string().min(1) }),
 ]);
 export type SecretRef = z.infer<typeof secretRef>;
-
-/** Endpoints: the users' model-config JSON by path, or the same shape inline. */
-const endpointsSchema = z.unknown().transform((v, ctx) => {
-  // not a z.union: a union reports only "Invalid input" and hides which replica is wrong
-  if (typeof v === 'string' && v.length > 0) return v;
-  const r = modelConfigSchema.safeParse(v);
-  if (r.success) return r.data;
-  for (const issue of r.error.issues) ctx.addIssue({ ...issue, path: issue.path } as never);
-  return z.NEVER;
-});
-
-/**
- * http(s) URLs. Not z.httpUrl(): in zod 4.6 it only accepts domain names and refuses
- * 127.0.0.1 and localhost, which is where every server of ours listens.
- */
-export const httpUrl = () => z.url({ protocol: /^https?$/, hostname: z.regexes.hostname });
-
-const processSchema = z.strictObject({
-  label: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the log file)'),
-  /** argv array; spawned without a shell */
-  argv: list(z.string()).min(1),
-  env: z.record(z.string(), z.string()).default({}),
-  cwd: z.string().optional(),
-  port: z.number().int().min(1).max(65535),
-  health: httpUrl().optional(),
-});
-
-/**
- * A program-aware router (src/router/) in front of one topology server's replicas: in virtual
- * time in-process on the engines' clock, in real time an HTTP proxy (startRouter) on a free port.
- */
-export const simRouterSchema = z.strictObject({
-  /** tr = ThunderAgent's capacity rule; kv-threshold = the users' variant (pause >= 0.95, resume < 0.85) */
-  mode: z.enum(['tr', 'kv-threshold']).default('tr'),
-  /** the topology server (its `name`) the router fronts; default the one named orchestrator */
-  serves: z.string().min(1).default('orchestrator'),
-  /** scrape + scheduling tick interval (ThunderAgent: 5 s) */
-  intervalMs: count(100, BOUNDS.durationS * 1000, 'ms').default(5000),
-  placement: z.enum(['best-fit', 'most-room']).default('best-fit'),
-  decodeReserveTokens: tokens(0).optional(),
-  pauseAt: z.number().gt(0).max(1).optional(),
-  resumeBelow: z.number().gt(0).max(1).optional(),
-});
-export type SimRouterSpec = z.output<typeof simRouterSchema>;
-
-const simServersSchema = z.strictObject({
-  kind: z.literal('sim'),
-  /** a topology file (examples/w1-topology.yaml) or the topology inline */
-  topology: z.union([z.string().min(1), z.record(z.string(), z.unknown())]),
-  /** applied to every simulated server of the topology */
-  overrides: z
-    .strictObject({
-      /** multiply every modelled step time (< 1: faster than the GPU would be) */
-      stepTimeScale: z.number().positive().max(1000).optional(),
-      /** a fixed step time in ms instead of the roofline model */
-      stepTimeMs: z.number().positive().max(3_600_000, 'at most 3,600,000 ms (one hour a step)').optional(),
-      maxModelLen: tokens(16).optional(),
-      maxNumSeqs: count(1, BOUNDS.concurrency).optional(),
-      /** listen on free ports instead of the topology's (parallel runs, tests) */
-      freePorts: z.boolean().optional(),
-    })
-    .default({}),
-  router: simRouterSchema.optional(),
-});
-
-/**
- * A typed vLLM server (launch/vllm-recipe.ts VllmServerConfig, vLLM's EngineArgs names): rendered
- * per cell to `vllm serve` argv (engine: vllm) or to `servelab sim` with the same flags
- * (engine: sim; in virtual time the simulated engine in-process). A sweep sets its flags.
- */
-const vllmSettingValue = z.union([z.string(), z.number(), z.boolean()]);
-export const VLLM_SWEEPABLE = [
-  'tensor_parallel_size',
-  'pipeline_parallel_size',
-  'data_parallel_size',
-  'enable_expert_parallel',
-  'all2all_backend',
-  'enable_eplb',
-  'eplb_num_redundant_experts',
-  'max_num_batched_tokens',
-  'max_num_seqs',
-  'max_model_len',
-  'gpu_memory_utilization',
-  'block_size',
-  'kv_cache_dtype',
-  'quantization',
-  'enable_prefix_caching',
-  'enable_chunked_prefill',
-  'max_num_partial_prefills',
-  'scheduling_policy',
-] as const;
-export type VllmSweepable = (typeof VLLM_SWEEPABLE)[number];
-const vllmServersSchema = z.strictObject({
-  kind: z.literal('vllm'),
-  /** vllm: `vllm serve`; sim: `servelab sim` with the same flags (in-process in virtual time) */
-  engine: z.enum(['vllm', 'sim']).default('vllm'),
-  model: z.string().min(1),
-  served_model_name: z.string().min(1).optional(),
-  version: z.string().min(1).optional(),
-  dp_mode: z.enum(['replicas', 'internal']).optional(),
-  tensor_parallel_size: count(1, 1024).optional(),
-  pipeline_parallel_size: count(1, 1024).optional(),
-  data_parallel_size: count(1, 1024).optional(),
-  distributed_executor_backend: z.enum(['ray', 'mp', 'uni', 'external_launcher']).optional(),
-  enable_expert_parallel: z.boolean().optional(),
-  all2all_backend: z.string().min(1).optional(),
-  enable_eplb: z.boolean().optional(),
-  eplb_num_redundant_experts: count(0, 4096).optional(),
-  max_num_batched_tokens: tokens().optional(),
-  max_num_seqs: count(1, BOUNDS.concurrency).optional(),
-  max_model_len: tokens(16).optional(),
-  gpu_memory_utilization: z.number().gt(0).max(1).optional(),
-  block_size: count(1, 1024).optional(),
-  kv_cache_dtype: z.string().min(1).optional(),
-  quantization: z.string().min(1).optional(),
-  enable_prefix_caching: z.boolean().optional(),
-  enable_chunked_prefill: z.boolean().optional(),
-  max_num_partial_prefills: count(1, 1024).optional(),
-  scheduling_policy: z.enum(['fcfs', 'priority']).optional(),
-  speculative_config: z.record(z.string(), z.unknown()).optional(),
-  chat_template: z.string().min(1).optional(),
-  tool_call_parser: z.union([z.string().min(1), z.literal(false)]).optional(),
-  extra_args: list(z.string()).optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  /** engine: sim: the simulated GPU profile (knowledge/gpus.ts) */
-  gpu: z.string().min(1).optional(),
-  /** first port (DP replicas: consecutive ports) */
-  port: z.number().int().min(1).max(65535).default(8000),
-  /**
-   * nodes of one multi-node vLLM (TP x PP = nodes x GPUs per node over Ray): `vllm serve` runs on
-   * this machine, the Ray head, against a Ray cluster already up (`servelab sbatch` renders the
-   * whole job, head and workers, for SLURM)
-   */
-  nodes: count(1, 1024).default(1),
-  /** GPU indices of this machine the processes get (CUDA_VISIBLE_DEVICES per replica) */
-  gpus: list(z.number().int().min(0).max(1023)).optional(),
-  /** root of the per-process compile caches (default ~/.cache/servelab/compile; never under /tmp) */
-  cache_root: z.string().min(1).optional(),
-  /** argv[0] of vllm (default `vllm`) */
-  vllm_bin: z.string().min(1).optional(),
-  /** the words that start servelab for engine: sim (default [servelab]) */
-  servelab_bin: list(z.string().min(1)).min(1).optional(),
-  healthTimeoutS: durationS().default(900),
-  stopTimeoutS: durationS().default(30),
-  /** virtual time (engine: sim): multiply every modelled step time */
-  stepTimeScale: z.number().positive().max(1000).optional(),
-});
-export type VllmServersSpec = z.output<typeof vllmServersSchema>;
-
-export const serversSchema = z.discriminatedUnion('kind', [
-  simServersSchema,
-  vllmServersSchema,
-  z.strictObject({
-    kind: z.literal('external'),
-    endpoints: endpointsSchema,
-  }),
-  z.strictObject({
-    kind: z.literal('command'),
-    processes: list(processSchema).min(1),
-    endpoints: endpointsSchema,
-    healthTimeoutS: durationS().default(900),
-    stopTimeoutS: durationS().default(30),
-  }),
-]);
-export type ServersSpec = z.output<typeof serversSchema>;
 
 export const PROGRAM_FIELDS = [
   'program_id',
@@ -365,66 +218,6 @@ const metricsSchema = z.strictObject({
   intervalMs: count(100, BOUNDS.durationS * 1000, 'ms').default(5000),
   names: list(z.string()).optional(),
 });
-
-/** W3's sweep phases (experiment/sweep.ts SWEEP_PHASES; a test keeps them equal). */
-export const SWEEP_PHASE_NAMES = [
-  'memory_batch',
-  'quantization_caching',
-  'expert_parallel',
-  'chunked_prefill',
-  'scheduler',
-] as const;
-export type SweepPhaseName = (typeof SWEEP_PHASE_NAMES)[number];
-
-const sweepSchema = z.strictObject({
-  /** grid: every combination; zip: the i-th values together; ofat: one factor at a time from the base */
-  mode: z.enum(['grid', 'zip', 'ofat']).default('grid'),
-  /** W3's named phases, each with its value lists, expanded one after another */
-  phases: list(
-    z.enum(SWEEP_PHASE_NAMES, {
-      error: (iss) =>
-        `unknown sweep phase ${JSON.stringify(iss.input)} (known: ${SWEEP_PHASE_NAMES.join(', ')})`,
-    }),
-  ).optional(),
-  /** vLLM flag -> values (replaces a phase's list of that flag, or sweeps it alone) */
-  params: z.partialRecord(z.enum(VLLM_SWEEPABLE), list(vllmSettingValue).min(1)).optional(),
-});
-export type SweepSpec = z.output<typeof sweepSchema>;
-
-/**
- * Where the cells run: absent, on this machine; `kind: slurm`, every cell of the arms' `kind: vllm`
- * servers is a SLURM job (launch/slurm-launcher.ts): the job starts the servers and runs the
- * benchmark against them, its results land in the shared run directory.
- */
-const slurmLauncherSchema = z.strictObject({
-  kind: z.literal('slurm'),
-  partition: z.string().min(1).optional(),
-  account: z.string().min(1).optional(),
-  qos: z.string().min(1).optional(),
-  /** sbatch --time, e.g. "02:00:00" */
-  time: z.string().min(1).optional(),
-  /** nodes of each job (default: the servers' nodes) */
-  nodes: count(1, 1024).optional(),
-  /** GPUs per node (default: what the recipe needs; 0 for engine: sim) */
-  gpusPerNode: count(0, 64).optional(),
-  /** known-bad nodes (busy ones found by the jobs are added on retry) */
-  exclude: list(z.string().min(1)).optional(),
-  /** the environment of every job (NCCL_*, IB, ...) */
-  env: z.record(z.string(), z.string()).optional(),
-  /** more #SBATCH directives, e.g. --exclusive */
-  sbatch: list(z.string().min(1)).optional(),
-  /** the words that run servelab on a compute node (default: this node binary and this servelab) */
-  servelab: list(z.string().min(1)).min(1).optional(),
-  /** seconds between squeue / scontrol polls */
-  pollS: z.number().positive().max(600).default(2),
-  /** resubmits of a job that found GPU memory in use on a node (that node excluded) */
-  busyRetries: count(0, 10).default(2),
-  /** seconds a job may run before servelab cancels it (default: none; SLURM's --time still applies) */
-  jobTimeoutS: durationS().optional(),
-  /** seconds to wait for the Ray cluster of a multi-node job */
-  rayWaitS: durationS().optional(),
-});
-export type SlurmLauncherSpec = z.output<typeof slurmLauncherSchema>;
 
 const specBase = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, . _ - only (it names the run directory)'),
