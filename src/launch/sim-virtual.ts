@@ -15,7 +15,7 @@ import { createInProcessRouter, type InProcessRouter } from '../router/in-proces
 import { VirtualClock } from '../sim/clock.js';
 import { createEngine } from '../sim/engine.js';
 import type { Engine } from '../sim/engine-api.js';
-import { DEFAULT_GPU, type EngineFactory } from '../sim/server/index.js';
+import { DEFAULT_GPU, type EngineFactory, engineOptionsOf } from '../sim/server/index.js';
 import { renderMetrics } from '../sim/server/metrics-page.js';
 import { SimService } from '../sim/service.js';
 import type { LaunchContext, LaunchedServers, ServerInfo } from './launcher.js';
@@ -53,22 +53,7 @@ export async function launchSimVirtual(spec: ServersSpec, ctx: LaunchContext): P
     const mine: Replica[] = [];
     replicasOf.set(si, mine);
     for (let i = 0; i < dp; i++) {
-      const engine = create(
-        {
-          model: s.model,
-          gpu: s.gpu ?? DEFAULT_GPU,
-          tp: s.tp,
-          gpuMemoryUtilization: s.gpuMemoryUtilization,
-          maxModelLen: s.maxModelLen,
-          maxNumSeqs: s.maxNumSeqs,
-          maxNumBatchedTokens: s.maxNumBatchedTokens,
-          stepTimeScale: s.stepTimeScale,
-          stepTimeMs: s.stepTimeMs,
-          ...(s.schedulingPolicy !== undefined ? { schedulingPolicy: s.schedulingPolicy } : {}),
-          ...(s.continuum !== undefined ? { continuum: s.continuum } : {}),
-        },
-        clock,
-      );
+      const engine = create(engineOptionsOf(s), clock);
       const r = replica++;
       const service = new SimService({
         engine,

@@ -104,6 +104,27 @@ export interface SimEngineOptions {
 
 export type EngineFactory = (opts: SimEngineOptions, clock: Clock) => Engine;
 
+/** One replica's engine options from its server's spec: the HTTP and in-process simulators share it. */
+export function engineOptionsOf(s: SimServerSpec): SimEngineOptions {
+  return {
+    model: s.model,
+    gpu: s.gpu ?? DEFAULT_GPU,
+    tp: s.tp,
+    ...(s.pp !== undefined ? { pp: s.pp } : {}),
+    ...(s.kvCacheDtype !== undefined ? { kvCacheDtype: s.kvCacheDtype } : {}),
+    ...(s.enablePrefixCaching !== undefined ? { enablePrefixCaching: s.enablePrefixCaching } : {}),
+    ...(s.blockSize !== undefined ? { blockSize: s.blockSize } : {}),
+    gpuMemoryUtilization: s.gpuMemoryUtilization,
+    maxModelLen: s.maxModelLen,
+    maxNumSeqs: s.maxNumSeqs,
+    maxNumBatchedTokens: s.maxNumBatchedTokens,
+    stepTimeScale: s.stepTimeScale,
+    stepTimeMs: s.stepTimeMs,
+    ...(s.schedulingPolicy !== undefined ? { schedulingPolicy: s.schedulingPolicy } : {}),
+    ...(s.continuum !== undefined ? { continuum: s.continuum } : {}),
+  };
+}
+
 export interface StartSimOptions {
   servers: SimServerSpec[];
   /** default 127.0.0.1 */
@@ -206,26 +227,7 @@ export async function startSimServers(opts: StartSimOptions): Promise<SimServers
     for (const s of opts.servers) {
       const dp = s.dp ?? 1;
       for (let i = 0; i < dp; i++) {
-        const engine = create(
-          {
-            model: s.model,
-            gpu: s.gpu ?? DEFAULT_GPU,
-            tp: s.tp,
-            ...(s.pp !== undefined ? { pp: s.pp } : {}),
-            ...(s.kvCacheDtype !== undefined ? { kvCacheDtype: s.kvCacheDtype } : {}),
-            ...(s.enablePrefixCaching !== undefined ? { enablePrefixCaching: s.enablePrefixCaching } : {}),
-            ...(s.blockSize !== undefined ? { blockSize: s.blockSize } : {}),
-            gpuMemoryUtilization: s.gpuMemoryUtilization,
-            maxModelLen: s.maxModelLen,
-            maxNumSeqs: s.maxNumSeqs,
-            maxNumBatchedTokens: s.maxNumBatchedTokens,
-            stepTimeScale: s.stepTimeScale,
-            stepTimeMs: s.stepTimeMs,
-            ...(s.schedulingPolicy !== undefined ? { schedulingPolicy: s.schedulingPolicy } : {}),
-            ...(s.continuum !== undefined ? { continuum: s.continuum } : {}),
-          },
-          clock,
-        );
+        const engine = create(engineOptionsOf(s), clock);
         const r = replica++;
         if (opts.onStep) {
           const cb = opts.onStep;
