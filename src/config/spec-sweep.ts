@@ -52,6 +52,11 @@ export const slurmLauncherSchema = z.strictObject({
   sbatch: list(z.string().min(1)).optional(),
   /** the words that run servelab on a compute node (default: this node binary and this servelab) */
   servelab: list(z.string().min(1)).min(1).optional(),
+  /**
+   * cells whose jobs are in the queue (pending or running) at once; one squeue per poll for all
+   * of them. 1: one job at a time. Bounded so a typo cannot flood a shared cluster's queue.
+   */
+  maxJobs: count(1, 256, 'jobs in the queue at once').default(4),
   /** seconds between squeue / scontrol polls */
   pollS: z.number().positive().max(600).default(2),
   /** resubmits of a job that found GPU memory in use on a node (that node excluded) */

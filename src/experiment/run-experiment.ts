@@ -14,6 +14,9 @@ import { redact, resolveSecret, SecretRegistry, secretsFromSpec } from '../confi
 import type { ArmSpec, ServersSpec, Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { TimeMode } from '../launch/registry.js';
+import { type SlurmSweepShared, slurmPortStride } from '../launch/slurm-launcher.js';
+import { SlurmPoller } from '../launch/slurm-poller.js';
+import { slurmProgressLine } from '../launch/slurm-progress.js';
 import type { Transport } from '../loadgen/transport.js';
 import {
   type CellFailure,
@@ -94,7 +97,8 @@ export function cellIds(spec: Spec): { id: string; arm: ArmSpec; concurrency: nu
 export async function runExperiment(opts: RunExperimentOptions): Promise<RunExperimentResult> {
   const { spec, baseDir } = opts.loaded;
   const now = opts.now ?? monotonicNow;
-  const apiKey = spec.agent?.apiKey ? resolveSecret(spec.agent.apiKey, opts.env, baseDir) : undefined;
+  const keyRef = spec.agent?.apiKey ?? spec.workload.requests?.apiKey;
+  const apiKey = keyRef ? resolveSecret(keyRef, opts.env, baseDir) : undefined;
   // the key and every secret in the recipes (argv --api-key values, env tokens) never reach a file
   const secrets = opts.secrets ?? new SecretRegistry();
   secrets.add(apiKey);
@@ -199,42 +203,56 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
   };
   let interrupted = false;
   let launchFailure: LaunchFailure | undefined;
-  for (const cell of cells) {
-    const dir = join(runDir, cell.id);
-    const prev = readCellForResume(dir);
-    if (prev) {
-      if (prev.status === 'complete') {
-        results.push({
-          id: cell.id,
-          arm: cell.arm.name,
-          concurrency: cell.concurrency,
-          rep: cell.rep,
-          status: 'complete',
-          alreadyComplete: true,
-          ...(prev.counts ? { counts: prev.counts } : {}),
-        });
-        continue;
+  // launcher slurm: up to maxJobs cells' jobs in the queue at once, watched by one poller (one
+  // squeue per poll); every other cell runs alone (they share this machine's GPUs)
+  const slurmSpec = spec.launcher?.kind === 'slurm' ? spec.launcher : undefined;
+  const maxJobs = slurmSpec?.maxJobs ?? 1;
+  // aborted by Ctrl-C, or by a cell's unexpected error: every job still queued is cancelled
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) stop.abort();
+  const inFlight = new Map<string, { startMs: number }>();
+  let toSubmit = cells.length;
+  let firstError: unknown;
+  let stopped = false;
+  const slurmShared: SlurmSweepShared | undefined = slurmSpec
+    ? {
+        poller: new SlurmPoller({ pollMs: slurmSpec.pollS * 1000, signal: stop.signal, log: opts.log }),
+        busyNodes: [],
+        onChange: () => opts.log(slurmLine()),
       }
-      // keep the unfinished attempt beside the new one
-      renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
-    } else if (existsSync(dir)) {
-      // a directory without cell.json: an attempt cut before it wrote anything
-      renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
-    }
-    if (opts.signal?.aborted) {
-      interrupted = true;
-      break;
-    }
-    const earlier = results.find((r) => r.arm === cell.arm.name && r.failure?.phase === 'launch');
-    const r = await runCell(cx, cell, dir, earlier);
+    : undefined;
+  const slurmLine = () => {
+    const states = slurmShared?.poller.states() ?? [];
+    const running = states.filter((st) => st === 'RUNNING' || st === 'COMPLETING').length;
+    const now = performance.now();
+    return slurmProgressLine({
+      total: cells.length,
+      earlier: results.filter((r) => r.alreadyComplete).length,
+      complete: results.filter((r) => !r.alreadyComplete && r.status === 'complete').length,
+      failed: results.filter((r) => r.status !== 'complete').length,
+      running,
+      pending: Math.max(0, inFlight.size - running),
+      toSubmit,
+      maxJobs,
+      finishedCellsS: results.flatMap((r) =>
+        r.wallS !== undefined && r.status === 'complete' ? [r.wallS] : [],
+      ),
+      inFlightS: [...inFlight.values()].map((f) => (now - f.startMs) / 1000),
+    });
+  };
+  /** A cell's result, as it ends: interrupted stops the matrix; an arm none of whose cells launched, too. */
+  const finish = (cell: (typeof cells)[number], r: CellResult) => {
     results.push(r);
     if (r.status === 'interrupted') {
       interrupted = true;
-      break;
+      stopped = true;
     }
     const ofArm = cells.filter((c) => c.arm.name === cell.arm.name);
-    if (ofArm[ofArm.length - 1]?.id === cell.id) {
-      const ran = results.filter((x) => x.arm === cell.arm.name && !x.alreadyComplete);
+    const ofArmDone = results.filter((x) => x.arm === cell.arm.name);
+    if (!launchFailure && ofArmDone.length === ofArm.length) {
+      const ran = ofArmDone.filter((x) => !x.alreadyComplete);
       if (ran.length > 0 && ran.every((x) => x.failure?.phase === 'launch')) {
         const reasons: LaunchFailure['reasons'] = [];
         for (const x of ran) {
@@ -243,10 +261,96 @@ export async function runExperiment(opts: RunExperimentOptions): Promise<RunExpe
             reasons.push({ message: f.message, ...(f.hint ? { hint: f.hint } : {}) });
         }
         launchFailure = { arm: cell.arm.name, cells: ran.map((x) => x.id), reasons };
-        break;
+        stopped = true;
       }
     }
+  };
+  const pool = new Set<Promise<void>>();
+  // a slot per job in the queue; a job listens on port + slot x stride (two on one node never collide)
+  const slots: boolean[] = [];
+  const stride = slurmSpec ? slurmPortStride(spec, cells, runDir, baseDir) : 1;
+  const drain = async () => {
+    while (pool.size > 0) await Promise.race(pool);
+  };
+  try {
+    for (const cell of cells) {
+      const dir = join(runDir, cell.id);
+      const prev = readCellForResume(dir);
+      if (prev) {
+        if (prev.status === 'complete') {
+          toSubmit--;
+          results.push({
+            id: cell.id,
+            arm: cell.arm.name,
+            concurrency: cell.concurrency,
+            rep: cell.rep,
+            status: 'complete',
+            alreadyComplete: true,
+            ...(prev.counts ? { counts: prev.counts } : {}),
+          });
+          continue;
+        }
+        // keep the unfinished attempt beside the new one
+        renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
+      } else if (existsSync(dir)) {
+        // a directory without cell.json: an attempt cut before it wrote anything
+        renameSync(dir, `${dir}.attempt-${stamp(new Date())}`);
+      }
+      const earlier = results.find((r) => r.arm === cell.arm.name && r.failure?.phase === 'launch');
+      if (slurmShared && cell.server.launcher === 'slurm') {
+        while (pool.size >= maxJobs) await Promise.race(pool);
+        if (stop.signal.aborted || stopped) {
+          if (opts.signal?.aborted) interrupted = true;
+          break;
+        }
+        toSubmit--;
+        inFlight.set(cell.id, { startMs: performance.now() });
+        let slot = slots.indexOf(false);
+        if (slot < 0) slot = slots.length;
+        slots[slot] = true;
+        const shared = { ...slurmShared, portOffset: slot * stride };
+        const p: Promise<void> = runCell({ ...cx, signal: stop.signal, slurm: shared }, cell, dir, earlier)
+          .then(
+            (r) => {
+              slots[slot] = false;
+              inFlight.delete(cell.id);
+              finish(cell, r);
+              opts.log(slurmLine());
+            },
+            (err: unknown) => {
+              slots[slot] = false;
+              inFlight.delete(cell.id);
+              firstError ??= err;
+              stop.abort();
+            },
+          )
+          .finally(() => pool.delete(p));
+        pool.add(p);
+        continue;
+      }
+      // a cell on this machine: alone (the jobs of earlier cells end first)
+      await drain();
+      if (opts.signal?.aborted || stopped || firstError !== undefined) {
+        if (opts.signal?.aborted) interrupted = true;
+        break;
+      }
+      toSubmit--;
+      finish(cell, await runCell(cx, cell, dir, earlier));
+      if (stopped) break;
+    }
+    await drain();
+  } finally {
+    // an unexpected error in this loop: cancel the jobs still queued, wait until SLURM says they ended
+    if (pool.size > 0) {
+      stop.abort();
+      await Promise.allSettled([...pool]);
+    }
+    opts.signal?.removeEventListener('abort', onAbort);
   }
+  if (firstError !== undefined) throw firstError;
+  // the jobs end in any order: the results in plan order
+  const order = new Map(cells.map((c, i) => [c.id, i]));
+  results.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
   // the end-of-run table is the analysis's (report/tables.ts runTable), printed by the CLI
   return {
     runDir,

@@ -13,7 +13,7 @@ import { type ExecFileFn, execFileNode } from '../preflight/gpu.js';
 import { BUSY_NODE_EXIT } from './slurm.js';
 
 /** The states in which a job has ended. */
-const ENDED_STATES = [
+export const ENDED_STATES = [
   'COMPLETED',
   'FAILED',
   'CANCELLED',
@@ -38,7 +38,7 @@ export const SLURM_STATES = [
 ] as const;
 export type SlurmState = (typeof SLURM_STATES)[number];
 
-const ENDED: ReadonlySet<SlurmState> = new Set(ENDED_STATES);
+export const ENDED: ReadonlySet<SlurmState> = new Set(ENDED_STATES);
 
 export interface SlurmJobStatus {
   id: string;
@@ -117,7 +117,7 @@ export function parseScontrolLine(line: string): Record<string, string> {
   return out;
 }
 
-function asState(s: string | undefined): SlurmState {
+export function asState(s: string | undefined): SlurmState {
   const base = (s ?? '').split(/[\s+]/)[0]!.toUpperCase();
   return (SLURM_STATES as readonly string[]).includes(base) ? (base as SlurmState) : 'UNKNOWN';
 }

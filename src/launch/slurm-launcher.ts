@@ -30,6 +30,7 @@ import { cellConfig } from '../experiment/request-driver.js';
 import { type CellJson, readCellJson, readRunJson, writeCellJson } from '../rundir/run-dir.js';
 import { jobNameFor, type RenderedJob, renderCellJob, type SlurmCellJob } from './slurm.js';
 import { jobStatus, type SlurmClient, type SlurmJobResult, submitJob, waitJob } from './slurm-jobs.js';
+import type { SlurmPoller } from './slurm-poller.js';
 
 export const SLURM_JOB_FILE = 'slurm-job.json';
 
@@ -65,6 +66,9 @@ export function benchArgsOf(cell: Cell, r: RequestsWorkloadSpec, baseDir: string
     opt('--request-rate', cell.load.ratePerSec);
     opt('--burstiness', r.burstiness);
     opt('--max-concurrency', r.max_concurrency);
+  } else if (cell.load.kind === 'burst') {
+    a.push('--request-rate', 'inf');
+    opt('--max-concurrency', r.max_concurrency);
   } else {
     a.push('--request-rate', 'inf');
     opt('--max-concurrency', cell.load.concurrency);
@@ -82,6 +86,8 @@ export interface SlurmJobInputs {
   baseDir: string;
   /** `launcher.exclude` plus the busy nodes found so far */
   exclude?: readonly string[];
+  /** added to the servers' port: jobs in the queue together never share a port on one node */
+  portOffset?: number;
 }
 
 function launcherOf(spec: Spec): SlurmLauncherSpec | undefined {
@@ -113,7 +119,7 @@ export function slurmJobOf(o: SlurmJobInputs): SlurmCellJob {
   return {
     cell: cell.id,
     server: cell.server.vllm,
-    port: s.port,
+    port: s.port + (o.portOffset ?? 0),
     nodes,
     ...(gpusPerNode !== undefined ? { gpusPerNode } : {}),
     ...(l?.partition !== undefined ? { partition: l.partition } : {}),
@@ -139,8 +145,12 @@ export interface SlurmAttempt {
   jobId: string;
   script: string;
   log: string;
+  /** the port of the job's first server */
+  port?: number;
   exclude: string[];
   submittedAt: string;
+  /** when servelab saw the job end */
+  endedAt?: string;
   state?: string;
   nodes?: string;
   exitCode?: number;
@@ -207,6 +217,38 @@ function describeEnd(r: SlurmJobResult): string {
   return `job ${r.id} ended ${r.state}${code}${r.reason ? `, reason ${r.reason}` : ''}${r.nodes ? ` on ${r.nodes}` : ''}`;
 }
 
+/**
+ * What the cells of one sweep share when several of their jobs are in the queue at once
+ * (experiment/run-experiment.ts, `launcher.maxJobs`): one poller (one squeue per poll for every
+ * job), and the nodes found with GPU memory in use, excluded from every later submission.
+ */
+export interface SlurmSweepShared {
+  poller: SlurmPoller;
+  busyNodes: string[];
+  /** a job changed state (for the sweep's progress line) */
+  onChange?: () => void;
+  /** this cell's port offset (its slot among the jobs in the queue x slurmPortStride) */
+  portOffset?: number;
+}
+
+/**
+ * The ports one job of this plan takes at most (its DP replicas' ports): jobs in the queue
+ * together listen on port + slot x this, so two jobs that share a node never collide.
+ */
+export function slurmPortStride(spec: Spec, cells: readonly Cell[], runDir: string, baseDir: string): number {
+  let most = 1;
+  for (const cell of cells) {
+    if (cell.server.launcher !== 'slurm') continue;
+    try {
+      const job = slurmJobOf({ spec, cell, cellDir: join(runDir, cell.id), baseDir });
+      most = Math.max(most, renderCellJob(job).ports.length);
+    } catch {
+      // a cell that does not render fails on its own, with its reason, when it runs
+    }
+  }
+  return most;
+}
+
 /** Test hooks and what the runner passes. */
 export interface SlurmCellOptions extends SlurmClient {
   /** override the launcher's poll interval (ms) */
@@ -268,7 +310,8 @@ export async function runSlurmCell(
   save();
   const base = { id: cell.id, arm: cell.arm.name, concurrency: cell.concurrency, rep: cell.rep };
   const client: SlurmClient = { ...(o.exec ? { exec: o.exec } : {}), env: cx.env };
-  const busy: string[] = [];
+  // the sweep's busy nodes (shared by the cells in the queue together), else this cell's own
+  const busy: string[] = cx.slurm?.busyNodes ?? [];
   let status: CellResult['status'] = 'failed';
   let phase = 'launch' as NonNullable<CellResult['phaseReached']>;
   try {
@@ -277,7 +320,14 @@ export async function runSlurmCell(
         status = 'interrupted';
         break;
       }
-      const job = slurmJobOf({ spec: cx.spec, cell, cellDir: dir, baseDir: cx.baseDir, exclude: busy });
+      const job = slurmJobOf({
+        spec: cx.spec,
+        cell,
+        cellDir: dir,
+        baseDir: cx.baseDir,
+        exclude: busy,
+        ...(cx.slurm?.portOffset ? { portOffset: cx.slurm.portOffset } : {}),
+      });
       const rendered: RenderedJob = renderCellJob(job);
       jobName = rendered.jobName;
       const script = join(dir, `job-${attempt + 1}.sbatch`);
@@ -291,6 +341,7 @@ export async function runSlurmCell(
         script,
         log,
         exclude: job.exclude ? [...job.exclude] : [],
+        port: job.port,
         submittedAt: new Date().toISOString(),
         state: 'PENDING',
       };
@@ -300,22 +351,30 @@ export async function runSlurmCell(
       cx.log(
         `[${cell.id}] submitted job ${id}${a.exclude.length ? ` (excluding ${a.exclude.join(',')})` : ''}; log ${log}`,
       );
-      const r = await waitJob(id, {
-        ...client,
-        pollMs: o.pollMs ?? l.pollS * 1000,
-        ...(cx.signal ? { signal: cx.signal } : {}),
+      const watch = {
         logPath: log,
         cellDir: dir,
         ...(l.jobTimeoutS !== undefined ? { timeoutMs: l.jobTimeoutS * 1000 } : {}),
-        onState: (st) => {
+        onState: (st: { state: string; nodes?: string }) => {
           a.state = st.state;
           if (st.nodes) a.nodes = st.nodes;
           if (st.state === 'RUNNING') phase = 'drive';
           saveJob();
           cx.log(`[${cell.id}] job ${id}: ${st.state}${st.nodes ? ` on ${st.nodes}` : ''}`);
+          cx.slurm?.onChange?.();
         },
-      });
+      };
+      // several jobs in the queue: the sweep's poller (one squeue for all); else this job alone
+      const r = cx.slurm
+        ? await cx.slurm.poller.wait(id, watch)
+        : await waitJob(id, {
+            ...client,
+            pollMs: o.pollMs ?? l.pollS * 1000,
+            ...(cx.signal ? { signal: cx.signal } : {}),
+            ...watch,
+          });
       a.state = r.state;
+      a.endedAt = new Date().toISOString();
       if (r.nodes) a.nodes = r.nodes;
       if (r.exitCode !== undefined) a.exitCode = r.exitCode;
       if (r.reason) a.reason = r.reason;
@@ -333,8 +392,9 @@ export async function runSlurmCell(
         break;
       }
       if (r.busyNodes?.length) {
-        const fresh = r.busyNodes.filter((n) => !busy.includes(n));
-        busy.push(...fresh);
+        // fresh for this job: another cell may have found the node busy after this job was submitted
+        const fresh = r.busyNodes.filter((n) => !a.exclude.includes(n));
+        busy.push(...r.busyNodes.filter((n) => !busy.includes(n)));
         note(
           `job ${id}: node(s) ${r.busyNodes.join(', ')} have GPU memory in use (a dead job holding them?); ` +
             (attempt < l.busyRetries
