@@ -194,6 +194,8 @@ export class SlurmPoller {
   }
 
   private async run(): Promise<void> {
+    // the jobs submitted together are watched from the first poll on
+    await new Promise<void>((res) => setImmediate(res));
     try {
       while (this.watched.size > 0) {
         const all = [...this.watched.values()];
