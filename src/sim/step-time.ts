@@ -1,9 +1,22 @@
 /**
- * The analytical roofline step time of simulator.md:
- *   FLOPs  = 2 * P_lin * T + 2 * V * d * n_s + sum_r A * L * q_r * (c_r + q_r / 2)
- *   Bytes  = W + kvb * sum_r (c_r + q_r)
- *   t_step = max(FLOPs / (F * eta_f), Bytes / (B * eta_b)) + t0 + t_r * |batch|
+ * The analytical step time: a roofline per operator group, summed (simulator.md's formula with
+ * its single max split in two, see below):
+ *   t_lin  = max((2 * P_lin * T + 2 * V * d * n_s) / F_lin, W / B)         GEMMs + lm_head
+ *   t_attn = max(sum_r A * L * q_r * (c_r + q_r / 2) / F_bf16, kvb * sum_r (c_r + q_r) / B)
+ *   t_step = t_lin + t_attn + t0 + t_r * |batch|        (F = peak * eta_f, B = peak * eta_b)
  * A = 4 * heads * head_dim (QK^T + AV; MLA: 2 * heads * (2 * lora + rope)), L = attention layers.
+ * Why per operator: a vLLM step runs each layer's GEMMs over the concatenated prefill + decode
+ * tokens and then the attention kernel over the same batch, one after the other on the stream;
+ * a memory-bound attention (the decodes' KV reads) cannot hide behind a compute-bound GEMM that
+ * is not running at the same time. The single max(FLOPs, Bytes) over the step's SUM assumed
+ * they overlap perfectly: in a mixed step of a 2048-token budget the decodes' KV reads (and the
+ * weight read) were then free, so the smallest budget, which mixes the most decodes into
+ * compute-bound prefill steps, won on throughput (docs/BENCHMARKS.md "memory_batch sweep").
+ * The same split is InferSim's (per-component roofline, summed over layers) and BLIS's
+ * "GEMM(total batch) + prefill attention + decode attention" for mixed batches. Steps where
+ * one group dominates (a batch-1 decode: weights; a prefill: GEMM FLOPs) are unchanged; a large
+ * decode batch near the ridge pays both (Llama-3.1-8B, H100, 256 x 1k context: 7.8 ms of GEMMs
+ * + 12.8 ms of KV reads, where the single max gave 18.8 ms).
  * MoE: P_lin counts the active experts (FLOPs); bytes count the expert weights the step touches:
  * with T tokens each routed to k of E experts uniformly, E * (1 - (1 - k/E)^T) distinct experts
  * per layer are read.
@@ -90,14 +103,17 @@ export function makeStepTime(p: StepTimeParams): StepTimeFn {
     tp > 1 ? ((2 * m.layers * ((2 * (tp - 1)) / tp) * m.hidden * 2) / (g.linkGBs * 1e9)) * 1000 : 0;
   return (tokens, sampling, batch, sumKv, sumAttn2) => {
     if (batch === 0) return 0;
-    const linFlops = 2 * pLin * tokens;
-    const otherFlops = lmHead * sampling + attnPerPair * sumAttn2 * 0.5;
-    const computeMs = ((linFlops / fLin + otherFlops / fBf16) / tp) * 1000;
+    // GEMMs (and the lm_head): FLOPs against the weight read
+    const linComputeMs = (((2 * pLin * tokens) / fLin + (lmHead * sampling) / fBf16) / tp) * 1000;
     let wBytes = wb.dense;
     if (E > 0) wBytes += wb.experts * (1 - keep ** tokens);
-    const bytes = wBytes / tp + kvbPerGpu * sumKv;
-    const memMs = (bytes / bw) * 1000;
+    const linMemMs = (wBytes / tp / bw) * 1000;
+    // attention: FLOPs against the KV read
+    const attnComputeMs = ((attnPerPair * sumAttn2 * 0.5) / fBf16 / tp) * 1000;
+    const attnMemMs = ((kvbPerGpu * sumKv) / bw) * 1000;
     const comm = tp > 1 ? commFixedMs + commPerTokenMs * tokens : 0;
-    return (Math.max(computeMs, memMs) + t0 + tr * batch + comm) * scale;
+    const lin = linComputeMs > linMemMs ? linComputeMs : linMemMs;
+    const attn = attnComputeMs > attnMemMs ? attnComputeMs : attnMemMs;
+    return (lin + attn + t0 + tr * batch + comm) * scale;
   };
 }
