@@ -15,7 +15,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runMain } from '../cli/main.js';
 import { captureIo } from '../cli/testing/capture-io.js';
 import { EXIT } from '../errors.js';
@@ -150,7 +150,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     const cli = captureIo({ env: { ...process.env } });
     expect(await runMain(['sweep', 'status', runDir], cli.io)).toBe(EXIT.ok);
     expect(cli.out.join('')).toBe(`${status.join('\n')}\n`);
-  });
+  }, 240_000);
 
   it('Ctrl-C while the job runs: scancel, the cell interrupted, nothing left in squeue', async () => {
     const port = await freePort();
@@ -270,7 +270,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
       /\[slurm\] cells ended 3\/3 \(3 complete, 0 failed\) \| jobs 0 running, 0 pending \(max 3\) \| 0 to submit \| ETA 0s/,
     );
     expect(r.err).not.toMatch(/cells ended 0\/3 .*jobs 0 running, [01] pending \(max 3\) \| 0 to submit/);
-  });
+  }, 240_000);
 
   it('Ctrl-C with several jobs in the queue: every one cancelled (scancel), none left, the rest not submitted', async () => {
     const port = await freePort();
@@ -285,6 +285,11 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     });
     const ac = new AbortController();
     const s = sweep([spec], ac.signal);
+    // a failed assertion below still cancels the sweep's jobs
+    onTestFinished(async () => {
+      ac.abort();
+      await s.done;
+    });
     const runs = join(root, 'cancel-many', 'runs');
     let runDir = '';
     let jobIds: string[] = [];
@@ -316,7 +321,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     expect(readSlurmJob(join(runDir, ids[3]!))).toBeNull();
     const status = await sweepStatusLines(runDir);
     expect(status.at(-1)).toBe('4 cell(s): 3 interrupted, 1 planned');
-  });
+  }, 240_000);
 
   it('one failing job among several: a failed cell, the others complete; resume reruns only the failed one', async () => {
     // gpu_memory_utilization 0.05: the model does not fit, that job's server exits at once
@@ -387,5 +392,5 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
     expect(busyAttempts.length).toBeGreaterThan(0);
     for (const a of busyAttempts) expect(a).toMatchObject({ exitCode: 75, busyNodes: [busyNode] });
     for (const id of ids) expect(cellJson(runDir, id).status).toBe('complete');
-  });
+  }, 240_000);
 });
