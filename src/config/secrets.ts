@@ -251,6 +251,11 @@ export function secretsFromSpec(spec: Spec): string[] {
       if (p.health) out.push(...secretsFromUrl(p.health));
     }
   }
+  const r = spec.workload.requests;
+  if (r?.headers) out.push(...secretsFromHeaders(r.headers));
+  if (r?.extra_body) out.push(...secretsFromBody(r.extra_body));
+  for (const s of Object.values(spec.servers))
+    if (s.kind === 'external' && s.url) out.push(...secretsFromUrl(s.url));
   for (const a of spec.arms) {
     out.push(...secretsFromBody(a.extraBody));
     if (typeof a.release === 'string') out.push(...secretsFromUrl(a.release));

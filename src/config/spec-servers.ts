@@ -157,10 +157,22 @@ export type VllmServersSpec = z.output<typeof vllmServersSchema>;
 export const serversSchema = z.discriminatedUnion('kind', [
   simServersSchema,
   vllmServersSchema,
-  z.strictObject({
-    kind: z.literal('external'),
-    endpoints: endpointsSchema,
-  }),
+  z
+    .strictObject({
+      kind: z.literal('external'),
+      endpoints: endpointsSchema.optional(),
+      /** or one server by its API base (`http://h:8000/v1`, a gateway's path prefix kept) ... */
+      url: httpUrl().optional(),
+      /** ... and the model it serves (servelab bench --base-url/--model) */
+      model: z.string().min(1).optional(),
+    })
+    .refine((e) => (e.endpoints === undefined) !== (e.url === undefined), {
+      message: 'give endpoints (the model-config shape or its file) or url + model, not both',
+    })
+    .refine((e) => e.url === undefined || e.model !== undefined, {
+      message: 'an external url needs the model it serves: model: <name>',
+      path: ['model'],
+    }),
   z.strictObject({
     kind: z.literal('command'),
     processes: list(processSchema).min(1),

@@ -3,6 +3,7 @@
  * metrics. Declarative and validated up front; `describeSpec` prints it in one line.
  */
 import { z } from 'zod';
+import { BENCH_MAX_ERROR_RATE_DEFAULT, BENCH_TIMEOUT_DEFAULTS_S } from '../loadgen/bench-flags.js';
 import { shellQuote } from '../shell-quote.js';
 import { BOUNDS, count, durationMs, durationS, list, tokens } from './bounds.js';
 import { httpUrl, serversSchema, simServersSchema } from './spec-servers.js';
@@ -134,6 +135,8 @@ const requestsSchema = z.strictObject({
   prefix_groups: count(1, BOUNDS.prompts).optional(),
   prompts_per_group: count(1, BOUNDS.prompts).optional(),
   prefix_len: tokens().optional(),
+  /** ShareGPT: force every item's output length */
+  sharegpt_output_len: tokens().optional(),
   /** the model requests name (default: the servers' first served model) */
   model: z.string().min(1).optional(),
   api: z.enum(['chat', 'completions']).default('completions'),
@@ -144,7 +147,39 @@ const requestsSchema = z.strictObject({
   burstiness: z.number().positive().max(1000).default(1),
   /** with rate levels: a cap on requests in flight */
   max_concurrency: count(1, BOUNDS.concurrency).optional(),
+  /** rate levels: Poisson/gamma arrivals (burstiness), or evenly spaced (constant) */
+  arrivals: z.enum(['random', 'constant']).default('random'),
+  /** send min_tokens = max_tokens (default: as ignore_eos; off for servers that reject it) */
+  min_tokens: z.boolean().optional(),
+  temperature: z.number().min(0).max(100).optional(),
+  /** merged into every request body (e.g. chat_template_kwargs) */
+  extra_body: z.record(z.string(), z.unknown()).optional(),
+  /** extra HTTP headers of every request (values of auth-like headers are scrubbed from every file) */
+  headers: z.record(z.string(), z.string()).optional(),
+  /** the API key of the requests (Authorization: Bearer) */
+  apiKey: secretRef.optional(),
+  /** measure each load level for this long instead of num_prompts */
+  duration_s: durationS().optional(),
+  /** total timeout per request (default: none) */
   timeoutS: durationS().optional(),
+  /** send -> first byte; null = none (default: bench's, loadgen/bench-flags.ts) */
+  first_byte_timeout_s: durationS().nullable().default(BENCH_TIMEOUT_DEFAULTS_S.firstByte),
+  /** longest silence of a stream after its first byte; null = none */
+  idle_timeout_s: durationS().nullable().default(BENCH_TIMEOUT_DEFAULTS_S.idle),
+  /** latency percentiles of the summaries */
+  percentiles: list(z.number().gt(0).max(100)).optional(),
+  /** goodput SLOs in ms: a request counts when it meets every one given */
+  goodput: z
+    .strictObject({
+      ttft_ms: z.number().positive().optional(),
+      tpot_ms: z.number().positive().optional(),
+      e2el_ms: z.number().positive().optional(),
+    })
+    .optional(),
+  /** worker threads sending the HTTP load (real time only; 0 = the main thread) */
+  workers: z.union([z.literal('auto'), count(0, 64)]).default(0),
+  /** the share of measured requests that may fail before `servelab bench` exits 1 */
+  max_error_rate: z.number().min(0).max(1).default(BENCH_MAX_ERROR_RATE_DEFAULT),
 });
 export type RequestsWorkloadSpec = z.output<typeof requestsSchema>;
 
@@ -206,6 +241,8 @@ const agentSchema = z.strictObject({
 });
 
 const preflightSchema = z.strictObject({
+  /** false: no preflight; a server that is down shows as failed requests (servelab bench) */
+  enabled: z.boolean().default(true),
   /** one chat (and, for the orchestrator, one tool-call) completion per endpoint before each cell */
   smoke: z.boolean().default(true),
   /** keep retrying (connection refused while a tunnel or a model load comes up) this long */
@@ -217,6 +254,8 @@ const metricsSchema = z.strictObject({
   ports: list(z.number().int().min(1).max(65535)).optional(),
   intervalMs: count(100, BOUNDS.durationS * 1000, 'ms').default(5000),
   names: list(z.string()).optional(),
+  /** request-stream cells: read the servers' /metrics around each (preemptions, prefix hits, KV) */
+  server: z.boolean().default(true),
 });
 
 const specBase = z.strictObject({
@@ -232,15 +271,17 @@ const specBase = z.strictObject({
     .min(1)
     .optional(),
   /** or request rates (requests/s; request-stream workloads) */
-  rates: list(z.number().positive().max(1_000_000)).min(1).optional(),
+  rates: list(z.union([z.number().positive().max(1_000_000), z.literal('inf')]))
+    .min(1)
+    .optional(),
   /** server-flag sweeps over the arms' `kind: vllm` servers */
   sweep: sweepSchema.optional(),
   /** where cells run: absent = this machine; kind slurm = one SLURM job per cell */
   launcher: slurmLauncherSchema.optional(),
   repetitions: count(1, BOUNDS.repetitions).default(1),
   limits: limitsSchema.default(limitsSchema.parse({})),
-  metrics: metricsSchema.default({ intervalMs: 5000 }),
-  preflight: preflightSchema.default({ smoke: true, waitS: 30 }),
+  metrics: metricsSchema.default({ intervalMs: 5000, server: true }),
+  preflight: preflightSchema.default({ enabled: true, smoke: true, waitS: 30 }),
   outDir: z.string().default('runs'),
 });
 
@@ -307,6 +348,13 @@ export const specSchema = specBase.superRefine((spec, ctx) => {
           'launcher slurm runs request-stream workloads (workload.requests): the benchmark runs inside each job',
       });
   }
+  const rq = spec.workload.requests;
+  if (rq?.duration_s !== undefined && rq.num_prompts !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workload', 'requests', 'duration_s'],
+      message: 'give num_prompts (a count of requests per cell) or duration_s (a time per cell), not both',
+    });
   const levels = (spec.concurrency?.length ?? 0) + (spec.rates?.length ?? 0);
   const cells = spec.arms.length * levels * spec.repetitions;
   if (cells > BOUNDS.cells)

@@ -140,6 +140,8 @@ export function checkSpec(
   nProcs += vllm.count;
   for (const [name, s] of Object.entries(spec.servers)) {
     if (s.kind === 'sim' || s.kind === 'vllm') continue;
+    // an external server given by url + model (servelab bench's): nothing to read
+    if (s.endpoints === undefined) continue;
     const cfg =
       typeof s.endpoints === 'string' ? readModelConfig(resolve(loaded.baseDir, s.endpoints)) : s.endpoints;
     const epWhere = `${label}: servers.${name}.endpoints`;

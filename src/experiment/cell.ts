@@ -19,6 +19,7 @@ import { agentOf, type Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { CellTransport, LaunchedServers, ServerInfo } from '../launch/launcher.js';
 import { runSlurmCell, type SlurmSweepShared } from '../launch/slurm-launcher.js';
+import type { StageResult } from '../loadgen/run-stage.js';
 import type { FetchText } from '../metrics/fetch.js';
 import { parsePrometheusText } from '../metrics/parse.js';
 import { type SamplerClock, startSampler } from '../metrics/sampler.js';
@@ -35,7 +36,7 @@ import type { EngineFactory, StartSimOptions } from '../sim/server/index.js';
 import type { Cell } from './plan.js';
 import { preflight, serverVersions } from './preflight.js';
 import { lastKv, type MatrixProgress, progressLine } from './progress.js';
-import { driveRequests } from './request-driver.js';
+import { driveRequests, type RequestSeries } from './request-driver.js';
 import { startServers } from './servers.js';
 import { CellTally } from './summary.js';
 import { buildWorkload } from './workload.js';
@@ -59,6 +60,8 @@ export interface CellResult {
   failure?: CellFailure;
   /** wall seconds from launch to the end of teardown */
   wallS?: number;
+  /** a request-stream cell's stage (its summary and records), for a RequestSeries' caller */
+  stage?: StageResult;
 }
 
 /** What every cell of a run shares. */
@@ -80,6 +83,8 @@ export interface CellRunContext {
   makeTransport?: (concurrency: number) => CellTransport;
   /** real-time clock of cell.json times and HTTP cells' records (test hook) */
   now: () => number;
+  /** request-stream cells writing into one bench run directory (servelab bench) */
+  requestSeries?: RequestSeries;
   /** the matrix around this cell, for the progress line's "cell k of N" and ETA */
   matrix: (cell: Cell) => Omit<MatrixProgress, 'tasksDone' | 'tasksTotal' | 'cellElapsedS'>;
   /** launcher slurm with several jobs in the queue at once: the sweep's poller and busy nodes */
@@ -220,6 +225,7 @@ export async function runCell(
   let status: CellResult['status'] = 'failed';
   let phase: CellPhase = 'launch';
   let failedPhase: CellFailure['phase'] | undefined;
+  let stage: StageResult | undefined;
   try {
     cx.log(
       `[${cell.id}] starting ${serversSpec.kind} servers${cell.server.launcher === 'sim-virtual' ? ' (in-process, virtual time)' : ''}`,
@@ -254,7 +260,15 @@ export async function runCell(
       .filter((s) => s.cell !== cell.id)
       .concat(serverInfos.map((s) => ({ cell: cell.id, arm: cell.arm.name, ...s })));
     writeEnvironment(cx.runDir, secrets.scrubValue(cx.environment));
-    if (running.virtual) {
+    if (!spec.preflight.enabled) {
+      // servelab bench: the requests themselves say whether the server is there
+      meta.preflight = running.servers.map((s: ServerInfo) => ({
+        label: s.label,
+        version: versions[s.label] ?? 'unknown',
+        quirks: [],
+        problems: ['info: preflight off (preflight.enabled: false)'],
+      }));
+    } else if (running.virtual) {
       // in-process servers: nothing to probe over a network; the model names are checked in setup
       meta.preflight = running.servers.map((s: ServerInfo) => ({
         label: s.label,
@@ -292,10 +306,15 @@ export async function runCell(
         ...(cx.signal ? { signal: cx.signal } : {}),
         metricsIntervalMs: spec.metrics.intervalMs,
         ...(spec.metrics.names ? { metricNames: spec.metrics.names } : {}),
+        ...(cx.apiKey ? { apiKey: cx.apiKey } : {}),
+        serverMetrics: spec.metrics.server,
+        graceMs: spec.limits.graceS * 1000,
+        ...(cx.requestSeries ? { series: cx.requestSeries } : {}),
         note,
         log: cx.log,
         createdAt: new Date(),
       });
+      stage = rd.stage;
       meta.requests = rd.counts;
       meta.taskSet = { name: rd.workload.description, count: rd.workload.count, seed };
       status = rd.interrupted || cx.signal?.aborted ? 'interrupted' : 'complete';
@@ -492,5 +511,6 @@ export async function runCell(
     wallS: (performance.now() - wall0) / 1000,
     ...(meta.counts ? { counts: meta.counts } : {}),
     ...(meta.failure ? { failure: meta.failure } : {}),
+    ...(stage ? { stage } : {}),
   };
 }

@@ -17,6 +17,7 @@ import { ServelabError } from '../errors.js';
 import type { LauncherKind } from '../launch/launcher.js';
 import { launcherKind, type TimeMode } from '../launch/registry.js';
 import { compileCacheRoot, planServerProcesses, type VllmServerConfig } from '../launch/vllm-recipe.js';
+import { stageSeed } from '../loadgen/bench-run.js';
 import { shellQuote } from '../shell-quote.js';
 import type { SimEngineOptions } from '../sim/server/index.js';
 import { expandSweep, type SweepPoint } from './sweep.js';
@@ -50,7 +51,11 @@ export interface ServerConfig {
   cacheRoot?: string;
 }
 
-export type LoadLevel = { kind: 'concurrency'; concurrency: number } | { kind: 'rate'; ratePerSec: number };
+/** A load level: requests (or programs) in flight, requests/s, or every request at once (rate inf). */
+export type LoadLevel =
+  | { kind: 'concurrency'; concurrency: number }
+  | { kind: 'rate'; ratePerSec: number }
+  | { kind: 'burst' };
 
 export interface Cell {
   /** 0-based position in the plan */
@@ -65,6 +70,14 @@ export interface Cell {
   rep: number;
   /** spec.seed + rep - 1 */
   seed: number;
+  /** 0-based position of the load level among its server config's levels */
+  level: number;
+  /**
+   * The seed a request-stream cell draws its prompts with: `seed` at the first level, then
+   * stageSeed(seed, level), so a later level does not re-send the first level's prompts to a
+   * server whose prefix cache still holds them (agent cells: `seed`, every level the same tasks).
+   */
+  promptSeed: number;
 }
 
 export interface Plan {
@@ -75,6 +88,11 @@ export interface Plan {
 export interface PlanOptions {
   /** HOME and USER of the compile-cache root (default: this user's) */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Levels planned after others of the same servers (an automatic sweep's rates after its
+   * probes): their prompt seeds continue from this level.
+   */
+  levelOffset?: number;
 }
 
 const RECIPE_KEYS = new Set([
@@ -347,13 +365,24 @@ function serverConfig(spec: Spec, arm: ArmSpec, mode: TimeMode): ServerConfig {
 export function loadLevels(spec: Spec): LoadLevel[] {
   return [
     ...(spec.concurrency ?? []).map((concurrency): LoadLevel => ({ kind: 'concurrency', concurrency })),
-    ...(spec.rates ?? []).map((ratePerSec): LoadLevel => ({ kind: 'rate', ratePerSec })),
+    ...(spec.rates ?? []).map(
+      (r): LoadLevel => (r === 'inf' ? { kind: 'burst' } : { kind: 'rate', ratePerSec: r }),
+    ),
   ];
 }
 
-/** `c8` or `rate2.5`: a load level's directory name. */
+/** `C=8`, `rate 2.5/s` or `every request at once`: a load level in words. */
+export function describeLoad(l: LoadLevel): string {
+  return l.kind === 'concurrency'
+    ? `C=${l.concurrency}`
+    : l.kind === 'rate'
+      ? `rate ${l.ratePerSec}/s`
+      : 'every request at once (rate inf)';
+}
+
+/** `c8`, `rate2.5` or `burst`: a load level's directory name. */
 export function loadTag(l: LoadLevel): string {
-  return l.kind === 'concurrency' ? `c${l.concurrency}` : `rate${l.ratePerSec}`;
+  return l.kind === 'concurrency' ? `c${l.concurrency}` : l.kind === 'rate' ? `rate${l.ratePerSec}` : 'burst';
 }
 
 export function planExperiment(spec: Spec, mode: TimeMode = 'real', opts: PlanOptions = {}): Plan {
@@ -363,8 +392,9 @@ export function planExperiment(spec: Spec, mode: TimeMode = 'real', opts: PlanOp
   for (const arm of spec.arms) {
     const configs = serverConfigs(spec, arm, mode, env);
     for (const server of configs)
-      for (const load of levels)
-        for (let rep = 1; rep <= spec.repetitions; rep++)
+      levels.forEach((load, level) => {
+        for (let rep = 1; rep <= spec.repetitions; rep++) {
+          const seed = spec.seed + rep - 1;
           cells.push({
             index: cells.length,
             id: `${arm.name}/${server.label ? `${server.label}/` : ''}${loadTag(load)}/r${rep}`,
@@ -373,8 +403,12 @@ export function planExperiment(spec: Spec, mode: TimeMode = 'real', opts: PlanOp
             load,
             concurrency: load.kind === 'concurrency' ? load.concurrency : 0,
             rep,
-            seed: spec.seed + rep - 1,
+            seed,
+            level: level + (opts.levelOffset ?? 0),
+            promptSeed: spec.workload.requests ? stageSeed(seed, level + (opts.levelOffset ?? 0)) : seed,
           });
+        }
+      });
   }
   if (cells.length > BOUNDS.cells)
     throw new ServelabError(
@@ -441,7 +475,7 @@ export function planLines(plan: Plan): string[] {
       for (const w of s.warnings ?? []) out.push(`    warning: ${w}`);
     }
     last = c.server;
-    const load = c.load.kind === 'concurrency' ? `C=${c.concurrency}` : `rate ${c.load.ratePerSec}/s`;
+    const load = describeLoad(c.load);
     out.push(`    cell ${c.index + 1} of ${n}: ${c.id} (${load}, seed ${c.seed})`);
   }
   return out;

@@ -1,12 +1,16 @@
 /**
  * The request-stream driver: the drive phase of a cell whose workload is `requests` (the bench
- * datasets and W3 suites), beside the agent driver. One load level (a closed loop at C, or
- * Poisson / gamma arrivals at a rate) through the launcher's Transport on the cell's clock
- * (loadgen/run-stage.ts, as `servelab bench` runs a stage). The cell directory is also a bench
- * run directory (docs/FORMATS.md): run.json (kind bench, `config` = the cell's swept flags and
- * load), requests.jsonl appended as requests end, kv_timeseries.csv, and summary.json with the
- * bench summary and what /metrics said (preemptions, KV blocks, KV usage), so `servelab
- * aggregate` and `servelab sweep` read it with one code path.
+ * datasets and W3 suites), beside the agent driver. One load level (a closed loop at C, Poisson /
+ * gamma / constant arrivals at a rate, or every request at once) through the launcher's
+ * Transport on the cell's clock (loadgen/run-stage.ts), with the servers' /metrics read around
+ * it (loadgen/server-metrics.ts). Every `servelab bench` stage and every request cell of
+ * `servelab run` / `sweep` is this function.
+ * Where the records go: an experiment's cell directory is a bench run directory of its own
+ * (docs/FORMATS.md: run.json kind bench with `config` = the cell's swept flags and load,
+ * requests.jsonl appended as requests end, kv_timeseries.csv, summary.json with the bench summary
+ * and what /metrics said), so `servelab aggregate` and `servelab sweep` read it with one code
+ * path; a bench run (a RequestSeries) appends every cell's records to its one run directory and
+ * writes its summary.json itself.
  */
 import { join, resolve } from 'node:path';
 import type { AgentClock } from '../agent/clock.js';
@@ -14,46 +18,20 @@ import type { SecretRegistry } from '../config/secrets.js';
 import type { RequestsWorkloadSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { LaunchedServers } from '../launch/launcher.js';
-import { type ArrivalSpec, describeArrivals } from '../loadgen/arrivals.js';
-import { boundedWorkload } from '../loadgen/bench-flags.js';
+import { type ArrivalSpec, concurrencyCap, describeArrivals } from '../loadgen/arrivals.js';
+import { boundedWorkload, timeoutsMs } from '../loadgen/bench-flags.js';
+import type { LiveCounters } from '../loadgen/dispatcher.js';
 import type { RequestTemplate } from '../loadgen/requests.js';
 import { BenchRunDir } from '../loadgen/run-dir.js';
-import { runStage } from '../loadgen/run-stage.js';
-import type { FetchText } from '../metrics/fetch.js';
-import { parsePrometheusText } from '../metrics/parse.js';
-import { type SamplerClock, startSampler } from '../metrics/sampler.js';
+import { runStage, type StageResult } from '../loadgen/run-stage.js';
+import { probeServerMetrics } from '../loadgen/server-metrics.js';
+import type { GoodputSlo } from '../loadgen/summary.js';
+import type { Endpoint } from '../loadgen/transport.js';
+import { autoWorkers } from '../loadgen/workers.js';
+import type { SamplerClock } from '../metrics/sampler.js';
 import { SERVELAB_VERSION } from '../version.js';
 import { buildWorkload, type DatasetName, type WorkloadOptions } from '../workload/source.js';
 import type { Cell } from './plan.js';
-
-/** What /metrics says about one server at one moment (the counters the sweep tables need). */
-export interface ServerPage {
-  preemptions?: number;
-  numGpuBlocks?: number;
-  blockSize?: number;
-}
-
-export async function readServerPage(fetchText: FetchText, origin: string): Promise<ServerPage | undefined> {
-  try {
-    const res = await fetchText(`${origin}/metrics`, { timeoutMs: 5000 });
-    if (!res.ok) return undefined;
-    const parsed = parsePrometheusText(res.text);
-    if (!parsed.ok) return undefined;
-    const out: ServerPage = {};
-    for (const x of parsed.page.samples) {
-      if (x.name === 'vllm:num_preemptions_total') out.preemptions = (out.preemptions ?? 0) + x.value;
-      if (x.name === 'vllm:cache_config_info') {
-        const n = Number(x.labels.num_gpu_blocks);
-        if (Number.isFinite(n)) out.numGpuBlocks = n;
-        const b = Number(x.labels.block_size);
-        if (Number.isFinite(b)) out.blockSize = b;
-      }
-    }
-    return out;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The workload options of a spec's `requests` section (paths against the spec's directory). */
 export function requestWorkloadOptions(
@@ -75,6 +53,7 @@ export function requestWorkloadOptions(
     ...(r.prefix_groups !== undefined ? { prefixGroups: r.prefix_groups } : {}),
     ...(r.prompts_per_group !== undefined ? { promptsPerGroup: r.prompts_per_group } : {}),
     ...(r.prefix_len !== undefined ? { prefixLen: r.prefix_len } : {}),
+    ...(r.sharegpt_output_len !== undefined ? { sharegptOutputLen: r.sharegpt_output_len } : {}),
   });
 }
 
@@ -82,7 +61,9 @@ export function requestWorkloadOptions(
 export function cellArrivals(cell: Cell, r: RequestsWorkloadSpec): ArrivalSpec {
   if (cell.load.kind === 'concurrency') return { kind: 'closed', concurrency: cell.load.concurrency };
   const cap = r.max_concurrency !== undefined ? { maxConcurrency: r.max_concurrency } : {};
+  if (cell.load.kind === 'burst') return { kind: 'burst', ...cap };
   const rate = cell.load.ratePerSec;
+  if (r.arrivals === 'constant') return { kind: 'constant', ratePerSec: rate, ...cap };
   return r.burstiness === 1
     ? { kind: 'poisson', ratePerSec: rate, ...cap }
     : { kind: 'gamma', ratePerSec: rate, burstiness: r.burstiness, ...cap };
@@ -96,9 +77,25 @@ export function cellConfig(cell: Cell): Record<string, string | number | boolean
     ...cell.server.params,
     ...(cell.load.kind === 'concurrency'
       ? { concurrency: cell.load.concurrency }
-      : { request_rate: cell.load.ratePerSec }),
+      : { request_rate: cell.load.kind === 'rate' ? cell.load.ratePerSec : 'inf' }),
     rep: cell.rep,
   };
+}
+
+/**
+ * Cells that write into one bench run directory (`servelab bench`: its stages), instead of each
+ * into its own.
+ */
+export interface RequestSeries {
+  runDir: BenchRunDir;
+  /** the run's kv_timeseries.csv */
+  kvPath: string;
+  /** the stage number the cell's records carry (0-based, in run order) */
+  stageOf: (cell: Cell) => number;
+  /** warm-up requests before this cell's measured ones (bench: the first stage only) */
+  warmupOf: (cell: Cell) => number;
+  /** the cell's live counters (the progress line), made when it starts driving */
+  counters?: (cell: Cell, arrivals: ArrivalSpec, planned: number | undefined) => LiveCounters | undefined;
 }
 
 export interface RequestDriveOptions {
@@ -112,10 +109,17 @@ export interface RequestDriveOptions {
   signal?: AbortSignal;
   metricsIntervalMs: number;
   metricNames?: string[];
+  /** read the servers' /metrics around the stage (spec metrics.server) */
+  serverMetrics: boolean;
+  /** the requests' API key (resolved from workload.requests.apiKey) */
+  apiKey?: string;
+  /** after Ctrl-C, how long in-flight requests may finish before they are cut */
+  graceMs?: number;
   note: (n: string) => void;
   log: (line: string) => void;
   /** the real time the cell's files are stamped with */
   createdAt: Date;
+  series?: RequestSeries;
 }
 
 export interface RequestDriveResult {
@@ -124,25 +128,48 @@ export interface RequestDriveResult {
   model: string;
   /** what cell.json records about the workload */
   workload: { description: string; count: number; seed: number };
+  /** the stage's result (its summary carries `server`: what /metrics said) */
+  stage: StageResult;
 }
 
-function samplerClock(clock: AgentClock): SamplerClock {
+/** The request template of a spec's `requests` section at one endpoint. */
+export function requestTemplate(
+  r: RequestsWorkloadSpec,
+  endpoint: Endpoint,
+  apiKey?: string,
+): RequestTemplate {
   return {
-    nowUnixMs: () => clock.now(),
-    sleepUntil: (t, signal) => clock.sleep(t - clock.now(), signal),
+    endpoint,
+    api: r.api,
+    stream: r.stream,
+    minTokens: r.min_tokens ?? r.ignore_eos,
+    ignoreEos: r.ignore_eos,
+    ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
+    ...(r.extra_body ? { extraBody: r.extra_body } : {}),
+    ...(r.headers && Object.keys(r.headers).length > 0 ? { extraHeaders: r.headers } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    timeouts: timeoutsMs({
+      firstByteS: r.first_byte_timeout_s,
+      idleS: r.idle_timeout_s,
+      totalS: r.timeoutS ?? null,
+    }),
   };
 }
 
-const SAMPLED = [
-  'vllm:kv_cache_usage_perc',
-  'vllm:num_preemptions_total',
-  'vllm:num_requests_running',
-  'vllm:num_requests_waiting',
-];
+/** The goodput SLOs of a spec's `requests` section, in the summary's terms. */
+export function goodputOf(r: RequestsWorkloadSpec): GoodputSlo | undefined {
+  const g = r.goodput;
+  if (!g) return undefined;
+  return {
+    ...(g.ttft_ms !== undefined ? { ttftMs: g.ttft_ms } : {}),
+    ...(g.tpot_ms !== undefined ? { tpotMs: g.tpot_ms } : {}),
+    ...(g.e2el_ms !== undefined ? { e2elMs: g.e2el_ms } : {}),
+  };
+}
 
 /** The drive phase of a request-stream cell (see the file comment). */
 export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriveResult> {
-  const { cell, running, requests: r } = o;
+  const { cell, running, requests: r, series } = o;
   const served = [...running.endpoints.keys()];
   const model = r.model ?? served[0];
   const eps = model ? (running.endpoints.get(model) ?? []) : [];
@@ -156,61 +183,70 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       },
     );
   if (eps.length > 1) o.note(`${eps.length} replicas serve ${model}: requests go to them round-robin`);
-  const wopts = requestWorkloadOptions(r, cell.seed, o.baseDir);
-  const workload = buildWorkload(wopts);
-  const template: RequestTemplate = {
-    endpoint: ep,
-    api: r.api,
-    stream: r.stream,
-    minTokens: r.ignore_eos,
-    ignoreEos: r.ignore_eos,
-    ...(r.timeoutS !== undefined ? { timeouts: { totalMs: r.timeoutS * 1000 } } : {}),
-  };
+  const workload = buildWorkload(requestWorkloadOptions(r, cell.promptSeed, o.baseDir));
+  const template = requestTemplate(r, ep, o.apiKey);
   const arrivals = cellArrivals(cell, r);
-  const runDir = new BenchRunDir(o.dir, cell.id, [], o.createdAt, o.secrets);
-  runDir.writeJson('run.json', {
-    v: 1,
-    kind: 'bench',
-    name: cell.id,
-    createdAt: o.createdAt.toISOString(),
-    servelabVersion: SERVELAB_VERSION,
-    args: [],
-    config: cellConfig(cell),
-    ...(cell.server.vllm ? { vllm: cell.server.vllm } : {}),
-    ...(cell.server.notModelled?.length ? { notModelled: cell.server.notModelled } : {}),
-  });
+  const runDir = series?.runDir ?? new BenchRunDir(o.dir, cell.id, [], o.createdAt, o.secrets);
+  if (!series)
+    runDir.writeJson('run.json', {
+      v: 1,
+      kind: 'bench',
+      name: cell.id,
+      createdAt: o.createdAt.toISOString(),
+      servelabVersion: SERVELAB_VERSION,
+      args: [],
+      config: cellConfig(cell),
+      ...(cell.server.vllm ? { vllm: cell.server.vllm } : {}),
+      ...(cell.server.notModelled?.length ? { notModelled: cell.server.notModelled } : {}),
+    });
   const origins = eps.map((e) => e.baseUrl.replace(/\/v1\/?$/, ''));
   const origin = origins[0] as string;
-  const sampler = startSampler({
-    targets: origins.map((u) => {
-      const t = running.servers.find((s) => s.url === u);
-      return { url: u, port: t?.port ?? Number(new URL(u).port), label: t?.label ?? u };
-    }),
-    intervalMs: o.metricsIntervalMs,
-    metrics: o.metricNames ?? SAMPLED,
-    out: join(o.dir, 'kv_timeseries.csv'),
-    onNote: o.note,
-    ...(running.virtual ? { clock: samplerClock(o.clock), fetchText: running.fetchText } : {}),
-  });
-  const pages = () => Promise.all(origins.map((u) => readServerPage(running.fetchText, u)));
-  const before = await pages();
+  const v = running.virtual;
+  const probe = !o.serverMetrics
+    ? undefined
+    : await probeServerMetrics({
+        targets: origins.map((u) => {
+          const t = running.servers.find((s) => s.url === u);
+          return { url: u, port: t?.port ?? Number(new URL(u).port || 80), label: t?.label ?? u };
+        }),
+        csvPath: series?.kvPath ?? join(o.dir, 'kv_timeseries.csv'),
+        intervalMs: o.metricsIntervalMs,
+        note: o.note,
+        scrub: (t) => o.secrets.scrub(t),
+        ...(v ? { clock: samplerClock(o.clock), fetchText: running.fetchText } : {}),
+      });
+  const warmup = series ? series.warmupOf(cell) : r.warmup;
+  const durationMs = r.duration_s !== undefined ? r.duration_s * 1000 : undefined;
+  const measured = durationMs !== undefined ? undefined : (r.num_prompts ?? workload.items.length);
   o.log(`[${cell.id}] ${workload.description} at ${describeArrivals(arrivals)} -> ${model}`);
   // open loop without a cap: room for every request in flight (connections open only as needed)
   const cap = arrivals.kind === 'closed' ? arrivals.concurrency : (arrivals.maxConcurrency ?? 4096);
-  const transport = running.transport(cap);
-  let stage: Awaited<ReturnType<typeof runStage>>;
+  // worker threads send over their own HTTP: real time, one endpoint
+  const workers =
+    v || eps.length > 1
+      ? 0
+      : r.workers === 'auto'
+        ? autoWorkers(concurrencyCap(arrivals) ?? (arrivals.kind === 'burst' ? (measured ?? cap) : undefined))
+        : r.workers;
+  const transport = workers > 0 ? undefined : running.transport(cap);
+  const counters = series?.counters?.(cell, arrivals, measured !== undefined ? measured + warmup : undefined);
+  const goodput = goodputOf(r);
+  let stage: StageResult;
+  let delta: Awaited<ReturnType<NonNullable<typeof probe>['stop']>>;
   try {
-    const v = running.virtual;
     stage = await runStage({
       items: workload.items,
       template,
       arrivals,
       // DP replicas (a port each): round-robin over them, as W1's clients do
       ...(eps.length > 1 ? { endpoints: eps } : {}),
-      seed: cell.seed,
+      seed: cell.seed + cell.level,
       ...(r.num_prompts !== undefined ? { numPrompts: r.num_prompts } : {}),
-      warmup: r.warmup,
-      transport,
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      warmup,
+      stage: series ? series.stageOf(cell) : 0,
+      workers,
+      ...(transport ? { transport } : {}),
       ...(v
         ? {
             virtual: {
@@ -222,44 +258,36 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
           }
         : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(counters ? { counters } : {}),
+      ...(o.graceMs !== undefined ? { graceMs: o.graceMs } : {}),
+      ...(r.percentiles ? { percentiles: r.percentiles } : {}),
+      ...(goodput ? { goodput } : {}),
       onRecord: (rec) => runDir.append(rec),
     });
   } finally {
-    await sampler.stop().catch(() => undefined);
-    await transport.close?.().catch(() => undefined);
-    runDir.close();
+    delta = await probe?.stop().catch(() => undefined);
+    await transport?.close?.().catch(() => undefined);
+    if (!series) runDir.close();
   }
-  const after = await pages();
-  const total = (ps: (ServerPage | undefined)[], k: keyof ServerPage): number | undefined =>
-    ps.every((p) => p?.[k] !== undefined) ? ps.reduce((a, p) => a + (p?.[k] as number), 0) : undefined;
-  const pBefore = total(before, 'preemptions');
-  const pAfter = total(after, 'preemptions');
-  const blocks = total(after, 'numGpuBlocks');
-  const blockSize = after[0]?.blockSize;
   const s = stage.summary;
-  if (running.virtual && s.selfCheck?.warning) {
+  if (v && s.selfCheck?.warning) {
     // virtual time: a busy event loop delays no request (the clock waits for it), so the client
     // self-check's saturation warning says nothing about these latencies
     const w = s.selfCheck.warning;
     s.warnings = s.warnings.filter((x) => x !== w);
     o.note(`virtual time: the client self-check's warning does not apply (${w})`);
   }
-  // summed over the replicas: the deployment's preemptions and KV capacity
-  const server = {
-    url: origin,
-    ...(origins.length > 1 ? { replicas: origins } : {}),
-    ...(pBefore !== undefined && pAfter !== undefined ? { preemptions: pAfter - pBefore } : {}),
-    ...(blocks !== undefined ? { numGpuBlocks: blocks } : {}),
-    ...(blockSize !== undefined ? { blockSize } : {}),
-  };
-  runDir.writeJson('summary.json', {
-    ...s,
-    model,
-    baseUrl: origin,
-    dataset: workload.description,
-    cell: cell.id,
-    server: { ...((s as { server?: object }).server ?? {}), ...server },
-  });
+  // summed over the replicas: the deployment's preemptions and KV capacity (absent: no /metrics)
+  if (delta) s.server = delta;
+  if (delta?.serverMeanInFlight !== undefined) s.littleLaw.serverMeanInFlight = delta.serverMeanInFlight;
+  if (!series)
+    runDir.writeJson('summary.json', {
+      ...s,
+      model,
+      baseUrl: origin,
+      dataset: workload.description,
+      cell: cell.id,
+    });
   return {
     interrupted: stage.outcome.interrupted,
     counts: {
@@ -269,6 +297,14 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       incomplete: s.counts.incomplete,
     },
     model,
-    workload: { description: workload.description, count: workload.items.length, seed: cell.seed },
+    workload: { description: workload.description, count: workload.items.length, seed: cell.promptSeed },
+    stage,
+  };
+}
+
+function samplerClock(clock: AgentClock): SamplerClock {
+  return {
+    nowUnixMs: () => clock.now(),
+    sleepUntil: (t, signal) => clock.sleep(t - clock.now(), signal),
   };
 }

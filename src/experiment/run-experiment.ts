@@ -97,7 +97,8 @@ export function cellIds(spec: Spec): { id: string; arm: ArmSpec; concurrency: nu
 export async function runExperiment(opts: RunExperimentOptions): Promise<RunExperimentResult> {
   const { spec, baseDir } = opts.loaded;
   const now = opts.now ?? monotonicNow;
-  const apiKey = spec.agent?.apiKey ? resolveSecret(spec.agent.apiKey, opts.env, baseDir) : undefined;
+  const keyRef = spec.agent?.apiKey ?? spec.workload.requests?.apiKey;
+  const apiKey = keyRef ? resolveSecret(keyRef, opts.env, baseDir) : undefined;
   // the key and every secret in the recipes (argv --api-key values, env tokens) never reach a file
   const secrets = opts.secrets ?? new SecretRegistry();
   secrets.add(apiKey);

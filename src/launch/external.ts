@@ -48,7 +48,21 @@ export function overHttp(
 
 export async function launchExternal(spec: ServersSpec, ctx: LaunchContext): Promise<LaunchedServers> {
   if (spec.kind !== 'external') throw new Error(`external launcher given kind ${spec.kind}`);
-  const cfg = readEndpoints(spec.endpoints, ctx.baseDir);
+  if (spec.url !== undefined) {
+    // one server by its API base: the path (a gateway's prefix) is kept as given
+    const baseUrl = spec.url.replace(/\/+$/, '');
+    const model = spec.model as string;
+    const u = new URL(baseUrl);
+    const endpoints = new Map([[model, [{ baseUrl, model, label: u.host }]]]);
+    const url = baseUrl.replace(/\/v1$/, '');
+    return overHttp('external', ctx, {
+      endpoints,
+      experts: {},
+      servers: [{ label: u.host, url, model, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }],
+      stop: async () => {},
+    });
+  }
+  const cfg = readEndpoints(spec.endpoints as NonNullable<typeof spec.endpoints>, ctx.baseDir);
   const endpoints = endpointsOf(cfg);
   return overHttp('external', ctx, {
     endpoints,

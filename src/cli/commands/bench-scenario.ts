@@ -2,7 +2,9 @@
  * `servelab bench --scenario`: the scenario action of bench.ts (its own stages, table and verdict;
  * the same run directory and records), given the flags bench.ts has already parsed.
  */
+import { isAbsolute, join, resolve } from 'node:path';
 import { parseUrlFlag } from '../../config/host.js';
+import type { SecretRegistry } from '../../config/secrets.js';
 import { EXIT } from '../../errors.js';
 import { type ArrivalSpec, concurrencyCap } from '../../loadgen/arrivals.js';
 import {
@@ -12,10 +14,12 @@ import {
   type parseGoodput,
   parseNumberFlag,
   type parsePercentiles,
+  splitEndpoint,
+  timeoutsMs,
 } from '../../loadgen/bench-flags.js';
 import { stageSeed } from '../../loadgen/bench-run.js';
 import type { RequestTemplate } from '../../loadgen/requests.js';
-import type { BenchRunDir } from '../../loadgen/run-dir.js';
+import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
 import { formatScenario } from '../../loadgen/scenarios/format.js';
 import { parseLengths } from '../../loadgen/scenarios/grid.js';
 import { runScenario } from '../../loadgen/scenarios/run.js';
@@ -25,6 +29,7 @@ import type { parseSweep } from '../../loadgen/sweep.js';
 import { autoWorkers } from '../../loadgen/workers.js';
 import { buildWorkload } from '../../workload/source.js';
 import type { BenchFlags } from './bench.js';
+import { firstModel, startEmbeddedSimulator } from './bench-sim.js';
 import type { CommandContext } from './index.js';
 
 /** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
@@ -165,4 +170,71 @@ export async function scenarioAction(input: ScenarioActionInput): Promise<number
   if (result.kind === 'soak' && result.verdict !== 'stable') return EXIT.failed;
   if (result.kind === 'slo' && !result.best) return EXIT.failed;
   return EXIT.ok;
+}
+
+/** What bench.ts has parsed when a scenario is asked for (the rest of ScenarioActionInput is made here). */
+export type ScenarioFlowInput = Omit<
+  ScenarioActionInput,
+  'f' | 'io' | 'base' | 'model' | 'apiKey' | 'template' | 'runDir' | 'dir'
+> & { extraBody: Record<string, unknown> | undefined; headers: Record<string, string> };
+
+/**
+ * `--scenario`: the server (the given one, or the embedded simulator for the whole scenario),
+ * the request template and the run directory, then the scenario's own stages (scenarioAction).
+ * Scenarios choose their next level from the last one's result (a ramp to its knee, an SLO
+ * search) and run their stages through loadgen/scenarios/run.ts, not through the cell runner.
+ */
+export async function scenarioFlow(
+  f: BenchFlags,
+  io: CommandContext['io'],
+  argv: readonly string[],
+  secrets: SecretRegistry,
+  apiKey: string | undefined,
+  simStepDrift: number | undefined,
+  input: ScenarioFlowInput,
+): Promise<number> {
+  let stopSim: (() => Promise<void>) | undefined;
+  let baseUrl = f.baseUrl;
+  let simModel: string | undefined;
+  if (!baseUrl) {
+    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`), simStepDrift);
+    baseUrl = sim.url;
+    simModel = sim.model;
+    stopSim = sim.stop;
+    io.stderr(`servelab bench: no --base-url; benchmarking the embedded simulator at ${baseUrl}\n`);
+  }
+  try {
+    const { base, api } = splitEndpoint(baseUrl, f.endpoint, f.backend);
+    const model = simModel ?? f.model ?? (await firstModel(base, apiKey));
+    const template: RequestTemplate = {
+      endpoint: { baseUrl: base, model, label: new URL(base).host },
+      api,
+      stream: f.stream,
+      minTokens: f.minTokens,
+      ignoreEos: f.ignoreEos === true,
+      ...(f.temperature !== undefined
+        ? { temperature: num(f.temperature, '--temperature', { min: 0 })! }
+        : {}),
+      ...(input.extraBody ? { extraBody: input.extraBody } : {}),
+      ...(Object.keys(input.headers).length ? { extraHeaders: input.headers } : {}),
+      ...(apiKey ? { apiKey } : {}),
+      timeouts: timeoutsMs(input.timeouts),
+    };
+    const createdAt = new Date();
+    const name = benchRunName(createdAt);
+    const dir = f.out
+      ? resolve(io.cwd, f.out)
+      : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
+    const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
+    io.stderr(
+      `servelab bench: ${input.workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`,
+    );
+    try {
+      return await scenarioAction({ ...input, f, io, base, model, apiKey, template, runDir, dir });
+    } finally {
+      runDir.close();
+    }
+  } finally {
+    await stopSim?.();
+  }
 }

@@ -1,11 +1,17 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { request } from 'undici';
+import { stringify as toYaml } from 'yaml';
 import { resolveApiKey } from '../../client/api-key.js';
-import { networkError } from '../../client/errors.js';
-import { SecretRegistry, secretsFromBody, secretsFromHeaders, secretsFromUrl } from '../../config/secrets.js';
+import {
+  redact,
+  SecretRegistry,
+  secretsFromBody,
+  secretsFromHeaders,
+  secretsFromUrl,
+} from '../../config/secrets.js';
 import { EXIT, ServelabError } from '../../errors.js';
-import { type ArrivalSpec, arrivalsFromFlags, concurrencyCap } from '../../loadgen/arrivals.js';
+import { runBenchSeries } from '../../experiment/bench-series.js';
+import { arrivalsFromFlags } from '../../loadgen/arrivals.js';
 import {
   BENCH_MAX_ERROR_RATE_DEFAULT,
   BENCH_TIMEOUT_DEFAULTS_S,
@@ -17,24 +23,23 @@ import {
   parseNumberFlag,
   parsePercentiles,
   splitEndpoint,
-  timeoutsMs,
 } from '../../loadgen/bench-flags.js';
-import { runBench, stageSeed } from '../../loadgen/bench-run.js';
+import { stageSeed } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
-import type { RequestTemplate } from '../../loadgen/requests.js';
-import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
+import { BenchRunDir, benchRunName, redactArgs } from '../../loadgen/run-dir.js';
 import { SCENARIOS } from '../../loadgen/scenarios/run.js';
-import { probeServerMetrics, type ServerMetricsProbe } from '../../loadgen/server-metrics.js';
+import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { parseSlo } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import { parseSweep } from '../../loadgen/sweep.js';
 import { describeStage, formatSweepTable } from '../../loadgen/sweep-table.js';
-import { autoWorkers } from '../../loadgen/workers.js';
+import { shellQuote } from '../../shell-quote.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
-import { scenarioAction } from './bench-scenario.js';
-import { startEmbeddedSimulator } from './bench-sim.js';
+import { scenarioFlow } from './bench-scenario.js';
+import { EMBEDDED_SIM_MODEL, firstModel } from './bench-sim.js';
+import { benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
 export interface BenchFlags {
@@ -99,39 +104,11 @@ export interface BenchFlags {
   trendTolerance?: string;
   prometheusUrl?: string;
   simStepDrift?: string;
+  printSpec?: boolean;
 }
 
 /** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
 const num = parseNumberFlag;
-
-async function firstModel(base: string, apiKey?: string): Promise<string> {
-  let why: string;
-  try {
-    const res = await request(`${base}/models`, {
-      headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-      headersTimeout: 10_000,
-      bodyTimeout: 10_000,
-    });
-    const text = await res.body.text();
-    let id: string | undefined;
-    try {
-      id = (JSON.parse(text) as { data?: { id?: string }[] }).data?.[0]?.id;
-    } catch {
-      // not JSON: reported below
-    }
-    if (res.statusCode === 200 && id) return id;
-    why = res.statusCode === 200 ? 'did not name one' : `answered HTTP ${res.statusCode}`;
-  } catch (err) {
-    // the server is not there at all: say so, the way every other request failure is said
-    const u = new URL(base);
-    throw new ServelabError('NOT_READY', networkError(err, u.host, `GET ${base}/models`).message, {
-      hint: 'start the server (or the SSH forward) first; `servelab check URL --wait 60s` waits for it',
-    });
-  }
-  throw new ServelabError('NOT_READY', `no --model given and ${base}/models ${why}`, {
-    hint: 'pass --model NAME, or check that the server is up (servelab check)',
-  });
-}
 
 export function registerBench(program: Command, ctx: CommandContext): void {
   program
@@ -240,6 +217,7 @@ export function registerBench(program: Command, ctx: CommandContext): void {
       '--sim-step-drift <pct>',
       'embedded simulator only: its step time grows this many percent per minute (an injected slow leak)',
     )
+    .option('--print-spec', 'print these flags as a spec file (servelab run / sweep) and exit')
     .action(async (flags: BenchFlags, cmd: Command) => {
       ctx.setExit(
         await benchAction(flags, ctx, (cmd.parent as unknown as { rawArgs?: string[] })?.rawArgs ?? []),
@@ -314,7 +292,6 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   const workload = buildWorkload(workloadOpts);
   // a sweep's later stages draw fresh prompts (their own seed), not stage 1's again from the prefix cache
   const fromFile = workloadOpts.suite === undefined && workloadOpts.datasetPath !== undefined;
-  const freshItems = (s: number) => buildWorkload({ ...workloadOpts, seed: s }).items;
   const promptsPerStage = fromFile
     ? 'the dataset file reshuffled per stage (seed per stage): prompts a stage repeats can hit the prefix cache'
     : "fresh per stage: stage k (from 2) draws its prompts with its own seed (stageSeed in summary.json's stages)";
@@ -352,214 +329,224 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   if (f.baseUrl) secrets.addAll(secretsFromUrl(f.baseUrl));
   if (extraBody) secrets.addAll(secretsFromBody(extraBody));
 
-  let stopSim: (() => Promise<void>) | undefined;
-  let baseUrl = f.baseUrl;
-  if (!baseUrl) {
-    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`), simStepDrift);
-    baseUrl = sim.url;
-    f.model = sim.model;
-    stopSim = sim.stop;
-    io.stderr(`servelab bench: no --base-url; benchmarking the embedded simulator at ${baseUrl}\n`);
+  if (f.scenario) {
+    return scenarioFlow(f, io, argv, secrets, apiKey, simStepDrift, {
+      seed,
+      arrivals,
+      maxConcurrency,
+      numPrompts,
+      durationS,
+      scenarioLevels,
+      scenarioSlo,
+      maxErrorRate,
+      workloadOpts,
+      workload,
+      fixedWorkers,
+      grace,
+      percentiles,
+      goodput,
+      metricsIntervalS,
+      timeouts,
+      extraBody,
+      headers,
+    });
   }
-  try {
-    const { base, api } = splitEndpoint(baseUrl, f.endpoint, f.backend);
-    const model = f.model ?? (await firstModel(base, apiKey));
-    const template: RequestTemplate = {
-      endpoint: { baseUrl: base, model, label: new URL(base).host },
-      api,
-      stream: f.stream,
-      minTokens: f.minTokens,
-      ignoreEos: f.ignoreEos === true,
-      ...(f.temperature !== undefined
-        ? { temperature: num(f.temperature, '--temperature', { min: 0 })! }
-        : {}),
-      ...(extraBody ? { extraBody } : {}),
-      ...(Object.keys(headers).length ? { extraHeaders: headers } : {}),
-      ...(apiKey ? { apiKey } : {}),
-      timeouts: timeoutsMs(timeouts),
-    };
-    const createdAt = new Date();
-    const name = benchRunName(createdAt);
-    const dir = f.out
-      ? resolve(io.cwd, f.out)
-      : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
-    const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
-    io.stderr(`servelab bench: ${workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`);
 
-    if (f.scenario) {
-      try {
-        return await scenarioAction({
-          f,
-          io,
-          base,
-          model,
-          apiKey,
-          template,
-          seed,
-          arrivals,
-          maxConcurrency,
-          numPrompts,
-          durationS,
-          scenarioLevels,
-          scenarioSlo,
-          maxErrorRate,
-          workloadOpts,
-          workload,
-          fixedWorkers,
-          grace,
-          percentiles,
-          goodput,
-          runDir,
-          dir,
-          metricsIntervalS,
-          timeouts,
-        });
-      } finally {
-        runDir.close();
-      }
-    }
-    let counters: LiveCounters = newCounters();
-    let stageStart = performance.now();
-    let stageTotal: number | undefined;
-    let stageLabel = '';
-    const printProgress = (final = false) => {
-      const text = formatProgress(counters, stageTotal, (performance.now() - stageStart) / 1000, stageLabel);
-      if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
-      else io.stderr(`${text}\n`);
-    };
-    let lastPlain = 0;
-    const timer =
-      f.progress !== false
-        ? setInterval(
-            () => {
-              if (io.isTTY) printProgress();
-              else if (performance.now() - lastPlain >= 10_000) {
-                lastPlain = performance.now();
-                printProgress();
-              }
-            },
-            io.isTTY ? 500 : 1000,
-          )
-        : undefined;
-    timer?.unref?.();
-    let probe: ServerMetricsProbe | undefined;
-    let result: Awaited<ReturnType<typeof runBench>>;
-    try {
-      result = await runBench({
-        items: workload.items,
-        template,
-        arrivals,
-        ...(sweep ? { sweep, freshItems } : {}),
-        seed,
-        ...(numPrompts !== undefined ? { numPrompts } : {}),
-        ...(durationS !== undefined ? { durationMs: durationS * 1000 } : {}),
-        warmup,
-        resolveWorkers: (a: ArrivalSpec) =>
-          fixedWorkers ??
-          autoWorkers(
-            concurrencyCap(a) ?? (a.kind === 'burst' ? (numPrompts ?? workload.items.length) : undefined),
-          ),
-        signal: io.signal,
-        graceMs: grace * 1000,
-        percentiles,
-        ...(goodput ? { goodput } : {}),
-        onRecord: (r) => runDir.append(r),
-        onStageStart: async (stage, a) => {
-          if (f.serverMetrics !== false)
-            probe = await probeServerMetrics(
-              base,
-              join(dir, 'kv_timeseries.csv'),
-              metricsIntervalS * 1000,
-              (t) => io.stderr(`servelab bench: ${t}\n`),
-            );
-          counters = newCounters();
-          stageStart = performance.now();
-          lastPlain = performance.now();
-          stageTotal =
-            durationS !== undefined
-              ? undefined
-              : (numPrompts ?? workload.items.length) + (stage === 0 ? warmup : 0);
-          const planned = sweep?.kind === 'list' ? sweep.stages.length : sweep ? 2 + sweep.rates : 1;
-          stageLabel = sweep ? `[stage ${stage + 1}/${planned}] ` : '';
-          if (sweep) io.stderr(`servelab bench: stage ${stage + 1}/${planned}: ${describeStage(a)}\n`);
-          return counters;
-        },
-        onStageEnd: async (res) => {
-          if (f.progress !== false) printProgress(true);
-          const delta = await probe?.stop();
-          probe = undefined;
-          if (delta) {
-            res.summary.server = delta;
-            if (delta.serverMeanInFlight !== undefined)
-              res.summary.littleLaw.serverMeanInFlight = delta.serverMeanInFlight;
-          }
-        },
-      });
-    } finally {
-      if (timer) clearInterval(timer);
-      await probe?.stop();
-      runDir.close();
-    }
-    const stages = result.stages;
-    // the limits the requests ran under, stated with the results they shaped
-    const limitsJson = { timeouts, maxErrorRate };
-    if (stages.length === 1 && !sweep) {
-      const s = stages[0]!.summary;
-      runDir.writeJson('summary.json', {
-        ...s,
-        model,
-        baseUrl: base,
-        dataset: workload.description,
-        ...limitsJson,
-      });
-      io.stdout(formatSummaryTable(s, percentiles));
-    } else {
-      runDir.writeJson('summary.json', {
-        v: 1,
-        model,
-        baseUrl: base,
-        dataset: workload.description,
-        ...limitsJson,
-        sweep: f.sweep,
-        promptsPerStage,
-        ...(result.stoppedEarly ? { stoppedEarly: result.stoppedEarly } : {}),
-        stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
-      });
-      if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
-      io.stdout(formatSweepTable(stages));
-      io.stdout(`prompts: ${promptsPerStage}\n`);
-      if (result.stoppedEarly) io.stdout(`sweep: ${result.stoppedEarly}\n`);
-    }
-    if (f.saveResult) {
-      const last = stages.at(-1)?.summary;
-      if (last) {
-        const vllm = Object.fromEntries(
-          Object.entries(last).filter(([, v]) => typeof v !== 'object' || v === null),
-        );
-        runDir.writeJson(f.resultFilename ?? 'vllm-result.json', {
-          ...vllm,
-          model_id: model,
-          backend: api === 'chat' ? 'openai-chat' : 'openai',
-        });
-      }
-    }
-    io.stdout(`run directory: ${dir}\n`);
-    if (io.signal.aborted) return EXIT.interrupted;
-    const measured = stages.reduce((s, st) => s + st.summary.counts.measured, 0);
-    const ok = stages.reduce((s, st) => s + st.summary.counts.ok, 0);
-    const verdict = errorShareVerdict(measured, ok, maxErrorRate);
-    if (verdict && (verdict.over || ok === 0)) {
-      io.stderr(
-        `servelab bench: ${verdict.failed} of ${measured} measured requests did not end ok ` +
-          `(${(verdict.share * 100).toFixed(1)} %${verdict.over ? `, over --max-error-rate ${maxErrorRate}` : ''}): ` +
-          'the figures describe a failing server; see errorByKind in summary.json\n',
-      );
-      return EXIT.failed;
-    }
+  // the flags as a spec: one arm on one server, the stages as its load levels
+  const ends = f.baseUrl ? splitEndpoint(f.baseUrl, f.endpoint, f.backend) : undefined;
+  const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
+  const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
+  const keySource = f.apiKeyFile
+    ? { file: resolve(io.cwd, f.apiKeyFile) }
+    : apiKey
+      ? { env: f.apiKeyEnv }
+      : undefined;
+  const spec = benchSpec({
+    server: ends ? { kind: 'external', base: ends.base, model } : { kind: 'sim', model },
+    api,
+    workload: workloadOpts,
+    ...(numPrompts !== undefined ? { numPrompts } : {}),
+    ...(durationS !== undefined ? { durationS } : {}),
+    warmup,
+    arrivals,
+    ...(sweep ? { sweep } : {}),
+    ...(burstiness !== undefined ? { burstiness } : {}),
+    ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+    stream: f.stream,
+    minTokens: f.minTokens,
+    ignoreEos: f.ignoreEos === true,
+    ...(f.temperature !== undefined ? { temperature: num(f.temperature, '--temperature', { min: 0 })! } : {}),
+    ...(extraBody ? { extraBody } : {}),
+    headers,
+    ...(keySource ? { apiKey: keySource } : {}),
+    timeouts,
+    percentiles,
+    ...(goodput ? { goodput } : {}),
+    workers: fixedWorkers ?? 'auto',
+    graceS: grace,
+    maxErrorRate,
+    serverMetrics: f.serverMetrics !== false,
+    metricsIntervalS,
+    seed,
+  });
+  if (f.printSpec) {
+    io.stdout(
+      secrets.scrub(
+        `# servelab bench ${redactArgs(argv.slice(argv.indexOf('bench') + 1))
+          .map(shellQuote)
+          .join(' ')}\n` +
+          `# as a spec: servelab run FILE (every stage a cell of its own run directory)\n${toYaml(redact(secrets.scrubValue(spec)))}`,
+      ),
+    );
     return EXIT.ok;
-  } finally {
-    await stopSim?.();
   }
+  const base = ends?.base;
+  const createdAt = new Date();
+  const name = benchRunName(createdAt);
+  const dir = f.out
+    ? resolve(io.cwd, f.out)
+    : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
+  const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
+  io.stderr(
+    `servelab bench: ${workload.description}; ${api} ${base ?? 'the embedded simulator (simulated vLLM on 127.0.0.1)'} model ${model}; run dir ${dir}\n`,
+  );
+  if (!base) io.stderr('servelab bench: no --base-url; benchmarking the embedded simulator\n');
+
+  let counters: LiveCounters = newCounters();
+  let stageStart = performance.now();
+  let stageTotal: number | undefined;
+  let stageLabel = '';
+  const printProgress = (final = false) => {
+    const text = formatProgress(counters, stageTotal, (performance.now() - stageStart) / 1000, stageLabel);
+    if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+    else io.stderr(`${text}\n`);
+  };
+  let lastPlain = 0;
+  const timer =
+    f.progress !== false
+      ? setInterval(
+          () => {
+            if (io.isTTY) printProgress();
+            else if (performance.now() - lastPlain >= 10_000) {
+              lastPlain = performance.now();
+              printProgress();
+            }
+          },
+          io.isTTY ? 500 : 1000,
+        )
+      : undefined;
+  timer?.unref?.();
+  let result: Awaited<ReturnType<typeof runBenchSeries>>;
+  try {
+    result = await runBenchSeries({
+      spec,
+      baseDir: io.cwd,
+      dir,
+      runDir,
+      env: io.env,
+      signal: io.signal,
+      log: (l) => io.stderr(`servelab bench: ${secrets.scrub(l)}\n`),
+      secrets,
+      ...(apiKey ? { apiKey } : {}),
+      ...(simStepDrift ? { simOverrides: { createEngine: driftingEngineFactory(simStepDrift) } } : {}),
+      ...(sweep?.kind === 'auto'
+        ? { auto: { rates: sweep.rates, maxConcurrency: sweep.maxConcurrency } }
+        : {}),
+      onStageStart: (stage, planned, a, requests) => {
+        counters = newCounters();
+        stageStart = performance.now();
+        lastPlain = performance.now();
+        stageTotal = requests;
+        stageLabel = sweep ? `[stage ${stage + 1}/${planned}] ` : '';
+        if (sweep) io.stderr(`servelab bench: stage ${stage + 1}/${planned}: ${describeStage(a)}\n`);
+        return counters;
+      },
+      onStageEnd: () => {
+        if (f.progress !== false) printProgress(true);
+      },
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+    runDir.close();
+  }
+  if (result.failed && result.stages.length === 0) {
+    const why = result.failed.failure;
+    throw new ServelabError(
+      why?.phase === 'launch' ? 'LAUNCH_FAILED' : 'BAD_CONFIG',
+      `the benchmark could not run: ${why?.message ?? 'its stage failed'}`,
+      why?.hint ? { hint: why.hint } : {},
+    );
+  }
+  const stages = result.stages;
+  const baseUrl = base ?? stages[0]?.summary.server?.url?.replace(/\/metrics$/, '');
+  // the limits the requests ran under, stated with the results they shaped
+  const limitsJson = { timeouts, maxErrorRate };
+  if (stages.length === 1 && !sweep) {
+    const st = stages[0]!.summary;
+    runDir.writeJson('summary.json', {
+      ...st,
+      model,
+      ...(baseUrl ? { baseUrl } : {}),
+      dataset: workload.description,
+      ...limitsJson,
+    });
+    io.stdout(formatSummaryTable(st, percentiles));
+  } else {
+    runDir.writeJson('summary.json', {
+      v: 1,
+      model,
+      ...(baseUrl ? { baseUrl } : {}),
+      dataset: workload.description,
+      ...limitsJson,
+      sweep: f.sweep,
+      promptsPerStage,
+      ...(result.stoppedEarly ? { stoppedEarly: result.stoppedEarly } : {}),
+      ...(result.failed?.failure ? { failedStage: result.failed.failure } : {}),
+      stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
+    });
+    if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
+    io.stdout(formatSweepTable(stages));
+    io.stdout(`prompts: ${promptsPerStage}\n`);
+    if (result.stoppedEarly) io.stdout(`sweep: ${result.stoppedEarly}\n`);
+    if (result.failed?.failure) io.stdout(`sweep: a stage failed: ${result.failed.failure.message}\n`);
+  }
+  if (f.saveResult) {
+    const last = stages.at(-1)?.summary;
+    if (last) {
+      const vllm = Object.fromEntries(
+        Object.entries(last).filter(([, v]) => typeof v !== 'object' || v === null),
+      );
+      runDir.writeJson(f.resultFilename ?? 'vllm-result.json', {
+        ...vllm,
+        model_id: model,
+        backend: api === 'chat' ? 'openai-chat' : 'openai',
+      });
+    }
+  }
+  io.stdout(`run directory: ${dir}\n`);
+  if (io.signal.aborted) return EXIT.interrupted;
+  if (result.failed) return EXIT.failed;
+  return errorShareExit(io, stages, maxErrorRate);
+}
+
+/** exit 1 when more than --max-error-rate of the measured requests did not end ok */
+function errorShareExit(
+  io: CommandContext['io'],
+  stages: readonly { summary: { counts: { measured: number; ok: number } } }[],
+  maxErrorRate: number,
+): number {
+  const measured = stages.reduce((s, st) => s + st.summary.counts.measured, 0);
+  const ok = stages.reduce((s, st) => s + st.summary.counts.ok, 0);
+  const verdict = errorShareVerdict(measured, ok, maxErrorRate);
+  if (verdict && (verdict.over || ok === 0)) {
+    io.stderr(
+      `servelab bench: ${verdict.failed} of ${measured} measured requests did not end ok ` +
+        `(${(verdict.share * 100).toFixed(1)} %${verdict.over ? `, over --max-error-rate ${maxErrorRate}` : ''}): ` +
+        'the figures describe a failing server; see errorByKind in summary.json\n',
+    );
+    return EXIT.failed;
+  }
+  return EXIT.ok;
 }
 
 /** The model the embedded simulator serves when --model is not given (bench-sim.ts). */

@@ -136,12 +136,12 @@ export async function runScenario(o: ScenarioRunOptions): Promise<ScenarioRun> {
     onLevelStart: async (index, req) => {
       o.log(`stage ${index + 1}: ${req.label} (${describeStage(req.arrivals)})`);
       if (o.serverMetrics)
-        probe = await probeServerMetrics(
-          o.base,
-          join(o.runDir, 'kv_timeseries.csv'),
-          o.metricsIntervalMs,
-          o.log,
-        );
+        probe = await probeServerMetrics({
+          targets: [{ url: o.base, port: Number(new URL(o.base).port || 80) }],
+          csvPath: join(o.runDir, 'kv_timeseries.csv'),
+          intervalMs: o.metricsIntervalMs,
+          note: o.log,
+        });
       counters = newCounters();
       const start = performance.now();
       const total = req.durationMs !== undefined ? undefined : req.numPrompts;
