@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type ExecFileFn, execFileNode } from '../preflight/gpu.js';
 import { submitJob } from './slurm-jobs.js';
 import { parseSqueueRows, SlurmPoller } from './slurm-poller.js';
@@ -41,6 +41,20 @@ function script(name: string, sleepS: number, code: number): { path: string; tim
   );
   chmodSync(path, 0o755);
   return { path, times, out: join(dir, `${name}-%j.out`) };
+}
+
+/** Submits the scripts; a failed assertion still leaves none of them queued (scancel after the test). */
+async function submitAll(jobs: { path: string; out: string }[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const j of jobs) ids.push(await submitJob({ script: j.path, output: j.out, cwd: root }));
+  onTestFinished(() => {
+    try {
+      execFileSync('scancel', ids, { stdio: 'ignore' });
+    } catch {
+      // the jobs ended already
+    }
+  });
+  return ids;
 }
 
 const inQueue = (ids: string[]) =>
@@ -86,8 +100,7 @@ describe('squeue rows and the queue progress line', () => {
 describe.skipIf(!up.ok)('SlurmPoller under a real SLURM', () => {
   it('three jobs at once: one squeue per poll for all of them, each resolved with its own end', async () => {
     const jobs = [script('a', 4, 0), script('b', 4, 3), script('c', 4, 0)];
-    const ids: string[] = [];
-    for (const j of jobs) ids.push(await submitJob({ script: j.path, output: j.out, cwd: root }));
+    const ids = await submitAll(jobs);
     const rec = recording();
     const poller = new SlurmPoller({ pollMs: 300, exec: rec.exec });
     const states: Record<string, string[]> = {};
@@ -124,12 +137,11 @@ describe.skipIf(!up.ok)('SlurmPoller under a real SLURM', () => {
     const latestStart = Math.max(...spans.map((s) => s[0]!));
     const earliestEnd = Math.min(...spans.map((s) => s[1]!));
     expect(latestStart).toBeLessThan(earliestEnd);
-  });
+  }, 120_000);
 
   it('an abort cancels every job watched with one scancel; nothing is left in squeue', async () => {
     const jobs = [script('x', 600, 0), script('y', 600, 0), script('z', 600, 0)];
-    const ids: string[] = [];
-    for (const j of jobs) ids.push(await submitJob({ script: j.path, output: j.out, cwd: root }));
+    const ids = await submitAll(jobs);
     const rec = recording();
     const ac = new AbortController();
     const poller = new SlurmPoller({ pollMs: 300, exec: rec.exec, signal: ac.signal });
@@ -146,5 +158,21 @@ describe.skipIf(!up.ok)('SlurmPoller under a real SLURM', () => {
     const scancels = rec.calls.filter((c) => c.file === 'scancel');
     expect(scancels).toHaveLength(1);
     expect(scancels[0]!.args).toEqual(ids);
-  });
+  }, 120_000);
+
+  it('a job past its timeout is cancelled alone; the job beside it completes', async () => {
+    const jobs = [script('late', 600, 0), script('quick', 3, 0)];
+    const ids = await submitAll(jobs);
+    const rec = recording();
+    const poller = new SlurmPoller({ pollMs: 300, exec: rec.exec });
+    const [late, quick] = await Promise.all([
+      poller.wait(ids[0]!, { timeoutMs: 1500, logPath: jobs[0]!.out.replace('%j', ids[0]!) }),
+      poller.wait(ids[1]!, { timeoutMs: 300_000 }),
+    ]);
+    expect(late).toMatchObject({ state: 'CANCELLED', cancelled: true, ok: false });
+    expect(quick).toMatchObject({ state: 'COMPLETED', ok: true });
+    expect(quick.cancelled).toBeUndefined();
+    expect(rec.calls.filter((c) => c.file === 'scancel').map((c) => c.args)).toEqual([[ids[0]]]);
+    expect(inQueue(ids)).toBe('');
+  }, 120_000);
 });
