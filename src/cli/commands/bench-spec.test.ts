@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type ScriptServer, startScriptServer } from '../../client/testing/sse-server.js';
+import { specSchema } from '../../config/spec.js';
 import { EXIT } from '../../errors.js';
 import type { RequestRecord } from '../../loadgen/records.js';
 import { runMain } from '../main.js';
@@ -50,8 +51,8 @@ describe('servelab bench as a spec', () => {
     const p = captureIo({ cwd: root });
     expect(await runMain(['bench', ...SIM_FLAGS, '--print-spec'], p.io)).toBe(EXIT.ok);
     const text = p.out.join('');
-    const spec = parseYaml(text) as Record<string, any>;
-    expect(spec.servers.bench.kind).toBe('sim');
+    const spec = specSchema.parse(parseYaml(text));
+    expect(spec.servers.bench?.kind).toBe('sim');
     expect(spec.concurrency).toEqual([2]);
     expect(spec.workload.requests).toMatchObject({
       num_prompts: 6,
@@ -124,8 +125,8 @@ describe('servelab bench as a spec', () => {
     const out = c.out.join('');
     expect(out).not.toContain('sk-never-print-me');
     expect(out).not.toContain('sk-header-secret');
-    const spec = parseYaml(out) as Record<string, any>;
-    expect(spec.workload.requests.apiKey).toEqual({ env: 'MY_KEY' });
+    const spec = specSchema.parse(parseYaml(out));
+    expect(spec.workload.requests?.apiKey).toEqual({ env: 'MY_KEY' });
     expect(spec.servers.bench).toMatchObject({ kind: 'external', model: 'm' });
   });
 });
