@@ -21,9 +21,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import type { RequestsWorkloadSpec, SlurmLauncherSpec, Spec, VllmServersSpec } from '../config/spec.js';
+import { join, resolve } from 'node:path';
+import type { SlurmLauncherSpec, Spec, VllmServersSpec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
+import { benchArgsOf } from '../experiment/bench-args.js';
 import type { CellResult, CellRunContext } from '../experiment/cell.js';
 import type { Cell } from '../experiment/plan.js';
 import { cellConfig } from '../experiment/request-driver.js';
@@ -39,44 +40,7 @@ export function defaultServelabWords(): string[] {
   return [process.execPath, resolve(import.meta.dirname, '..', '..', 'bin', 'servelab.js')];
 }
 
-/** `servelab bench` flags that drive a cell's workload at its load level (after --base-url/--model/--out). */
-export function benchArgsOf(cell: Cell, r: RequestsWorkloadSpec, baseDir: string): string[] {
-  const a: string[] = [];
-  const opt = (flag: string, v: string | number | undefined) => {
-    if (v !== undefined) a.push(flag, String(v));
-  };
-  if (r.suite) opt('--suite', r.suite);
-  opt('--dataset-name', r.dataset);
-  if (r.path) opt('--dataset-path', isAbsolute(r.path) ? r.path : resolve(baseDir, r.path));
-  opt('--num-prompts', r.num_prompts);
-  opt('--random-input-len', r.input_len);
-  opt('--random-output-len', r.output_len);
-  opt('--random-range-ratio', r.range_ratio);
-  opt('--input-dist', r.input_dist);
-  opt('--output-dist', r.output_dist);
-  opt('--prefix-groups', r.prefix_groups);
-  opt('--prompts-per-group', r.prompts_per_group);
-  opt('--prefix-len', r.prefix_len);
-  opt('--warmup', r.warmup);
-  a.push('--backend', r.api === 'chat' ? 'openai-chat' : 'openai');
-  if (!r.stream) a.push('--no-stream');
-  a.push(r.ignore_eos ? '--ignore-eos' : '--no-min-tokens');
-  if (r.timeoutS !== undefined) opt('--timeout', r.timeoutS);
-  if (cell.load.kind === 'rate') {
-    opt('--request-rate', cell.load.ratePerSec);
-    opt('--burstiness', r.burstiness);
-    opt('--max-concurrency', r.max_concurrency);
-  } else if (cell.load.kind === 'burst') {
-    a.push('--request-rate', 'inf');
-    opt('--max-concurrency', r.max_concurrency);
-  } else {
-    a.push('--request-rate', 'inf');
-    opt('--max-concurrency', cell.load.concurrency);
-  }
-  opt('--seed', cell.seed);
-  a.push('--no-progress');
-  return a;
-}
+export { benchArgsOf } from '../experiment/bench-args.js';
 
 export interface SlurmJobInputs {
   spec: Spec;
@@ -133,7 +97,10 @@ export function slurmJobOf(o: SlurmJobInputs): SlurmCellJob {
     logDir: join(o.cellDir, 'logs'),
     cacheRoot,
     servelab: l?.servelab ?? s.servelab_bin ?? defaultServelabWords(),
-    bench: benchArgsOf(cell, r, o.baseDir),
+    bench: benchArgsOf(cell, r, o.baseDir, {
+      serverMetrics: spec.metrics.server,
+      metricsIntervalMs: spec.metrics.intervalMs,
+    }),
     healthTimeoutS: s.healthTimeoutS,
     ...(l?.rayWaitS !== undefined ? { rayWaitS: l.rayWaitS } : {}),
     ...(s.vllm_bin !== undefined ? { vllm: s.vllm_bin } : {}),

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type ScriptServer, startScriptServer } from '../../client/testing/sse-server.js';
 import { specSchema } from '../../config/spec.js';
-import { EXIT } from '../../errors.js';
+import { EXIT, type ServelabError } from '../../errors.js';
+import { benchArgsOf } from '../../experiment/bench-args.js';
+import { planExperiment } from '../../experiment/plan.js';
 import type { RequestRecord } from '../../loadgen/records.js';
 import { runMain } from '../main.js';
 import { captureIo } from '../testing/capture-io.js';
@@ -200,5 +202,78 @@ describe('workload.requests: every request option of bench in a spec', () => {
     const c = captureIo({ cwd: root });
     expect(await runMain(['run', file, '--dry-run'], c.io)).toBe(EXIT.usage);
     expect(c.err.join('')).toMatch(/num_prompts .* or duration_s .* not both/);
+  });
+});
+
+describe('a request cell as bench flags (the benchmark inside a SLURM job)', () => {
+  it('benchArgsOf -> bench --print-spec gives back the same workload.requests, key for key', async () => {
+    const spec = specSchema.parse({
+      name: 'rt',
+      servers: { s: { kind: 'external', url: 'http://127.0.0.1:9/v1', model: 'm' } },
+      arms: [{ name: 'a', servers: 's' }],
+      rates: [4],
+      workload: {
+        requests: {
+          dataset: 'random',
+          num_prompts: 40,
+          warmup: 3,
+          input_len: 300,
+          output_len: 20,
+          range_ratio: 0.25,
+          model: 'm',
+          api: 'chat',
+          stream: true,
+          ignore_eos: false,
+          min_tokens: false,
+          burstiness: 0.5,
+          max_concurrency: 16,
+          temperature: 0.7,
+          extra_body: { chat_template_kwargs: { enable_thinking: false } },
+          headers: { 'x-team': 'infra' },
+          apiKey: { env: 'JOB_KEY' },
+          timeoutS: 900,
+          first_byte_timeout_s: 60,
+          idle_timeout_s: null,
+          percentiles: [50, 90, 99.9],
+          goodput: { ttft_ms: 500, tpot_ms: 50 },
+          workers: 2,
+          max_error_rate: 0.2,
+        },
+      },
+    });
+    const cell = planExperiment(spec).cells[0]!;
+    const args = benchArgsOf(cell, spec.workload.requests!, '/');
+    const c = captureIo({ env: { JOB_KEY: 'sk-x' } });
+    const code = await runMain(
+      ['bench', '--base-url', 'http://127.0.0.1:9', '--model', 'm', ...args, '--print-spec'],
+      c.io,
+    );
+    expect(code, c.err.join('')).toBe(EXIT.ok);
+    const back = specSchema.parse(parseYaml(c.out.join('')));
+    expect(back.workload.requests).toEqual(spec.workload.requests);
+    expect(back.rates).toEqual([4]);
+    expect(back.seed).toBe(cell.promptSeed);
+  });
+
+  it('a secret header is refused for a job script, naming the way to pass a key', () => {
+    const spec = specSchema.parse({
+      name: 'rt',
+      servers: { s: { kind: 'external', url: 'http://127.0.0.1:9/v1', model: 'm' } },
+      arms: [{ name: 'a', servers: 's' }],
+      concurrency: [2],
+      workload: { requests: { headers: { authorization: 'Bearer sk-inline' } } },
+    });
+    const cell = planExperiment(spec).cells[0]!;
+    let err: ServelabError | undefined;
+    try {
+      benchArgsOf(cell, spec.workload.requests!, '/');
+    } catch (e) {
+      err = e as ServelabError;
+    }
+    expect(err?.message).toMatch(
+      /headers.authorization: a secret header cannot be written into a SLURM job script/,
+    );
+    expect(err?.hint).toMatch(/apiKey: \{env: NAME\}/);
+    expect(err?.message).not.toContain('sk-inline');
   });
 });

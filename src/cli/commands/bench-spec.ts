@@ -100,9 +100,14 @@ export function benchSpec(b: BenchSpecInput): Spec {
     ...(w.randomRangeRatio !== undefined ? { range_ratio: w.randomRangeRatio } : {}),
     ...(w.inputDist ? { input_dist: w.inputDist } : {}),
     ...(w.outputDist ? { output_dist: w.outputDist } : {}),
-    ...(w.prefixGroups !== undefined ? { prefix_groups: w.prefixGroups } : {}),
-    ...(w.promptsPerGroup !== undefined ? { prompts_per_group: w.promptsPerGroup } : {}),
-    ...(w.prefixLen !== undefined ? { prefix_len: w.prefixLen } : {}),
+    // the prefix dataset's knobs only with it (their flag defaults would be noise in the spec)
+    ...(w.datasetName === 'prefix'
+      ? {
+          ...(w.prefixGroups !== undefined ? { prefix_groups: w.prefixGroups } : {}),
+          ...(w.promptsPerGroup !== undefined ? { prompts_per_group: w.promptsPerGroup } : {}),
+          ...(w.prefixLen !== undefined ? { prefix_len: w.prefixLen } : {}),
+        }
+      : {}),
     ...(w.sharegptOutputLen !== undefined ? { sharegpt_output_len: w.sharegptOutputLen } : {}),
     model: b.server.model,
     api: b.api,
