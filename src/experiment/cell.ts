@@ -33,6 +33,7 @@ import {
 } from '../rundir/run-dir.js';
 import { createEngine } from '../sim/engine.js';
 import type { EngineFactory, StartSimOptions } from '../sim/server/index.js';
+import type { KeptServers } from './kept-servers.js';
 import type { Cell } from './plan.js';
 import { preflight, serverVersions } from './preflight.js';
 import { lastKv, type MatrixProgress, progressLine } from './progress.js';
@@ -89,6 +90,8 @@ export interface CellRunContext {
   matrix: (cell: Cell) => Omit<MatrixProgress, 'tasksDone' | 'tasksTotal' | 'cellElapsedS'>;
   /** launcher slurm with several jobs in the queue at once: the sweep's poller and busy nodes */
   slurm?: SlurmSweepShared;
+  /** one set of servers for every cell of a series (a load scenario), stopped by the series */
+  keptServers?: KeptServers;
 }
 
 /**
@@ -166,6 +169,36 @@ function simOverridesOf(
   return { ...base, createEngine: (o, c) => inner({ ...o, ...extras }, c) };
 }
 
+/**
+ * The launch phase's servers: started for this cell, or a series' kept servers (started by its
+ * first cell or before it, reused by the later ones: experiment/kept-servers.ts).
+ */
+export function launchCellServers(
+  cx: CellRunContext,
+  cell: Cell,
+  logsDir: string,
+  note: (n: string) => void,
+): Promise<LaunchedServers> {
+  const start = () =>
+    startServers({
+      spec: cell.server.spec,
+      mode: cell.server.launcher === 'sim-virtual' ? 'virtual' : 'real',
+      name: cell.server.name,
+      ...(cx.topologyPorts ? { topologyPorts: true } : {}),
+      baseDir: cx.baseDir,
+      logsDir: cx.keptServers?.logsDir ?? logsDir,
+      env: cx.env,
+      ...(cx.signal ? { signal: cx.signal } : {}),
+      seed: cell.seed,
+      ...(simOverridesOf(cx.simOverrides, cell)
+        ? { simOverrides: simOverridesOf(cx.simOverrides, cell) }
+        : {}),
+      ...(cx.makeTransport ? { httpTransport: cx.makeTransport } : {}),
+      onNote: note,
+    });
+  return cx.keptServers ? cx.keptServers.acquire(cell.id, start) : start();
+}
+
 export async function runCell(
   cx: CellRunContext,
   cell: Cell,
@@ -227,25 +260,12 @@ export async function runCell(
   let failedPhase: CellFailure['phase'] | undefined;
   let stage: StageResult | undefined;
   try {
-    cx.log(
-      `[${cell.id}] starting ${serversSpec.kind} servers${cell.server.launcher === 'sim-virtual' ? ' (in-process, virtual time)' : ''}`,
-    );
-    servers = await startServers({
-      spec: serversSpec,
-      mode: cell.server.launcher === 'sim-virtual' ? 'virtual' : 'real',
-      name: cell.server.name,
-      ...(cx.topologyPorts ? { topologyPorts: true } : {}),
-      baseDir,
-      logsDir,
-      env: cx.env,
-      ...(cx.signal ? { signal: cx.signal } : {}),
-      seed,
-      ...(simOverridesOf(cx.simOverrides, cell)
-        ? { simOverrides: simOverridesOf(cx.simOverrides, cell) }
-        : {}),
-      ...(cx.makeTransport ? { httpTransport: cx.makeTransport } : {}),
-      onNote: note,
-    });
+    if (!cx.keptServers)
+      cx.log(
+        `[${cell.id}] starting ${serversSpec.kind} servers${cell.server.launcher === 'sim-virtual' ? ' (in-process, virtual time)' : ''}`,
+      );
+    servers = await launchCellServers(cx, cell, logsDir, note);
+    if (cx.keptServers) meta.serversKept = cx.keptServers.record(cell.id);
     const running = servers;
     // HTTP cells keep the run's real clock (cx.now, a test hook); virtual ones the launcher's
     const clock = running.virtual ? running.clock : realClock(cx.now);
@@ -492,7 +512,8 @@ export async function runCell(
     steps?.close();
     tasks?.close();
     await transport?.close?.().catch(() => undefined);
-    if (servers) await servers.stop().catch((e: Error) => note(`teardown: ${e.message}`));
+    // a series' kept servers outlive the cell (the series stops them)
+    if (servers && !cx.keptServers) await servers.stop().catch((e: Error) => note(`teardown: ${e.message}`));
     // the servers' own logs (vLLM prints its non-default args, --api-key included)
     scrubFiles(logsDir, secrets);
     meta.status = status;

@@ -24,12 +24,14 @@ import type { LiveCounters } from '../loadgen/dispatcher.js';
 import type { RequestTemplate } from '../loadgen/requests.js';
 import { BenchRunDir } from '../loadgen/run-dir.js';
 import { runStage, type StageResult } from '../loadgen/run-stage.js';
-import { probeServerMetrics } from '../loadgen/server-metrics.js';
+import type { ClientPoint } from '../loadgen/scenarios/level.js';
+import { probeServerMetrics, type ServerPoint } from '../loadgen/server-metrics.js';
 import type { GoodputSlo } from '../loadgen/summary.js';
 import type { Endpoint } from '../loadgen/transport.js';
 import { autoWorkers } from '../loadgen/workers.js';
 import type { SamplerClock } from '../metrics/sampler.js';
 import { SERVELAB_VERSION } from '../version.js';
+import type { WorkloadItem } from '../workload/item.js';
 import { buildWorkload, type DatasetName, type WorkloadOptions } from '../workload/source.js';
 import type { Cell } from './plan.js';
 
@@ -96,6 +98,38 @@ export interface RequestSeries {
   warmupOf: (cell: Cell) => number;
   /** the cell's live counters (the progress line), made when it starts driving */
   counters?: (cell: Cell, arrivals: ArrivalSpec, planned: number | undefined) => LiveCounters | undefined;
+  /**
+   * The level as the series gives it (a load scenario's ramp step, grid cell, soak, SLO probe):
+   * its exact arrivals, its own prompts and its count or duration, in place of the ones the
+   * cell's load and the spec's `requests` section give.
+   */
+  levelOf?: (cell: Cell) => SeriesLevel | undefined;
+  /** the client's memory, sampled on the stage's clock alongside it (the CLI: process.memoryUsage) */
+  sampleClient?: () => { rss: number; heapUsed: number };
+  /** the stage has ended: what was sampled beside it (a scenario's LevelResult) */
+  onDriven?: (cell: Cell, driven: DrivenStage) => void;
+}
+
+/** One level of a series, given by the series itself (see RequestSeries.levelOf). */
+export interface SeriesLevel {
+  arrivals: ArrivalSpec;
+  items: WorkloadItem[];
+  numPrompts?: number;
+  durationMs?: number;
+  /** what cell.json says about the prompts (default: their count) */
+  description?: string;
+}
+
+/** What was sampled beside one stage of a series. */
+export interface DrivenStage {
+  stage: StageResult;
+  /** the servers' gauges per /metrics tick, on the stage's clock (empty: no metrics) */
+  server: ServerPoint[];
+  /** the client's memory, on the stage's clock (empty: no sampleClient) */
+  client: ClientPoint[];
+  /** the stage's window in wall-clock unix ms (for outside sources: Prometheus, DCGM) */
+  startUnixMs: number;
+  endUnixMs: number;
 }
 
 export interface RequestDriveOptions {
@@ -183,9 +217,12 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       },
     );
   if (eps.length > 1) o.note(`${eps.length} replicas serve ${model}: requests go to them round-robin`);
-  const workload = buildWorkload(requestWorkloadOptions(r, cell.promptSeed, o.baseDir));
+  const level = series?.levelOf?.(cell);
+  const workload = level
+    ? { items: level.items, description: level.description ?? `${level.items.length} prompts` }
+    : buildWorkload(requestWorkloadOptions(r, cell.promptSeed, o.baseDir));
   const template = requestTemplate(r, ep, o.apiKey);
-  const arrivals = cellArrivals(cell, r);
+  const arrivals = level?.arrivals ?? cellArrivals(cell, r);
   const runDir = series?.runDir ?? new BenchRunDir(o.dir, cell.id, [], o.createdAt, o.secrets);
   if (!series)
     runDir.writeJson('run.json', {
@@ -213,11 +250,14 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
         intervalMs: o.metricsIntervalMs,
         note: o.note,
         scrub: (t) => o.secrets.scrub(t),
-        ...(v ? { clock: samplerClock(o.clock), fetchText: running.fetchText } : {}),
+        // samples on the stage's clock (virtual time: its events), so they line up with the records
+        clock: samplerClock(o.clock),
+        ...(v ? { fetchText: running.fetchText } : {}),
       });
   const warmup = series ? series.warmupOf(cell) : r.warmup;
-  const durationMs = r.duration_s !== undefined ? r.duration_s * 1000 : undefined;
-  const measured = durationMs !== undefined ? undefined : (r.num_prompts ?? workload.items.length);
+  const durationMs = level ? level.durationMs : r.duration_s !== undefined ? r.duration_s * 1000 : undefined;
+  const numPrompts = level ? level.numPrompts : r.num_prompts;
+  const measured = durationMs !== undefined ? undefined : (numPrompts ?? workload.items.length);
   o.log(`[${cell.id}] ${workload.description} at ${describeArrivals(arrivals)} -> ${model}`);
   // open loop without a cap: room for every request in flight (connections open only as needed)
   const cap = arrivals.kind === 'closed' ? arrivals.concurrency : (arrivals.maxConcurrency ?? 4096);
@@ -233,6 +273,12 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
   const goodput = goodputOf(r);
   let stage: StageResult;
   let delta: Awaited<ReturnType<NonNullable<typeof probe>['stop']>>;
+  const client: ClientPoint[] = [];
+  const memory = series?.sampleClient
+    ? clientSampler(series.sampleClient, o.clock, o.metricsIntervalMs, client)
+    : undefined;
+  const startUnixMs = Date.now();
+  let endUnixMs = startUnixMs;
   try {
     stage = await runStage({
       items: workload.items,
@@ -241,7 +287,7 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       // DP replicas (a port each): round-robin over them, as W1's clients do
       ...(eps.length > 1 ? { endpoints: eps } : {}),
       seed: cell.seed + cell.level,
-      ...(r.num_prompts !== undefined ? { numPrompts: r.num_prompts } : {}),
+      ...(numPrompts !== undefined ? { numPrompts } : {}),
       ...(durationMs !== undefined ? { durationMs } : {}),
       warmup,
       stage: series ? series.stageOf(cell) : 0,
@@ -265,6 +311,8 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
       onRecord: (rec) => runDir.append(rec),
     });
   } finally {
+    endUnixMs = Date.now();
+    await memory?.stop();
     delta = await probe?.stop().catch(() => undefined);
     await transport?.close?.().catch(() => undefined);
     if (!series) runDir.close();
@@ -280,6 +328,13 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
   // summed over the replicas: the deployment's preemptions and KV capacity (absent: no /metrics)
   if (delta) s.server = delta;
   if (delta?.serverMeanInFlight !== undefined) s.littleLaw.serverMeanInFlight = delta.serverMeanInFlight;
+  series?.onDriven?.(cell, {
+    stage,
+    server: probe?.timeline() ?? [],
+    client,
+    startUnixMs,
+    endUnixMs,
+  });
   if (!series)
     runDir.writeJson('summary.json', {
       ...s,
@@ -299,6 +354,31 @@ export async function driveRequests(o: RequestDriveOptions): Promise<RequestDriv
     model,
     workload: { description: workload.description, count: workload.items.length, seed: cell.promptSeed },
     stage,
+  };
+}
+
+/** The client's memory every `intervalMs` on the stage's clock, into `out`, until stop(). */
+function clientSampler(
+  read: () => { rss: number; heapUsed: number },
+  clock: AgentClock,
+  intervalMs: number,
+  out: ClientPoint[],
+): { stop(): Promise<void> } {
+  const ctl = new AbortController();
+  const loop = (async () => {
+    let at = clock.now();
+    while (!ctl.signal.aborted) {
+      const m = read();
+      out.push({ tMs: clock.now(), rssBytes: m.rss, heapUsedBytes: m.heapUsed });
+      at += intervalMs;
+      await clock.sleep(Math.max(0, at - clock.now()), ctl.signal);
+    }
+  })();
+  return {
+    async stop() {
+      ctl.abort();
+      await loop;
+    },
   };
 }
 

@@ -30,8 +30,20 @@ export interface ServerMetricsDelta {
   counterReset: boolean;
 }
 
+/** One tick of the servers' gauges on the stage's clock (summed over replicas; KV usage: their mean). */
+export interface ServerPoint {
+  tMs: number;
+  kvUsage?: number;
+  running?: number;
+  waiting?: number;
+  /** the preemption counter (cumulative) */
+  preemptions?: number;
+}
+
 export interface ServerMetricsProbe {
   stop(): Promise<ServerMetricsDelta | undefined>;
+  /** after stop(): the stage's samples, one point per tick (a scenario level's server timeline) */
+  timeline(): ServerPoint[];
 }
 
 export interface ProbeOptions {
@@ -52,6 +64,7 @@ export interface ProbeOptions {
 const KV_RE = /kv_cache_usage|gpu_cache_usage|token_usage/;
 const RUN_RE = /num_requests_running|num_running_reqs/;
 const WAIT_RE = /num_requests_waiting|num_queue_reqs/;
+const PRE_RE = /num_preemptions|num_retracted_requests/;
 const COUNTERS = ['preemptions', 'prefixQueries', 'prefixHits', 'promptTokens', 'generationTokens'] as const;
 
 /**
@@ -82,16 +95,25 @@ export async function probeServerMetrics(o: ProbeOptions): Promise<ServerMetrics
   const sampler = startSampler({
     targets: o.targets,
     intervalMs: o.intervalMs,
-    metrics: ['vllm:kv_cache_usage_perc', 'vllm:num_requests_running', 'vllm:num_requests_waiting'],
+    metrics: [
+      'vllm:kv_cache_usage_perc',
+      'vllm:num_requests_running',
+      'vllm:num_requests_waiting',
+      'vllm:num_preemptions_total',
+    ],
     out: o.csvPath,
     onNote: o.note,
     ...(o.clock ? { clock: o.clock } : {}),
     ...(o.fetchText ? { fetchText: o.fetchText } : {}),
     ...(o.scrub ? { scrub: o.scrub } : {}),
   });
+  let rows: Row[] = [];
+  let end: ServerPoint | undefined;
   return {
+    timeline: () => [...timelineOf(rows, o.targets.length), ...(end ? [end] : [])],
     async stop() {
       await sampler.stop();
+      rows = readRows(o.csvPath, startSize);
       let after: CanonicalSnapshot[];
       try {
         after = await Promise.all(o.targets.map((t) => read(t.url)));
@@ -99,6 +121,10 @@ export async function probeServerMetrics(o: ProbeOptions): Promise<ServerMetrics
         o.note(`server metrics after the run: ${(err as Error).message}`);
         return undefined;
       }
+      // the preemption counter at the stage's end closes the timeline (a level shorter than one
+      // sampling interval still has its preemptions: the last point minus the first)
+      if (after.every((a) => a.combined.preemptions !== undefined))
+        end = { tMs: Math.round(now()), preemptions: after.reduce((a, s) => a + s.combined.preemptions!, 0) };
       const diffs = after.map((a, k) => diffSnapshots(before[k]!, a));
       const first = before[0]!;
       const out: ServerMetricsDelta = {
@@ -116,7 +142,6 @@ export async function probeServerMetrics(o: ProbeOptions): Promise<ServerMetrics
       if (cfgs.every((c) => c?.numGpuBlocks !== undefined))
         out.numGpuBlocks = cfgs.reduce((a, c) => a + c!.numGpuBlocks!, 0);
       if (cfgs[0]?.blockSize !== undefined) out.blockSize = cfgs[0].blockSize;
-      const rows = readRows(o.csvPath, startSize);
       // one server: its samples; replicas: the mean over them at each tick is not needed here,
       // the usage figures are over every sample of every replica
       const kv = rows.filter((r) => KV_RE.test(r.metric)).map((r) => r.value);
@@ -144,20 +169,58 @@ function safeSize(path: string): number {
   }
 }
 
+interface Row {
+  tMs: number;
+  metric: string;
+  value: number;
+}
+
+/**
+ * One point per tick from the rows of every target: queues and the preemption counter summed
+ * over the replicas, KV usage their mean. Only the bare names (a port's combined value), not
+ * the per-engine rows `name{engine="1"}`; a tick missing a target's value leaves that field out.
+ */
+function timelineOf(rows: readonly Row[], targets: number): ServerPoint[] {
+  const ticks = new Map<number, { kv: number[]; run: number[]; wait: number[]; pre: number[] }>();
+  for (const r of rows) {
+    if (r.metric.includes('{')) continue;
+    let t = ticks.get(r.tMs);
+    if (!t) {
+      t = { kv: [], run: [], wait: [], pre: [] };
+      ticks.set(r.tMs, t);
+    }
+    if (KV_RE.test(r.metric)) t.kv.push(r.value);
+    else if (RUN_RE.test(r.metric)) t.run.push(r.value);
+    else if (WAIT_RE.test(r.metric)) t.wait.push(r.value);
+    else if (PRE_RE.test(r.metric)) t.pre.push(r.value);
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return [...ticks]
+    .sort((a, b) => a[0] - b[0])
+    .map(([tMs, t]) => ({
+      tMs,
+      ...(t.kv.length === targets ? { kvUsage: sum(t.kv) / targets } : {}),
+      ...(t.run.length === targets ? { running: sum(t.run) } : {}),
+      ...(t.wait.length === targets ? { waiting: sum(t.wait) } : {}),
+      ...(t.pre.length === targets ? { preemptions: sum(t.pre) } : {}),
+    }));
+}
+
 /** Long-format rows (ts_iso,ts_unix,port,metric,value) appended after byte `from`. */
-function readRows(path: string, from: number): { metric: string; value: number }[] {
+function readRows(path: string, from: number): Row[] {
   let text: string;
   try {
     text = readFileSync(path).subarray(from).toString('utf8');
   } catch {
     return [];
   }
-  const rows: { metric: string; value: number }[] = [];
+  const rows: Row[] = [];
   for (const line of text.split('\n')) {
     const parts = line.split(',');
     if (parts.length !== 5 || parts[0] === 'ts_iso') continue;
     const value = Number(parts[4]);
-    if (Number.isFinite(value)) rows.push({ metric: parts[3]!, value });
+    const tMs = Math.round(Number(parts[1]) * 1000);
+    if (Number.isFinite(value) && Number.isFinite(tMs)) rows.push({ tMs, metric: parts[3]!, value });
   }
   return rows;
 }

@@ -152,6 +152,11 @@ export const cellJsonSchema = z.looseObject({
   mode: z.literal('virtual').optional(),
   /** virtual time: the engines as simulated (GPU, blocks, limits, scheduling policy, step-time scale) */
   simulation: z.record(z.string(), z.unknown()).optional(),
+  /**
+   * the servers are kept across the cells of a series (a load scenario's levels): who started
+   * them, and whether this cell found them running (its teardown did not stop them)
+   */
+  serversKept: z.object({ launchedBy: z.string(), reused: z.boolean() }).optional(),
 });
 export type CellJson = z.output<typeof cellJsonSchema>;
 const cellJsonReadSchema = cellJsonSchema.partial().extend({

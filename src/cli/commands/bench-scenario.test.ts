@@ -2,7 +2,7 @@
  * `servelab bench --scenario ...` end to end on the embedded simulator over real HTTP (short
  * runs; the verdicts themselves are tested in virtual time in loadgen/scenarios).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -49,6 +49,35 @@ describe('servelab bench --scenario', () => {
     expect(recs.length).toBe(8 * ran);
     expect(s.stages).toHaveLength(ran);
     expect(s.scenario.levels[0].meanWaiting).toBeDefined();
+  });
+
+  it('ramp: every level is a cell of the one cell runner (stages/<k>/cell.json at teardown), on one kept server', async () => {
+    const dir = outDir();
+    const c = captureIo();
+    const code = await runMain(
+      ['bench', '--scenario', 'ramp', '--levels', 'c1,c2,c4', '--num-prompts', '4', '--out', dir, ...small],
+      c.io,
+    );
+    expect(code).toBe(EXIT.ok);
+    const s = readJson(join(dir, 'summary.json'));
+    const ran = s.scenario.levels.length as number;
+    expect(ran).toBeGreaterThanOrEqual(1);
+    const ports = new Set<number>();
+    for (let k = 0; k < ran; k++) {
+      const cell = readJson(join(dir, 'stages', String(k), 'cell.json'));
+      expect(cell.status).toBe('complete');
+      expect(cell.phaseReached).toBe('teardown');
+      expect(cell.concurrency).toBe([1, 2, 4][k]);
+      expect(cell.requests).toMatchObject({ measured: 4, ok: 4 });
+      // the embedded simulator started once, before the first level, and kept for every level
+      expect(cell.serversKept).toEqual({ launchedBy: 'series', reused: true });
+      ports.add(cell.servers[0].port);
+    }
+    expect(ports.size).toBe(1);
+    expect(existsSync(join(dir, 'stages', String(ran), 'cell.json'))).toBe(false);
+    // the level's server timeline came from the cell's /metrics probe (kv_timeseries.csv)
+    expect(readFileSync(join(dir, 'kv_timeseries.csv'), 'utf8')).toContain('vllm:num_preemptions_total');
+    expect(s.stages[0].server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   });
 
   it('grid: a cell over max_model_len is skipped with the reason, the others run', async () => {
@@ -154,6 +183,13 @@ describe('servelab bench --scenario', () => {
     expect(s.scenario.slices).toHaveLength(6);
     // the ramp's stages, then the soak's, all in summary.json
     expect(s.stages).toHaveLength(ramp.length + 1);
+    // the ramp's levels and the soak are cells on one server (its uptime spans the whole run)
+    const ports = new Set(
+      Array.from({ length: ramp.length + 1 }, (_, k) =>
+        readJson(join(dir, 'stages', String(k), 'cell.json')),
+      ).map((cell) => cell.servers[0].port as number),
+    );
+    expect(ports.size).toBe(1);
     expect(c.err.join('')).toContain('soak: no --max-concurrency / --request-rate: a quick ramp first');
     expect(c.out.join('')).toMatch(new RegExp(`soaked at c=${load.concurrency} = 90 % of`));
     expect(c.out.join('')).toMatch(/soak verdict: /);

@@ -1,12 +1,14 @@
 /**
  * `servelab bench --scenario`: the scenario action of bench.ts (its own stages, table and verdict;
- * the same run directory and records), given the flags bench.ts has already parsed.
+ * the same run directory and records), given the flags bench.ts has already parsed. Its levels
+ * are cells of the bench spec, run by the one cell runner (experiment/bench-levels.ts).
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseUrlFlag } from '../../config/host.js';
 import type { SecretRegistry } from '../../config/secrets.js';
 import { EXIT } from '../../errors.js';
-import { type ArrivalSpec, concurrencyCap } from '../../loadgen/arrivals.js';
+import { benchLevels } from '../../experiment/bench-levels.js';
+import type { ArrivalSpec } from '../../loadgen/arrivals.js';
 import {
   type boundedWorkload,
   errorShareVerdict,
@@ -15,34 +17,37 @@ import {
   parseNumberFlag,
   type parsePercentiles,
   splitEndpoint,
-  timeoutsMs,
 } from '../../loadgen/bench-flags.js';
 import { stageSeed } from '../../loadgen/bench-run.js';
-import type { RequestTemplate } from '../../loadgen/requests.js';
+import { newCounters } from '../../loadgen/dispatcher.js';
+import { formatProgress } from '../../loadgen/progress.js';
 import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
-import { formatScenario } from '../../loadgen/scenarios/format.js';
+import type { StageResult } from '../../loadgen/run-stage.js';
+import { formatScenario, type ScenarioResult } from '../../loadgen/scenarios/format.js';
+import { dcgmGpuStats } from '../../loadgen/scenarios/gpu.js';
 import { parseLengths } from '../../loadgen/scenarios/grid.js';
-import { runScenario } from '../../loadgen/scenarios/run.js';
+import {
+  checkScenario,
+  runScenario,
+  type ScenarioRunOptions,
+  serverMaxModelLen,
+} from '../../loadgen/scenarios/run.js';
+import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { type parseSlo, sloPercentiles } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import type { parseSweep } from '../../loadgen/sweep.js';
-import { autoWorkers } from '../../loadgen/workers.js';
+import { describeStage } from '../../loadgen/sweep-table.js';
 import { buildWorkload } from '../../workload/source.js';
 import type { BenchFlags } from './bench.js';
-import { firstModel, startEmbeddedSimulator } from './bench-sim.js';
+import { EMBEDDED_SIM_MODEL, firstModel } from './bench-sim.js';
+import { benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
 /** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
 const num = parseNumberFlag;
 
-/** What bench.ts's action has parsed and set up by the time a scenario runs. */
-export interface ScenarioActionInput {
-  f: BenchFlags;
-  io: CommandContext['io'];
-  base: string;
-  model: string;
-  apiKey: string | undefined;
-  template: RequestTemplate;
+/** What bench.ts's action has parsed when a scenario is asked for. */
+export interface ScenarioFlowInput {
   seed: number;
   arrivals: ArrivalSpec;
   maxConcurrency: number | undefined;
@@ -57,53 +62,41 @@ export interface ScenarioActionInput {
   grace: number;
   percentiles: ReturnType<typeof parsePercentiles>;
   goodput: ReturnType<typeof parseGoodput> | undefined;
-  runDir: BenchRunDir;
-  dir: string;
   metricsIntervalS: number;
   timeouts: ReturnType<typeof parseBenchTimeouts>;
+  extraBody: Record<string, unknown> | undefined;
+  headers: Record<string, string>;
 }
 
-/** `--scenario`: its own stages, table and verdict; the same run directory and records */
-export async function scenarioAction(input: ScenarioActionInput): Promise<number> {
-  const {
-    f,
-    io,
-    base,
-    model,
-    apiKey,
-    template,
-    seed,
-    arrivals,
-    maxConcurrency,
-    numPrompts,
-    durationS,
-    scenarioLevels,
-    scenarioSlo,
-    maxErrorRate,
-    workloadOpts,
-    workload,
-    fixedWorkers,
-    grace,
-    percentiles,
-    goodput,
-    runDir,
-    dir,
-    metricsIntervalS,
-    timeouts,
-  } = input;
+/**
+ * `--scenario`: the flags as the bench spec (bench-spec.ts: the given server as `kind: external`,
+ * or the embedded simulator as `kind: sim`), its server started once and kept for every level
+ * (experiment/bench-levels.ts), then the scenario's levels (loadgen/scenarios/run.ts), each a
+ * cell run by the one cell runner into this run directory (stages/<k>/cell.json), then the
+ * scenario's table and verdict. Scenarios choose their next level from the last one's result
+ * (a ramp to its knee, an SLO search), so the levels are planned one at a time.
+ */
+export async function scenarioFlow(
+  f: BenchFlags,
+  io: CommandContext['io'],
+  argv: readonly string[],
+  secrets: SecretRegistry,
+  apiKey: string | undefined,
+  simStepDrift: number | undefined,
+  input: ScenarioFlowInput,
+): Promise<number> {
+  const { seed, arrivals, maxConcurrency, numPrompts, durationS, scenarioLevels, scenarioSlo } = input;
+  const { maxErrorRate, workloadOpts, workload, percentiles, timeouts } = input;
   const fl = (v: string | undefined, flag: string, o: { min?: number; max?: number } = {}) => num(v, flag, o);
   const requestRate = num(f.requestRate, '--request-rate', { inf: true });
+  const burstiness = num(f.burstiness, '--burstiness', { min: 0 });
   const sliceS = fl(f.slice, '--slice', { min: 0.001 });
   const trendAlpha = fl(f.trendAlpha, '--trend-alpha', { min: 1e-12, max: 0.5 });
   const trendTolerance = fl(f.trendTolerance, '--trend-tolerance', { min: 0, max: 10 });
   const kneeTolerance = fl(f.kneeTolerance, '--knee-tolerance', { min: 0, max: 10 });
   if (f.prometheusUrl) parseUrlFlag(f.prometheusUrl, '--prometheus-url');
-  let plainTicks = 0;
-  const { result, stages } = await runScenario({
+  const scenario: ScenarioRunOptions = {
     scenario: f.scenario!,
-    base,
-    ...(apiKey ? { apiKey } : {}),
-    template,
     seed,
     arrivals,
     ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
@@ -121,41 +114,170 @@ export async function scenarioAction(input: ScenarioActionInput): Promise<number
     maxErrorShare: maxErrorRate,
     // level k's prompts: fresh from its own seed, as many as it sends (none repeat inside a level)
     items: (k, count) => buildWorkload({ ...workloadOpts, seed: stageSeed(seed, k), count }).items,
-    workers: (a) => fixedWorkers ?? autoWorkers(concurrencyCap(a)),
     signal: io.signal,
-    graceMs: grace * 1000,
-    percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
-    ...(goodput ? { goodput } : {}),
-    onRecord: (r) => runDir.append(r),
-    runDir: dir,
-    serverMetrics: f.serverMetrics !== false,
-    metricsIntervalMs: metricsIntervalS * 1000,
-    ...(f.prometheusUrl ? { prometheusUrl: f.prometheusUrl } : {}),
-    memory: () => process.memoryUsage(),
     log: (t) => io.stderr(`servelab bench: ${t}\n`),
-    ...(f.progress !== false
-      ? {
-          progress: (text: string, final: boolean) => {
-            if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
-            else if (final || ++plainTicks % 10 === 0) io.stderr(`${text}\n`);
-          },
-        }
-      : {}),
+  };
+  // a bad scenario flag is said before any server starts
+  checkScenario(scenario);
+
+  const ends = f.baseUrl ? splitEndpoint(f.baseUrl, f.endpoint, f.backend) : undefined;
+  const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
+  const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
+  const keySource = f.apiKeyFile
+    ? { file: resolve(io.cwd, f.apiKeyFile) }
+    : apiKey
+      ? { env: f.apiKeyEnv }
+      : undefined;
+  const spec = benchSpec({
+    server: ends ? { kind: 'external', base: ends.base, model } : { kind: 'sim', model },
+    api,
+    workload: workloadOpts,
+    ...(numPrompts !== undefined ? { numPrompts } : {}),
+    ...(durationS !== undefined ? { durationS } : {}),
+    warmup: 0,
+    arrivals,
+    ...(burstiness !== undefined ? { burstiness } : {}),
+    ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+    stream: f.stream,
+    minTokens: f.minTokens,
+    ignoreEos: f.ignoreEos === true,
+    ...(f.temperature !== undefined ? { temperature: num(f.temperature, '--temperature', { min: 0 })! } : {}),
+    ...(input.extraBody ? { extraBody: input.extraBody } : {}),
+    headers: input.headers,
+    ...(keySource ? { apiKey: keySource } : {}),
+    timeouts,
+    percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
+    ...(input.goodput ? { goodput: input.goodput } : {}),
+    workers: input.fixedWorkers ?? 'auto',
+    graceS: input.grace,
+    maxErrorRate,
+    serverMetrics: f.serverMetrics !== false,
+    metricsIntervalS: input.metricsIntervalS,
+    seed,
   });
+
+  const createdAt = new Date();
+  const name = benchRunName(createdAt);
+  const dir = f.out
+    ? resolve(io.cwd, f.out)
+    : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
+  const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
+  const log = (l: string) => io.stderr(`servelab bench: ${secrets.scrub(l)}\n`);
+  const stages: StageResult[] = [];
+  let plainTicks = 0;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let stopProgress: (() => void) | undefined;
+  const progress =
+    f.progress !== false
+      ? (text: string, final: boolean) => {
+          if (io.isTTY) io.stderr(`\r\x1b[2K${text}${final ? '\n' : ''}`);
+          else if (final || ++plainTicks % 10 === 0) io.stderr(`${text}\n`);
+        }
+      : undefined;
+  const levels = benchLevels({
+    spec,
+    baseDir: io.cwd,
+    dir,
+    runDir,
+    env: io.env,
+    signal: io.signal,
+    log,
+    secrets,
+    ...(apiKey ? { apiKey } : {}),
+    ...(simStepDrift ? { simOverrides: { createEngine: driftingEngineFactory(simStepDrift) } } : {}),
+    sampleClient: () => process.memoryUsage(),
+    ...(f.prometheusUrl ? { gpu: dcgmGpuStats(f.prometheusUrl) } : {}),
+    onLevelStart: (index, req) => {
+      log(`stage ${index + 1}: ${req.label} (${describeStage(req.arrivals)})`);
+      const counters = newCounters();
+      if (progress) {
+        const start = performance.now();
+        const total = req.durationMs !== undefined ? undefined : req.numPrompts;
+        const show = (final: boolean) =>
+          progress(
+            formatProgress(counters, total, (performance.now() - start) / 1000, `[stage ${index + 1}] `),
+            final,
+          );
+        timer = setInterval(() => show(false), 1000);
+        timer.unref?.();
+        stopProgress = () => show(true);
+      }
+      return counters;
+    },
+    onLevelEnd: (res) => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      stopProgress?.();
+      stopProgress = undefined;
+      stages.push(res.stage);
+    },
+  });
+  let result: ScenarioResult;
+  let base = ends?.base ?? '';
+  try {
+    const running = await levels.start();
+    base = running.endpoints.get(model)?.[0]?.baseUrl ?? base;
+    if (!ends) log(`no --base-url; benchmarking the embedded simulator at ${base}`);
+    if (simStepDrift) log(`injected slow leak: step time +${simStepDrift} % per minute`);
+    log(`${workload.description}; ${api} ${base} model ${model}; run dir ${dir}`);
+    const at = base;
+    result = await runScenario(levels.run, {
+      ...scenario,
+      maxModelLen: () => serverMaxModelLen(at, model, apiKey),
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+    await levels.close();
+    runDir.close();
+  }
+  return scenarioOutcome({
+    f,
+    io,
+    base,
+    model,
+    seed,
+    workload,
+    maxErrorRate,
+    percentiles,
+    timeouts,
+    runDir,
+    dir,
+    result,
+    stages,
+  });
+}
+
+/** summary.json, the tables and the exit code of a scenario run */
+function scenarioOutcome(o: {
+  f: BenchFlags;
+  io: CommandContext['io'];
+  base: string;
+  model: string;
+  seed: number;
+  workload: ReturnType<typeof buildWorkload>;
+  maxErrorRate: number;
+  percentiles: ReturnType<typeof parsePercentiles>;
+  timeouts: ReturnType<typeof parseBenchTimeouts>;
+  runDir: BenchRunDir;
+  dir: string;
+  result: ScenarioResult;
+  stages: StageResult[];
+}): number {
+  const { f, io, result, stages, runDir, maxErrorRate, percentiles } = o;
   runDir.writeJson('summary.json', {
     v: 1,
-    model,
-    baseUrl: base,
-    dataset: workload.description,
-    timeouts,
+    model: o.model,
+    baseUrl: o.base,
+    dataset: o.workload.description,
+    timeouts: o.timeouts,
     maxErrorRate,
     scenario: result,
     promptsPerStage: 'fresh per stage: stage k draws its prompts with its own seed (stageSeed)',
-    stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(seed, k), ...st.summary })),
+    stages: stages.map((st, k) => ({ stage: k, stageSeed: stageSeed(o.seed, k), ...st.summary })),
   });
   if (f.verbose) for (const st of stages) io.stdout(formatSummaryTable(st.summary, percentiles));
   io.stdout(formatScenario(result));
-  io.stdout(`run directory: ${dir}\n`);
+  io.stdout(`run directory: ${o.dir}\n`);
   if (io.signal.aborted) return EXIT.interrupted;
   const measured = stages.reduce((a, st) => a + st.summary.counts.measured, 0);
   const okCount = stages.reduce((a, st) => a + st.summary.counts.ok, 0);
@@ -170,71 +292,4 @@ export async function scenarioAction(input: ScenarioActionInput): Promise<number
   if (result.kind === 'soak' && result.verdict !== 'stable') return EXIT.failed;
   if (result.kind === 'slo' && !result.best) return EXIT.failed;
   return EXIT.ok;
-}
-
-/** What bench.ts has parsed when a scenario is asked for (the rest of ScenarioActionInput is made here). */
-export type ScenarioFlowInput = Omit<
-  ScenarioActionInput,
-  'f' | 'io' | 'base' | 'model' | 'apiKey' | 'template' | 'runDir' | 'dir'
-> & { extraBody: Record<string, unknown> | undefined; headers: Record<string, string> };
-
-/**
- * `--scenario`: the server (the given one, or the embedded simulator for the whole scenario),
- * the request template and the run directory, then the scenario's own stages (scenarioAction).
- * Scenarios choose their next level from the last one's result (a ramp to its knee, an SLO
- * search) and run their stages through loadgen/scenarios/run.ts, not through the cell runner.
- */
-export async function scenarioFlow(
-  f: BenchFlags,
-  io: CommandContext['io'],
-  argv: readonly string[],
-  secrets: SecretRegistry,
-  apiKey: string | undefined,
-  simStepDrift: number | undefined,
-  input: ScenarioFlowInput,
-): Promise<number> {
-  let stopSim: (() => Promise<void>) | undefined;
-  let baseUrl = f.baseUrl;
-  let simModel: string | undefined;
-  if (!baseUrl) {
-    const sim = await startEmbeddedSimulator(f.model, (l) => io.stderr(`sim: ${l}\n`), simStepDrift);
-    baseUrl = sim.url;
-    simModel = sim.model;
-    stopSim = sim.stop;
-    io.stderr(`servelab bench: no --base-url; benchmarking the embedded simulator at ${baseUrl}\n`);
-  }
-  try {
-    const { base, api } = splitEndpoint(baseUrl, f.endpoint, f.backend);
-    const model = simModel ?? f.model ?? (await firstModel(base, apiKey));
-    const template: RequestTemplate = {
-      endpoint: { baseUrl: base, model, label: new URL(base).host },
-      api,
-      stream: f.stream,
-      minTokens: f.minTokens,
-      ignoreEos: f.ignoreEos === true,
-      ...(f.temperature !== undefined
-        ? { temperature: num(f.temperature, '--temperature', { min: 0 })! }
-        : {}),
-      ...(input.extraBody ? { extraBody: input.extraBody } : {}),
-      ...(Object.keys(input.headers).length ? { extraHeaders: input.headers } : {}),
-      ...(apiKey ? { apiKey } : {}),
-      timeouts: timeoutsMs(input.timeouts),
-    };
-    const createdAt = new Date();
-    const name = benchRunName(createdAt);
-    const dir = f.out
-      ? resolve(io.cwd, f.out)
-      : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
-    const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
-    io.stderr(
-      `servelab bench: ${input.workload.description}; ${api} ${base} model ${model}; run dir ${dir}\n`,
-    );
-    try {
-      return await scenarioAction({ ...input, f, io, base, model, apiKey, template, runDir, dir });
-    } finally {
-      runDir.close();
-    }
-  } finally {
-    await stopSim?.();
-  }
 }

@@ -10,17 +10,12 @@ import type { LiveCounters } from '../dispatcher.js';
 import type { RequestRecord } from '../records.js';
 import type { RequestTemplate } from '../requests.js';
 import { runStage, type StageOptions, type StageResult, stagePassThrough } from '../run-stage.js';
+import type { ServerPoint } from '../server-metrics.js';
 import type { GoodputSlo } from '../summary.js';
 import type { Transport } from '../transport.js';
 
-export interface ServerPoint {
-  tMs: number;
-  kvUsage?: number;
-  running?: number;
-  waiting?: number;
-  /** the preemption counter (cumulative) */
-  preemptions?: number;
-}
+/** the server's gauges at one tick (loadgen/server-metrics.ts reads them during a stage) */
+export type { ServerPoint } from '../server-metrics.js';
 
 export interface ClientPoint {
   tMs: number;
