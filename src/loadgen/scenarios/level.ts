@@ -1,8 +1,11 @@
 /**
- * One load level of a scenario (ramp step, grid cell, soak, SLO probe): one bench stage, plus
- * the server's queue / KV / preemption counter and the client's memory sampled on the stage's
- * own clock (virtual ms in-process, monotonic ms over HTTP), plus GPU figures when a source is
- * given. Every record still goes out through `onRecord` as it completes (requests.jsonl).
+ * One load level of a scenario (ramp step, grid cell, soak, SLO probe): the `RunLevel` seam the
+ * scenarios drive, and what a level gives back: one bench stage, plus the server's queue / KV /
+ * preemption counter and the client's memory sampled on the stage's own clock, plus GPU figures
+ * when a source is given. `servelab bench --scenario` runs each level as a cell of the bench
+ * spec (experiment/bench-levels.ts: the one planner and cell runner); `levelRunner` here runs
+ * levels on the in-process simulator in virtual time (virtual.ts: tests, bench/scenarios.ts),
+ * sampling the engine itself. Every record goes out through `onRecord` as it completes.
  */
 import type { WorkloadItem } from '../../workload/item.js';
 import { type ArrivalSpec, concurrencyCap, describeArrivals } from '../arrivals.js';
@@ -58,22 +61,6 @@ export interface ScenarioClock {
   sleepUntil(atMs: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** Real time: monotonic ms (the dispatcher's clock) and abortable timers. */
-export const realClock: ScenarioClock = {
-  now: () => performance.timeOrigin + performance.now(),
-  sleepUntil: (atMs, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const t = setTimeout(done, Math.max(0, atMs - (performance.timeOrigin + performance.now())));
-      function done() {
-        clearTimeout(t);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      }
-      signal?.addEventListener('abort', done, { once: true });
-    }),
-};
-
 export interface LevelRunnerOptions {
   template: RequestTemplate;
   seed: number;
@@ -101,7 +88,7 @@ export interface LevelRunnerOptions {
   onLevelEnd?: (res: LevelResult) => void | Promise<void>;
 }
 
-/** Builds the RunLevel every scenario drives; stage indices count up from `firstStage`. */
+/** A RunLevel on a given transport and clock (virtual.ts); stage indices count up from `firstStage`. */
 export function levelRunner(o: LevelRunnerOptions, firstStage = 0): RunLevel {
   let next = firstStage;
   return async (req) => {
