@@ -336,7 +336,7 @@ export async function runCell(
       });
       stage = rd.stage;
       meta.requests = rd.counts;
-      meta.taskSet = { name: rd.workload.description, count: rd.workload.count, seed };
+      meta.taskSet = { name: rd.workload.description, count: rd.workload.count, seed: rd.workload.seed };
       status = rd.interrupted || cx.signal?.aborted ? 'interrupted' : 'complete';
     } else {
       const agent = agentOf(spec);

@@ -102,6 +102,10 @@ describe('servelab bench as a spec', () => {
     expect(recs.filter((x) => x.stage === 1)).toHaveLength(6);
     const s = JSON.parse(readFileSync(join(root, 'b', 'summary.json'), 'utf8'));
     expect(s.stages.map((x: { arrivals: string }) => x.arrivals)).toEqual(['closed(c=1)', 'closed(c=3)']);
+    // each stage's cell record names the seed its prompts were drawn with
+    const cell1 = JSON.parse(readFileSync(join(root, 'b', 'stages', '1', 'cell.json'), 'utf8'));
+    expect(cell1.taskSet.seed).toBe(s.stages[1].stageSeed);
+    expect(s.stages[1].stageSeed).not.toBe(s.stages[0].stageSeed);
     // what /metrics said, per stage (the one probe of bench and experiment cells)
     expect(s.stages[1].server.numGpuBlocks).toBeGreaterThan(0);
   }, 120_000);
