@@ -6,6 +6,7 @@
  * prompt (and answer) this prompt starts with.
  */
 import type { ChatMessage, ToolSpec } from '../loadgen/transport.js';
+import { messageMemoOn } from '../memo.js';
 import { hashString } from './rng.js';
 
 /** One part of a program's fixed head; programs with equal ids sent equal text. */
@@ -47,6 +48,22 @@ function textOf(m: ChatMessage): string {
   return Array.isArray(m.content) ? m.content.map((p) => p.text).join('') : '';
 }
 
+/**
+ * Segments per system message object (every call of a program sends the same one), used while
+ * the object still holds the text they were computed from. (Tools are segmented once per program.)
+ */
+const SYSTEM_SEGMENT = new WeakMap<ChatMessage, { content: unknown; seg: PrefixSegment }>();
+
+function systemSegment(sys: ChatMessage): PrefixSegment {
+  const memo = messageMemoOn() && !Array.isArray(sys.content);
+  const hit = memo ? SYSTEM_SEGMENT.get(sys) : undefined;
+  if (hit && hit.content === sys.content) return { ...hit.seg };
+  const t = textOf(sys);
+  const seg = { id: contentId('system', t), tokens: pieceCount(t) };
+  if (memo) SYSTEM_SEGMENT.set(sys, { content: sys.content, seg });
+  return { ...seg };
+}
+
 /** The head segments of a prompt: the offered tools, then the leading system message. */
 export function prefixSegments(
   messages: readonly ChatMessage[],
@@ -58,10 +75,7 @@ export function prefixSegments(
     out.push({ id: contentId('tools', json), tokens: pieceCount(json) });
   }
   const sys = messages[0];
-  if (sys?.role === 'system') {
-    const t = textOf(sys);
-    out.push({ id: contentId('system', t), tokens: pieceCount(t) });
-  }
+  if (sys?.role === 'system') out.push(systemSegment(sys));
   return out;
 }
 

@@ -8,6 +8,7 @@
  * by max_tokens = min_tokens + ignore_eos; the same tool gaps, expert choices and user turns.
  */
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
+import { messageMemoOn } from '../memo.js';
 import { estimateTokens, trimMiddle } from './history.js';
 import { expertAnswer, forExpert, type TaskRun, taskDeadline } from './live.js';
 import { type PrefixSegment, PromptShape, prefixSegments } from './prompt-shape.js';
@@ -49,26 +50,37 @@ function blocksText(blocks: readonly PromptBlock[]): string {
   return blocks.map((b) => idText(b.id, b.tokens)).join(' ');
 }
 
-/** Learns the server's token count from what it reports: est = words + 5/msg + delta + perMsg x new msgs. */
+/** estimateTokens of one message (the same per-message term) */
+const oneEstimate = (m: ChatMessage): number => estimateTokens([m]);
+
+/** estimateTokens(messages), given as carried from the earlier prompts (recounted with the memos off) */
+const counted = (messages: readonly ChatMessage[], carried: number): number =>
+  messageMemoOn() ? carried : estimateTokens(messages);
+
+/**
+ * Learns the server's token count from what it reports: est = words + 5/msg + delta + perMsg x
+ * new msgs. Takes the messages' estimateTokens as given: the replay keeps it per prompt as the
+ * prompts grow, so a call counts only its new messages (not the whole conversation again).
+ */
 class PromptCalibration {
   private delta = 0;
   private perMsg = 0;
   private lastMsgs = 0;
   private lastDelta: number | undefined;
 
-  estimate(messages: readonly ChatMessage[]): number {
-    return estimateTokens(messages) + this.delta + this.perMsg * (messages.length - this.lastMsgs);
+  estimate(words: number, messages: number): number {
+    return words + this.delta + this.perMsg * (messages - this.lastMsgs);
   }
 
-  observe(messages: readonly ChatMessage[], reported: number): void {
+  observe(words: number, messages: number, reported: number): void {
     if (reported <= 0) return;
-    const d = reported - estimateTokens(messages);
-    if (this.lastDelta !== undefined && messages.length > this.lastMsgs) {
-      this.perMsg = (d - this.lastDelta) / (messages.length - this.lastMsgs);
+    const d = reported - words;
+    if (this.lastDelta !== undefined && messages > this.lastMsgs) {
+      this.perMsg = (d - this.lastDelta) / (messages - this.lastMsgs);
     }
     this.lastDelta = d;
     this.delta = d;
-    this.lastMsgs = messages.length;
+    this.lastMsgs = messages;
   }
 }
 
@@ -129,7 +141,10 @@ export async function runReplayTask(
   };
   /** the whole conversation so far (traces without `history`) */
   let messages: ChatMessage[] = [head];
-  const sent: { prompt: ChatMessage[]; answer?: ChatMessage }[] = [];
+  /** estimateTokens(messages) */
+  let messagesEst = oneEstimate(head);
+  /** each call's prompt with its estimateTokens, and the answer appended after it */
+  const sent: { prompt: ChatMessage[]; est: number; answer?: ChatMessage }[] = [];
   const shape = new PromptShape();
   const dl = taskDeadline(ctx, outer);
   const signals = dl.signals;
@@ -163,30 +178,51 @@ export async function runReplayTask(
       end = dl.endBefore(i);
       if (end) break;
       let prompt: ChatMessage[];
-      if (s.messages) prompt = s.messages;
-      else if (s.blocks) prompt = [{ role: 'user', content: blocksText(s.blocks) }];
-      else {
+      /** estimateTokens(prompt) */
+      let promptEst: number;
+      if (s.messages) {
+        prompt = s.messages;
+        promptEst = estimateTokens(prompt);
+      } else if (s.blocks) {
+        prompt = [{ role: 'user', content: blocksText(s.blocks) }];
+        promptEst = estimateTokens(prompt);
+      } else {
         const h = s.history ? sent[s.history.step] : undefined;
         let base: ChatMessage[];
+        let baseEst: number;
         let role = pendingRole;
         if (h) {
-          base = s.history?.answer && h.answer ? [...h.prompt, h.answer] : [...h.prompt];
-          if (!(s.history?.answer && h.answer)) role = 'user';
+          const withAnswer = s.history?.answer && h.answer;
+          base = withAnswer && h.answer ? [...h.prompt, h.answer] : [...h.prompt];
+          baseEst = withAnswer && h.answer ? h.est + oneEstimate(h.answer) : h.est;
+          if (!withAnswer) role = 'user';
         } else if (i === 0 || s.prefix) {
           // recorded: nothing but the program's head is shared with earlier calls
           base = [head];
+          baseEst = oneEstimate(head);
           role = 'user';
-        } else base = messages;
+        } else {
+          base = messages;
+          baseEst = messagesEst;
+        }
         // the message that brings the prompt to the recorded size
         const probe: ChatMessage = { role, content: '' };
         if (role === 'tool') probe.tool_call_id = pendingToolId ?? 'call_replay';
-        const need = Math.max(1, Math.round(s.promptTokens - calib.estimate([...base, probe])));
+        const need = Math.max(
+          1,
+          Math.round(
+            s.promptTokens -
+              calib.estimate(counted([...base, probe], baseEst + oneEstimate(probe)), base.length + 1),
+          ),
+        );
         probe.content = words(rng, need);
         prompt = [...base, probe];
-        const over = calib.estimate(prompt) - s.promptTokens;
+        promptEst = counted(prompt, baseEst + oneEstimate(probe));
+        const over = calib.estimate(promptEst, prompt.length) - s.promptTokens;
         if (!h && base === messages && over > 16) {
           // an older trace that trimmed its history: keep head and recent messages within the size
-          prompt = trimMiddle(prompt, estimateTokens(prompt) - over);
+          prompt = trimMiddle(prompt, promptEst - over);
+          promptEst = estimateTokens(prompt);
         }
       }
       const promptShape = {
@@ -221,7 +257,7 @@ export async function runReplayTask(
         end = failureReason(res.result, signals, dl.hit());
         break;
       }
-      calib.observe(prompt, res.result.usage?.promptTokens ?? 0);
+      calib.observe(promptEst, prompt.length, res.result.usage?.promptTokens ?? 0);
       const r = res.result;
       const calls: ToolCall[] = r.toolCalls.length
         ? r.toolCalls
@@ -236,7 +272,8 @@ export async function runReplayTask(
         ...(calls.length ? { tool_calls: calls } : {}),
       };
       messages = [...prompt, answer];
-      sent[i] = { prompt, answer };
+      messagesEst = promptEst + oneEstimate(answer);
+      sent[i] = { prompt, est: promptEst, answer };
       shape.answered(i, answer);
       pendingRole = calls.length ? 'tool' : 'user';
       pendingToolId = calls[0]?.id;

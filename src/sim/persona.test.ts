@@ -108,7 +108,7 @@ describe('output token ids', () => {
       },
     ]);
     expect(ids).toHaveLength(n);
-    expect(resent.slice(2, 2 + n)).toEqual(ids);
+    expect([...resent.slice(2, 2 + n)]).toEqual(ids);
   });
 });
 

@@ -6,6 +6,8 @@
  * (LRU, bounded by total tokens).
  */
 
+import { messageMemoOn } from '../memo.js';
+
 const PIECE_RE = /\w+|[^\w\s]/g;
 
 /** special token ids (hash ids are >= 1024 so they never collide with these) */
@@ -159,14 +161,136 @@ const TOOLS_PREAMBLE = encodeUncached(
 );
 
 /**
+ * One message's template tokens, remembered per message object: an agent re-sends its whole
+ * conversation (the same objects, in process) on every call, so a call only encodes the
+ * messages that are new since the previous one. The entry keeps what it was computed from and
+ * is used only while the object still holds exactly that (role, content string, tool calls'
+ * names and arguments), so a message changed in place is encoded again.
+ */
+interface MessageEnc {
+  role: string;
+  content: unknown;
+  toolCalls: unknown;
+  /** each tool call's function name and arguments as encoded (strings compared on reuse) */
+  calls: unknown[];
+  ids: Uint32Array;
+}
+const messageCache = new WeakMap<object, MessageEnc>();
+
+function callParts(toolCalls: unknown): unknown[] | undefined {
+  if (toolCalls === undefined || toolCalls === null) return [];
+  if (!Array.isArray(toolCalls)) return [];
+  const out: unknown[] = [];
+  for (const tc of toolCalls) {
+    const fn = (tc as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+    // a tool call without a function object is encoded as its JSON: not remembered here
+    if (!fn || typeof fn !== 'object') return undefined;
+    if (typeof fn.arguments !== 'string' && fn.arguments !== undefined) return undefined;
+    out.push(tc, fn, fn.name, fn.arguments);
+  }
+  return out;
+}
+
+function sameCalls(toolCalls: unknown, calls: unknown[]): boolean {
+  if (!Array.isArray(toolCalls)) return calls.length === 0;
+  if (toolCalls.length * 4 !== calls.length) return false;
+  for (let i = 0; i < toolCalls.length; i++) {
+    const tc = toolCalls[i] as { function?: { name?: unknown; arguments?: unknown } } | null;
+    const fn = tc?.function;
+    if (tc !== calls[4 * i] || fn !== calls[4 * i + 1]) return false;
+    if (!fn || fn.name !== calls[4 * i + 2] || fn.arguments !== calls[4 * i + 3]) return false;
+  }
+  return true;
+}
+
+function encodeMessageInto(out: number[], m: ChatMessageLike): void {
+  out.push(SPECIAL.imStart, roleId(m.role));
+  if (m.role === 'tool') out.push(SPECIAL.toolResponse);
+  pushAll(out, encodeText(contentText(m.content)));
+  if (Array.isArray(m.tool_calls)) {
+    for (const tc of m.tool_calls) pushAll(out, encodeToolCall(tc));
+  }
+  out.push(SPECIAL.imEnd);
+}
+
+function messageIds(m: ChatMessageLike): ArrayLike<number> {
+  const hit = messageCache.get(m);
+  if (
+    hit &&
+    hit.role === m.role &&
+    hit.content === m.content &&
+    hit.toolCalls === m.tool_calls &&
+    sameCalls(m.tool_calls, hit.calls)
+  )
+    return hit.ids;
+  const tmp: number[] = [];
+  encodeMessageInto(tmp, m);
+  const ids = Uint32Array.from(tmp);
+  // content parts (a list) may change in place unseen: only string (or absent) content is kept
+  const calls = callParts(m.tool_calls);
+  const c = m.content;
+  if (calls && (c === undefined || c === null || typeof c === 'string'))
+    messageCache.set(m, { role: m.role, content: c, toolCalls: m.tool_calls, calls, ids });
+  return ids;
+}
+
+/** the offered tools' block, remembered per tools list (the same list is offered on every call) */
+const toolsCache = new WeakMap<object, { items: unknown[]; ids: Uint32Array }>();
+
+function toolsIds(tools: readonly unknown[]): ArrayLike<number> {
+  const hit = toolsCache.get(tools);
+  if (hit && hit.items.length === tools.length && hit.items.every((t, i) => t === tools[i])) return hit.ids;
+  const tmp: number[] = [];
+  tmp.push(SPECIAL.imStart, roleId('system'));
+  pushAll(tmp, TOOLS_PREAMBLE);
+  tmp.push(SPECIAL.toolsStart);
+  for (const t of tools) pushAll(tmp, encodeJson(t));
+  tmp.push(SPECIAL.toolsEnd, SPECIAL.imEnd);
+  const ids = Uint32Array.from(tmp);
+  toolsCache.set(tools, { items: [...tools], ids });
+  return ids;
+}
+
+const GEN_PROMPT_LEN = 2;
+
+/**
  * Prompt token ids after the chat template: per message `<|im_start|> role content <|im_end|>`
  * (3 tokens of overhead), assistant tool calls as their JSON, offered tools as a system block,
- * and the generation prompt `<|im_start|> assistant` at the end.
+ * and the generation prompt `<|im_start|> assistant` at the end. With the message memo (the
+ * default) the ids come back as one Uint32Array put together from each message's remembered
+ * ids; the ids are the same either way.
  */
 export function encodeChat(
   messages: readonly ChatMessageLike[],
   tools?: readonly unknown[] | null,
-): number[] {
+): number[] | Uint32Array {
+  if (!messageMemoOn()) return encodeChatPlain(messages, tools);
+  const parts: ArrayLike<number>[] = [];
+  let n = GEN_PROMPT_LEN;
+  if (tools && tools.length > 0) {
+    const t = toolsIds(tools);
+    parts.push(t);
+    n += t.length;
+  }
+  for (const m of messages) {
+    const ids = messageIds(m);
+    parts.push(ids);
+    n += ids.length;
+  }
+  const out = new Uint32Array(n);
+  let at = 0;
+  for (const p of parts) {
+    if (p instanceof Uint32Array) out.set(p, at);
+    else for (let i = 0; i < p.length; i++) out[at + i] = p[i]!;
+    at += p.length;
+  }
+  out[at] = SPECIAL.imStart;
+  out[at + 1] = roleId('assistant');
+  return out;
+}
+
+/** encodeChat without the message memo: every message encoded on every call */
+function encodeChatPlain(messages: readonly ChatMessageLike[], tools?: readonly unknown[] | null): number[] {
   const out: number[] = [];
   if (tools && tools.length > 0) {
     out.push(SPECIAL.imStart, roleId('system'));
@@ -175,15 +299,7 @@ export function encodeChat(
     for (const t of tools) pushAll(out, encodeJson(t));
     out.push(SPECIAL.toolsEnd, SPECIAL.imEnd);
   }
-  for (const m of messages) {
-    out.push(SPECIAL.imStart, roleId(m.role));
-    if (m.role === 'tool') out.push(SPECIAL.toolResponse);
-    pushAll(out, encodeText(contentText(m.content)));
-    if (Array.isArray(m.tool_calls)) {
-      for (const tc of m.tool_calls) pushAll(out, encodeToolCall(tc));
-    }
-    out.push(SPECIAL.imEnd);
-  }
+  for (const m of messages) encodeMessageInto(out, m);
   out.push(SPECIAL.imStart, roleId('assistant'));
   return out;
 }
