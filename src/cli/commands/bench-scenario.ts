@@ -13,10 +13,8 @@ import {
   type boundedWorkload,
   errorShareVerdict,
   type parseBenchTimeouts,
-  type parseGoodput,
   parseNumberFlag,
   type parsePercentiles,
-  splitEndpoint,
 } from '../../loadgen/bench-flags.js';
 import { stageSeed } from '../../loadgen/bench-run.js';
 import { newCounters } from '../../loadgen/dispatcher.js';
@@ -39,8 +37,8 @@ import type { parseSweep } from '../../loadgen/sweep.js';
 import { describeStage } from '../../loadgen/sweep-table.js';
 import { buildWorkload } from '../../workload/source.js';
 import type { BenchFlags } from './bench.js';
-import { EMBEDDED_SIM_MODEL, firstModel } from './bench-sim.js';
-import { benchSpec } from './bench-spec.js';
+import { benchServer } from './bench-sim.js';
+import { type BenchSpecFlags, benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
 /** Numeric flags: range-checked, each bounded by BENCH_FLAG_MAX (loadgen/bench-flags.ts). */
@@ -48,6 +46,8 @@ const num = parseNumberFlag;
 
 /** What bench.ts's action has parsed when a scenario is asked for. */
 export interface ScenarioFlowInput {
+  /** the flags as a spec, before the server is known (bench.ts) */
+  specFlags: BenchSpecFlags;
   seed: number;
   arrivals: ArrivalSpec;
   maxConcurrency: number | undefined;
@@ -58,14 +58,8 @@ export interface ScenarioFlowInput {
   maxErrorRate: number;
   workloadOpts: ReturnType<typeof boundedWorkload>;
   workload: ReturnType<typeof buildWorkload>;
-  fixedWorkers: number | undefined;
-  grace: number;
   percentiles: ReturnType<typeof parsePercentiles>;
-  goodput: ReturnType<typeof parseGoodput> | undefined;
-  metricsIntervalS: number;
   timeouts: ReturnType<typeof parseBenchTimeouts>;
-  extraBody: Record<string, unknown> | undefined;
-  headers: Record<string, string>;
 }
 
 /**
@@ -89,7 +83,6 @@ export async function scenarioFlow(
   const { maxErrorRate, workloadOpts, workload, percentiles, timeouts } = input;
   const fl = (v: string | undefined, flag: string, o: { min?: number; max?: number } = {}) => num(v, flag, o);
   const requestRate = num(f.requestRate, '--request-rate', { inf: true });
-  const burstiness = num(f.burstiness, '--burstiness', { min: 0 });
   const sliceS = fl(f.slice, '--slice', { min: 0.001 });
   const trendAlpha = fl(f.trendAlpha, '--trend-alpha', { min: 1e-12, max: 0.5 });
   const trendTolerance = fl(f.trendTolerance, '--trend-tolerance', { min: 0, max: 10 });
@@ -120,40 +113,14 @@ export async function scenarioFlow(
   // a bad scenario flag is said before any server starts
   checkScenario(scenario);
 
-  const ends = f.baseUrl ? splitEndpoint(f.baseUrl, f.endpoint, f.backend) : undefined;
-  const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
-  const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
-  const keySource = f.apiKeyFile
-    ? { file: resolve(io.cwd, f.apiKeyFile) }
-    : apiKey
-      ? { env: f.apiKeyEnv }
-      : undefined;
+  const { ends, api, model } = await benchServer(f, apiKey);
   const spec = benchSpec({
+    ...input.specFlags,
     server: ends ? { kind: 'external', base: ends.base, model } : { kind: 'sim', model },
     api,
-    workload: workloadOpts,
-    ...(numPrompts !== undefined ? { numPrompts } : {}),
-    ...(durationS !== undefined ? { durationS } : {}),
+    // a scenario's levels have no warm-up; its SLO's percentiles are computed too
     warmup: 0,
-    arrivals,
-    ...(burstiness !== undefined ? { burstiness } : {}),
-    ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
-    stream: f.stream,
-    minTokens: f.minTokens,
-    ignoreEos: f.ignoreEos === true,
-    ...(f.temperature !== undefined ? { temperature: num(f.temperature, '--temperature', { min: 0 })! } : {}),
-    ...(input.extraBody ? { extraBody: input.extraBody } : {}),
-    headers: input.headers,
-    ...(keySource ? { apiKey: keySource } : {}),
-    timeouts,
     percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
-    ...(input.goodput ? { goodput: input.goodput } : {}),
-    workers: input.fixedWorkers ?? 'auto',
-    graceS: input.grace,
-    maxErrorRate,
-    serverMetrics: f.serverMetrics !== false,
-    metricsIntervalS: input.metricsIntervalS,
-    seed,
   });
 
   const createdAt = new Date();

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import { networkError } from '../../client/errors.js';
 import { ServelabError } from '../../errors.js';
+import { splitEndpoint } from '../../loadgen/bench-flags.js';
 
 /** The model the embedded simulator serves when --model is not given. */
 export const EMBEDDED_SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -33,4 +34,22 @@ export async function firstModel(base: string, apiKey?: string): Promise<string>
   throw new ServelabError('NOT_READY', `no --model given and ${base}/models ${why}`, {
     hint: 'pass --model NAME, or check that the server is up (servelab check)',
   });
+}
+
+/**
+ * The server a bench command measures: `--base-url` (its /v1 base and API from --endpoint /
+ * --backend; the model from --model or its /v1/models) or, without it, the embedded simulator.
+ */
+export async function benchServer(
+  f: { baseUrl?: string; endpoint: string; backend?: string; model?: string },
+  apiKey: string | undefined,
+): Promise<{
+  ends?: { base: string; api: 'chat' | 'completions' };
+  api: 'chat' | 'completions';
+  model: string;
+}> {
+  const ends = f.baseUrl ? splitEndpoint(f.baseUrl, f.endpoint, f.backend) : undefined;
+  const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
+  const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
+  return { ...(ends ? { ends } : {}), api, model };
 }

@@ -14,6 +14,9 @@ import type { GoodputSlo } from '../../loadgen/summary.js';
 import type { SweepSpec } from '../../loadgen/sweep.js';
 import type { WorkloadOptions } from '../../workload/source.js';
 
+/** What the flags say, before the server is known. */
+export type BenchSpecFlags = Omit<BenchSpecInput, 'server' | 'api'>;
+
 export interface BenchSpecInput {
   /** the server: its API base and model, or the embedded simulator serving `model` */
   server: { kind: 'external'; base: string; model: string } | { kind: 'sim'; model: string };

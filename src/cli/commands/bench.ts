@@ -22,7 +22,6 @@ import {
   parseMaxErrorRate,
   parseNumberFlag,
   parsePercentiles,
-  splitEndpoint,
 } from '../../loadgen/bench-flags.js';
 import { stageSeed } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
@@ -38,8 +37,8 @@ import { shellQuote } from '../../shell-quote.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
 import { scenarioFlow } from './bench-scenario.js';
-import { EMBEDDED_SIM_MODEL, firstModel } from './bench-sim.js';
-import { benchSpec } from './bench-spec.js';
+import { benchServer } from './bench-sim.js';
+import { type BenchSpecFlags, benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
 export interface BenchFlags {
@@ -329,41 +328,8 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
   if (f.baseUrl) secrets.addAll(secretsFromUrl(f.baseUrl));
   if (extraBody) secrets.addAll(secretsFromBody(extraBody));
 
-  if (f.scenario) {
-    return scenarioFlow(f, io, argv, secrets, apiKey, simStepDrift, {
-      seed,
-      arrivals,
-      maxConcurrency,
-      numPrompts,
-      durationS,
-      scenarioLevels,
-      scenarioSlo,
-      maxErrorRate,
-      workloadOpts,
-      workload,
-      fixedWorkers,
-      grace,
-      percentiles,
-      goodput,
-      metricsIntervalS,
-      timeouts,
-      extraBody,
-      headers,
-    });
-  }
-
-  // the flags as a spec: one arm on one server, the stages as its load levels
-  const ends = f.baseUrl ? splitEndpoint(f.baseUrl, f.endpoint, f.backend) : undefined;
-  const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
-  const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
-  const keySource = f.apiKeyFile
-    ? { file: resolve(io.cwd, f.apiKeyFile) }
-    : apiKey
-      ? { env: f.apiKeyEnv }
-      : undefined;
-  const spec = benchSpec({
-    server: ends ? { kind: 'external', base: ends.base, model } : { kind: 'sim', model },
-    api,
+  // the flags as a spec (bench-spec.ts): the server and model are added once known
+  const specFlags: BenchSpecFlags = {
     workload: workloadOpts,
     ...(numPrompts !== undefined ? { numPrompts } : {}),
     ...(durationS !== undefined ? { durationS } : {}),
@@ -378,7 +344,11 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     ...(f.temperature !== undefined ? { temperature: num(f.temperature, '--temperature', { min: 0 })! } : {}),
     ...(extraBody ? { extraBody } : {}),
     headers,
-    ...(keySource ? { apiKey: keySource } : {}),
+    ...(f.apiKeyFile
+      ? { apiKey: { file: resolve(io.cwd, f.apiKeyFile) } }
+      : apiKey
+        ? { apiKey: { env: f.apiKeyEnv } }
+        : {}),
     timeouts,
     percentiles,
     ...(goodput ? { goodput } : {}),
@@ -388,6 +358,31 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     serverMetrics: f.serverMetrics !== false,
     metricsIntervalS,
     seed,
+  };
+
+  if (f.scenario) {
+    return scenarioFlow(f, io, argv, secrets, apiKey, simStepDrift, {
+      specFlags,
+      seed,
+      arrivals,
+      maxConcurrency,
+      numPrompts,
+      durationS,
+      scenarioLevels,
+      scenarioSlo,
+      maxErrorRate,
+      workloadOpts,
+      workload,
+      percentiles,
+      timeouts,
+    });
+  }
+
+  const { ends, api, model } = await benchServer(f, apiKey);
+  const spec = benchSpec({
+    ...specFlags,
+    server: ends ? { kind: 'external', base: ends.base, model } : { kind: 'sim', model },
+    api,
   });
   if (f.printSpec) {
     io.stdout(
