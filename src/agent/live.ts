@@ -5,6 +5,7 @@
  * model playing the customer) until the task's user turns are used up, then the task ends.
  */
 import type { ChatMessage, ToolCall } from '../loadgen/transport.js';
+import { messageMemoOn } from '../memo.js';
 import { toolSpecs, trimMiddle } from './history.js';
 import { PromptShape, prefixSegments } from './prompt-shape.js';
 import type { NextAction, StepRecord, TaskRecord } from './records.js';
@@ -28,16 +29,39 @@ export function expertAnswer(text: string, reasoning: string): string {
 
 /** The conversation as an expert sees it: no tools, tool results as user text. */
 export function forExpert(messages: readonly ChatMessage[]): ChatMessage[] {
-  return messages.map((m) => {
-    if (m.role === 'tool') return { role: 'user', content: m.content };
-    if (m.tool_calls)
-      return {
-        role: 'assistant',
-        content:
-          m.content ?? m.tool_calls.map((t) => `${t.function.name}(${t.function.arguments})`).join(' '),
-      };
-    return m;
-  });
+  return messages.map(expertView);
+}
+
+function expertViewOf(m: ChatMessage): ChatMessage {
+  if (m.role === 'tool') return { role: 'user', content: m.content };
+  if (m.tool_calls)
+    return {
+      role: 'assistant',
+      content: m.content ?? m.tool_calls.map((t) => `${t.function.name}(${t.function.arguments})`).join(' '),
+    };
+  return m;
+}
+
+/**
+ * Each message's expert view, kept per message object (with what it was made from) so that the
+ * expert calls of a program send the same objects every time: the simulator's tokenizer then
+ * encodes only the new ones (see src/memo.ts).
+ */
+const EXPERT_VIEW = new WeakMap<ChatMessage, { role: string; content: unknown; view: ChatMessage }>();
+
+function expertView(m: ChatMessage): ChatMessage {
+  if (m.role !== 'tool' && !m.tool_calls) return m;
+  if (!messageMemoOn() || Array.isArray(m.content)) return expertViewOf(m);
+  const hit = EXPERT_VIEW.get(m);
+  if (hit && hit.role === m.role && hit.content === m.content) {
+    if (m.role === 'tool' || (m.content !== null && m.content !== undefined)) return hit.view;
+    // content null: the view is the tool calls' text, made again and compared
+    const view = expertViewOf(m);
+    if (view.content === hit.view.content) return hit.view;
+  }
+  const view = expertViewOf(m);
+  EXPERT_VIEW.set(m, { role: m.role, content: m.content, view });
+  return view;
 }
 
 function parseExpert(tc: ToolCall, known: readonly string[]): string {
