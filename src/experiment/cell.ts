@@ -273,6 +273,11 @@ export async function runCell(
     const versions = await serverVersions(running.servers, running.fetchText);
     const serverInfos = running.servers.map((s) => ({ ...s, version: versions[s.label] ?? 'unknown' }));
     meta.servers = serverInfos;
+    // where the cell's servers answer (a simulator's free port is known only now)
+    if (!running.virtual)
+      cx.log(
+        `[${cell.id}] servers: ${serverInfos.map((s) => `${s.model} at ${s.url} (${s.version})`).join(', ')}`,
+      );
     if (running.virtual) meta.simulation = running.virtual.describe;
     const distinct = new Set(Object.values(versions));
     if (distinct.size > 1) note(`servers of this arm report different versions: ${[...distinct].join(', ')}`);
