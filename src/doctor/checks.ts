@@ -15,7 +15,7 @@ import {
   VLLM_SAFE_SERIES,
 } from '../knowledge/pitfalls.js';
 import { type Finding, joinWhere } from './findings.js';
-import { flagValue, type ProcessRecipe, parseVllmServe, type VllmServe } from './recipe.js';
+import { flagValue, type ProcessRecipe, type VllmServe, vllmServeOf } from './recipe.js';
 
 export interface RecipeContext {
   /** models that make tool calls (a spec's orchestrator) */
@@ -214,7 +214,7 @@ export function checkProcesses(procs: readonly ProcessRecipe[], ctx: RecipeConte
   for (const p of procs) {
     const wipe = cacheWipe(p.where, p.argv);
     if (wipe) out.push(wipe);
-    const s = parseVllmServe(p.argv);
+    const s = vllmServeOf(p);
     if (!s) continue;
     vllm.push({ p, s });
     out.push(...toolParser(p, s, ctx), ...version(p, s, ctx), ...specDecode(p, s), ...caches(p));
@@ -295,7 +295,7 @@ export function checkArms(arms: readonly { name: string; procs: readonly Process
   const models = new Map<string, { arm: string; p: ProcessRecipe; s: VllmServe }[]>();
   for (const a of arms)
     for (const p of a.procs) {
-      const s = parseVllmServe(p.argv);
+      const s = vllmServeOf(p);
       if (!s) continue;
       const m = s.model ?? s.servedName ?? '?';
       models.set(m, [...(models.get(m) ?? []), { arm: a.name, p, s }]);

@@ -226,6 +226,7 @@ function vllmRecipes(
   for (const c of configs) {
     if (!c.vllm || c.spec.kind !== 'command') continue;
     const group = `${c.name}${c.label ? ` (${c.label})` : ''}`;
+    const declared = { version: c.vllm.version ?? '0.11.0', from: `servers.${c.name}.version` };
     const procs = c.spec.processes.map((p) => {
       count++;
       const own = { ...p.env };
@@ -236,6 +237,8 @@ function vllmRecipes(
         env: { ...opts.env, ...own },
         ownEnv: new Set(Object.keys(own)),
         logged: true,
+        // the recipe renders argv for this version (launch/vllm-recipe.ts): its pitfalls apply
+        declaredVersion: declared,
       } satisfies ProcessRecipe;
     });
     all.push(...procs);

@@ -19,6 +19,16 @@ export interface ProcessRecipe {
   ownEnv: ReadonlySet<string>;
   /** its output goes to a log file (servelab writes one per recipe process) */
   logged: boolean;
+  /** the version a spec declares for it (`kind: vllm`'s `version`), when its launcher names none */
+  declaredVersion?: { version: string; from: string };
+}
+
+/** parseVllmServe of a recipe, its declared version standing in when the launcher names none. */
+export function vllmServeOf(p: ProcessRecipe): VllmServe | undefined {
+  const s = parseVllmServe(p.argv);
+  if (s && !s.version && p.declaredVersion)
+    return { ...s, version: p.declaredVersion.version, versionFrom: p.declaredVersion.from };
+  return s;
 }
 
 export interface VllmServe {

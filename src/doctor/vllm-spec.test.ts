@@ -35,15 +35,30 @@ async function doctor(text: string) {
 }
 
 describe('servelab doctor on kind: vllm servers', () => {
-  it("checks every config's rendered argv and env: the spec-decode budget per config, the unnamed version", async () => {
+  it("checks every config's rendered argv and env: the spec-decode budget per config, at the spec's version", async () => {
     const r = await doctor(SPEC);
     expect(r.code, r.err).toBe(0);
     const f = r.json.findings.map((x) => `${x.severity} ${x.check} ${x.where}`);
+    // the recipe is rendered for `version` (default 0.11.0): no "version not named" finding
     expect(f).toEqual([
       'warning spec-decode spec.yaml: servers.glm (cfg1) glm-8000',
       'warning spec-decode spec.yaml: servers.glm (cfg2) glm-8000',
-      'info vllm-version spec.yaml: servers.glm (cfg1) glm-8000; servers.glm (cfg2) glm-8000',
     ]);
+  });
+
+  it("the spec's `version:` is the version whose pitfalls apply (0.12.0's broken tool parsers)", async () => {
+    const r = await doctor(
+      SPEC.replace(
+        '    model: zai-org/GLM-4.6\n',
+        '    model: zai-org/GLM-4.6\n    version: 0.12.0\n    tool_call_parser: glm45\n',
+      ),
+    );
+    expect(r.code).toBe(1);
+    const v = r.json.findings.filter((x) => x.check === 'vllm-version');
+    expect(v.map((x) => x.severity)).toEqual(['error', 'error']);
+    expect(v[0]?.message).toMatch(
+      /vLLM 0\.12\.0 \(from servers\.glm\.version\).*\[vllm-0\.12\.0-tool-parsers\]/,
+    );
   });
 
   it('a compile-cache root under /tmp is an error finding naming the key', async () => {
