@@ -96,12 +96,13 @@ export class PromptShape {
   prompt(step: number, messages: readonly ChatMessage[]): { history?: HistoryRef } {
     let best: { ref: HistoryRef; len: number } | undefined;
     this.calls.forEach((c, j) => {
-      const withAnswer = c.answer ? [...c.prompt, c.answer] : undefined;
-      if (withAnswer && startsWith(messages, withAnswer)) {
-        if (!best || withAnswer.length > best.len)
-          best = { ref: { step: j, answer: true }, len: withAnswer.length };
-      } else if (startsWith(messages, c.prompt) && (!best || c.prompt.length > best.len)) {
-        best = { ref: { step: j, answer: false }, len: c.prompt.length };
+      if (!startsWith(messages, c.prompt)) return;
+      // the prompt, then the answer appended after it (no copy of the prompt to test that)
+      const n = c.prompt.length;
+      if (c.answer && messages.length > n && messages[n] === c.answer) {
+        if (!best || n + 1 > best.len) best = { ref: { step: j, answer: true }, len: n + 1 };
+      } else if (!best || n > best.len) {
+        best = { ref: { step: j, answer: false }, len: n };
       }
     });
     this.calls[step] = { prompt: [...messages] };

@@ -61,6 +61,8 @@ export async function launchSimVirtual(spec: ServersSpec, ctx: LaunchContext): P
         modelName: s.servedModelName ?? s.model,
         persona: s.persona ?? 'plain',
         seed: ctx.seed + r,
+        // in process: the agent re-sends its message objects (each call encodes only new ones)
+        sameMessageObjects: true,
       });
       // the topology's ports name the servers (W1: 1900, 1910-1913); they are labels, nothing listens
       let port = s.port ? s.port + i : 0;

@@ -28,6 +28,13 @@ export interface EngineRequestSpec {
    * are synthetic (sim/block-hash.ts syntheticOutputTokenId)
    */
   outputTokenIds?: ArrayLike<number>;
+  /**
+   * optional prefix-cache hashes of the prompt's first full blocks at the engine's block size,
+   * as sim/block-hash.ts chains them over `promptTokenIds` (an in-process caller that knows
+   * them from an earlier prompt with the same prefix: sim/tokenizer.ts prefixBlockHashes); the
+   * engine hashes the remaining blocks itself and appends them to this array
+   */
+  promptBlockHashes?: number[];
   /** vLLM's `priority` request field (smaller first; default 0); the priority policy reads it */
   priority?: number;
   /** agent-program fields (top-level request fields); the continuum policy reads them */

@@ -64,6 +64,7 @@ export class SimRequest {
     this.prompt = spec.promptTokenIds;
     this.promptLen = spec.promptTokenIds.length;
     this.outputIds = spec.outputTokenIds;
+    if (spec.promptBlockHashes) this.hashes = spec.promptBlockHashes;
     this.priority = spec.priority ?? 0;
     this.program = spec.program;
     this.outputText = spec.outputText;

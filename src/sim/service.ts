@@ -39,7 +39,13 @@ import {
   thinkingEnabled,
   thinkingSoftOff,
 } from './service-request.js';
-import { encodeChat, encodeText } from './tokenizer.js';
+import {
+  encodeChat,
+  encodeChatPrefixed,
+  encodeText,
+  type PrefixNode,
+  prefixBlockHashes,
+} from './tokenizer.js';
 
 export type { AssembledOutput, OutputDelta, ToolCallDelta } from './persona-output.js';
 export type { ApiError } from './service-errors.js';
@@ -56,6 +62,14 @@ export interface SimServiceOptions {
   toAbsoluteMs?: (engineMs: number) => number;
   /** vLLM --enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens (off by default) */
   enablePromptTokensDetails?: boolean;
+  /**
+   * the callers are in process and re-send the same message objects from call to call (an
+   * agent's conversation): each message's token ids, and its prefix's block hashes, are
+   * remembered per object, so a call encodes and hashes only its new messages (the same ids and
+   * hashes; src/memo.ts). Off (the HTTP front: every body is parsed afresh), each call encodes
+   * its whole prompt.
+   */
+  sameMessageObjects?: boolean;
 }
 
 /**
@@ -138,6 +152,8 @@ function header(h: Headers, name: string): string | undefined {
 interface SubRequest {
   promptIds: ArrayLike<number>;
   plan: OutputPlan;
+  /** the prompt's prefix node (sameMessageObjects) */
+  prefix?: PrefixNode;
 }
 
 /** what every engine request of one API request carries to the scheduling policy */
@@ -160,6 +176,7 @@ export class SimService {
   private readonly toAbs: (ms: number) => number;
   private readonly idRng;
   readonly enablePromptTokensDetails: boolean;
+  private readonly sameMessageObjects: boolean;
   /** the engine runs the Continuum fork's policy: its request fields are read, not extra */
   private readonly continuum: boolean;
 
@@ -174,6 +191,7 @@ export class SimService {
     this.metrics = new SimMetrics(opts.engine.config.maxModelLen);
     this.idRng = mulberry32(mixSeed(this.seed, 0x1d));
     this.enablePromptTokensDetails = opts.enablePromptTokensDetails ?? false;
+    this.sameMessageObjects = opts.sameMessageObjects ?? false;
     this.continuum = opts.engine.config.schedulingPolicy === 'continuum';
     const prev = this.engine.onStep;
     this.engine.onStep = (info) => {
@@ -253,7 +271,10 @@ export class SimService {
       const messages = readMessages(body);
       if ('status' in messages) return this.fail(sink, messages);
       const tools = offeredTools(body);
-      const promptIds = encodeChat(messages, tools);
+      const enc = this.sameMessageObjects
+        ? encodeChatPrefixed(messages, tools)
+        : { ids: encodeChat(messages, tools), prefix: undefined };
+      const promptIds = enc.ids;
       const plan = directive
         ? planFromDirective(directive)
         : planOutput(this.persona, {
@@ -265,7 +286,7 @@ export class SimService {
             programKey: programKey === undefined ? undefined : String(programKey),
             seed: this.seed,
           });
-      subs.push({ promptIds, plan });
+      subs.push(enc.prefix ? { promptIds, plan, prefix: enc.prefix } : { promptIds, plan });
     } else {
       const prompts = readPrompts(body);
       if ('status' in prompts) return this.fail(sink, prompts);
@@ -432,6 +453,9 @@ class RunningRequest {
         maxTokens,
         targetOutputTokens: target,
         outputTokenIds: dry.ids,
+        ...(sub.prefix && svc.engine.config.enablePrefixCaching
+          ? { promptBlockHashes: prefixBlockHashes(sub.prefix, sub.promptIds, svc.engine.config.blockSize) }
+          : {}),
         ...(sched.priority !== 0 ? { priority: sched.priority } : {}),
         ...(sched.program ? { program: sched.program } : {}),
         ...(dry.text !== undefined ? { outputText: dry.text } : {}),

@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { setMessageMemo } from '../memo.js';
-import { countTokens, encodeChat, encodeText, splitPieces } from './tokenizer.js';
+import { hashBlock, ROOT_HASH } from './block-hash.js';
+import {
+  type ChatMessageLike,
+  countTokens,
+  encodeChat,
+  encodeChatPrefixed,
+  encodeText,
+  prefixBlockHashes,
+  splitPieces,
+} from './tokenizer.js';
 
 describe('sim tokenizer', () => {
   it('counts one token per word or punctuation mark, with stable ids', () => {
@@ -26,13 +35,17 @@ describe('sim tokenizer', () => {
     expect(longer.slice(0, a.length - 2)).toEqual(a.slice(0, a.length - 2));
   });
 
-  describe('per-message memo', () => {
+  describe('per-message memo (in-process callers)', () => {
     afterEach(() => setMessageMemo(true));
-    const plain = (ms: Parameters<typeof encodeChat>[0], tools?: unknown[]) => {
-      setMessageMemo(false);
-      const ids = [...encodeChat(ms, tools)];
-      setMessageMemo(true);
-      return ids;
+    type Msgs = Parameters<typeof encodeChat>[0];
+    const plain = (ms: Msgs, tools?: unknown[]) => [...encodeChat(ms, tools)];
+    const memo = (ms: Msgs, tools?: unknown[]) => [...encodeChat(ms, tools, { perMessage: true })];
+    /** every full block's hash, chained over the ids, as the engine computes them */
+    const direct = (ids: ArrayLike<number>, upTo: number, bs: number) => {
+      const out: number[] = [];
+      for (let k = 0; (k + 1) * bs <= upTo; k++)
+        out.push(hashBlock(k === 0 ? ROOT_HASH : out[k - 1]!, ids, k * bs, bs));
+      return out;
     };
 
     it('gives the same ids as encoding every message, for tools, tool calls, tool results and content parts', () => {
@@ -61,11 +74,16 @@ describe('sim tokenizer', () => {
       ];
       for (let n = 1; n <= conv.length; n++) {
         const ms = conv.slice(0, n);
-        expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
-        expect([...encodeChat(ms)]).toEqual(plain(ms));
+        expect(memo(ms, tools)).toEqual(plain(ms, tools));
+        expect(memo(ms)).toEqual(plain(ms));
         // again: now from the memo
-        expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+        expect(memo(ms, tools)).toEqual(plain(ms, tools));
       }
+      // the switch off: the plain encoding, no prefix
+      setMessageMemo(false);
+      const off = encodeChatPrefixed(conv, tools);
+      expect(off.prefix).toBeUndefined();
+      expect([...off.ids]).toEqual(plain(conv, tools));
     });
 
     it('re-encodes a message changed in place (content, role, tool call arguments, tools list)', () => {
@@ -74,23 +92,52 @@ describe('sim tokenizer', () => {
       const a = { role: 'assistant', content: null as string | null, tool_calls: [tc] };
       const tools: unknown[] = [{ type: 'function', function: { name: 'f' } }];
       const ms = [m, a];
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      const check = () => {
+        expect(memo(ms, tools)).toEqual(plain(ms, tools));
+        const p = encodeChatPrefixed(ms, tools);
+        expect(prefixBlockHashes(p.prefix!, p.ids, 4)).toEqual(direct(p.ids, p.ids.length - 2, 4));
+      };
+      check();
       m.content = 'second, quite different text';
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       m.role = 'system';
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       tc.function.arguments = '{"a": 2, "b": 3}';
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       tc.function = { name: 'g', arguments: '{}' };
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       a.tool_calls.push({ ...tc, id: 'd' });
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       a.content = 'now with text';
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       tools.push({ type: 'function', function: { name: 'h' } });
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
       tools[1] = { type: 'function', function: { name: 'k' } };
-      expect([...encodeChat(ms, tools)]).toEqual(plain(ms, tools));
+      check();
+    });
+
+    it('gives each prompt the block hashes of its prefix, as hashing its ids would, across growing, trimmed and shared conversations and block sizes', () => {
+      const text = (i: number) => `message ${i} `.repeat(1 + ((i * 7) % 13));
+      const head = { role: 'system', content: text(100) };
+      const expertHead = { role: 'system', content: text(101) };
+      const tools = [{ type: 'function', function: { name: 'f' } }];
+      const conv: ChatMessageLike[] = [head];
+      for (let i = 0; i < 30; i++) {
+        conv.push({ role: i % 3 === 0 ? 'tool' : i % 3 === 1 ? 'assistant' : 'user', content: text(i) });
+        // the orchestrator's prompt, an expert's view of the same messages, a trimmed one
+        const prompts: [Msgs, unknown[] | undefined][] = [
+          [[...conv], tools],
+          [[expertHead, ...conv.slice(1)], undefined],
+          [[head, ...conv.slice(Math.max(1, conv.length - 4))], tools],
+        ];
+        for (const [ms, t] of prompts)
+          for (const bs of [16, 5, 16]) {
+            const p = encodeChatPrefixed(ms, t);
+            expect([...p.ids]).toEqual(plain(ms, t));
+            expect(p.prefix!.end).toBe(p.ids.length - 2);
+            expect(prefixBlockHashes(p.prefix!, p.ids, bs)).toEqual(direct(p.ids, p.ids.length - 2, bs));
+          }
+      }
     });
   });
 });

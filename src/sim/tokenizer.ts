@@ -3,10 +3,13 @@
  * id = a stable 32-bit hash of the piece. A chat template adds a few special tokens per message
  * (ChatML-like: `<|im_start|>role ... <|im_end|>`), tool schemas are counted when offered.
  * Agent prompts of ~20k tokens are re-sent on every call, so encodings are cached per string
- * (LRU, bounded by total tokens).
+ * (LRU, bounded by total tokens); callers in process (virtual time) also get each message's ids
+ * and its prefix's block hashes remembered per message object (encodeChatPrefixed,
+ * prefixBlockHashes), so a call encodes and hashes only the messages new since the last one.
  */
 
 import { messageMemoOn } from '../memo.js';
+import { hashBlock, ROOT_HASH } from './block-hash.js';
 
 const PIECE_RE = /\w+|[^\w\s]/g;
 
@@ -161,11 +164,27 @@ const TOOLS_PREAMBLE = encodeUncached(
 );
 
 /**
+ * A prompt prefix, as the per-message memo follows it: every prompt put together through this
+ * node has the same token ids [0, end) (the same tools block, then the same message encodings
+ * in the same order). Each node remembers the prefix-cache block hashes of the blocks that end
+ * in its own part (parent.end, end], so a prompt's hashes are its nodes' hashes put together.
+ */
+export interface PrefixNode {
+  readonly parent: PrefixNode | undefined;
+  readonly end: number;
+  /** block size of `hashes` */
+  bs: number;
+  hashes: number[] | undefined;
+}
+
+const EMPTY_PREFIX: PrefixNode = { parent: undefined, end: 0, bs: 0, hashes: undefined };
+
+/**
  * One message's template tokens, remembered per message object: an agent re-sends its whole
  * conversation (the same objects, in process) on every call, so a call only encodes the
  * messages that are new since the previous one. The entry keeps what it was computed from and
  * is used only while the object still holds exactly that (role, content string, tool calls'
- * names and arguments), so a message changed in place is encoded again.
+ * names and arguments), so a message changed in place is encoded again (with new prefix nodes).
  */
 interface MessageEnc {
   role: string;
@@ -174,8 +193,11 @@ interface MessageEnc {
   /** each tool call's function name and arguments as encoded (strings compared on reuse) */
   calls: unknown[];
   ids: Uint32Array;
+  /** the prefix node this message ends, per prefix it followed (a few: the same message is sent to the orchestrator and in an expert's view) */
+  links: { prev: PrefixNode; node: PrefixNode }[];
 }
 const messageCache = new WeakMap<object, MessageEnc>();
+const MAX_LINKS = 4;
 
 function callParts(toolCalls: unknown): unknown[] | undefined {
   if (toolCalls === undefined || toolCalls === null) return [];
@@ -213,7 +235,8 @@ function encodeMessageInto(out: number[], m: ChatMessageLike): void {
   out.push(SPECIAL.imEnd);
 }
 
-function messageIds(m: ChatMessageLike): ArrayLike<number> {
+/** the message's remembered encoding, or a new one (remembered unless its content is a list of parts) */
+function messageEnc(m: ChatMessageLike): MessageEnc {
   const hit = messageCache.get(m);
   if (
     hit &&
@@ -222,24 +245,41 @@ function messageIds(m: ChatMessageLike): ArrayLike<number> {
     hit.toolCalls === m.tool_calls &&
     sameCalls(m.tool_calls, hit.calls)
   )
-    return hit.ids;
+    return hit;
   const tmp: number[] = [];
   encodeMessageInto(tmp, m);
   const ids = Uint32Array.from(tmp);
   // content parts (a list) may change in place unseen: only string (or absent) content is kept
   const calls = callParts(m.tool_calls);
   const c = m.content;
-  if (calls && (c === undefined || c === null || typeof c === 'string'))
-    messageCache.set(m, { role: m.role, content: c, toolCalls: m.tool_calls, calls, ids });
-  return ids;
+  const enc: MessageEnc = {
+    role: m.role,
+    content: c,
+    toolCalls: m.tool_calls,
+    calls: calls ?? [],
+    ids,
+    links: [],
+  };
+  if (calls && (c === undefined || c === null || typeof c === 'string')) messageCache.set(m, enc);
+  return enc;
+}
+
+/** the node a message ends after prefix `prev` (the same node every time it follows that prefix) */
+function nodeAfter(enc: MessageEnc, prev: PrefixNode): PrefixNode {
+  const links = enc.links;
+  for (let i = 0; i < links.length; i++) if (links[i]!.prev === prev) return links[i]!.node;
+  const node: PrefixNode = { parent: prev, end: prev.end + enc.ids.length, bs: 0, hashes: undefined };
+  if (links.length >= MAX_LINKS) links.shift();
+  links.push({ prev, node });
+  return node;
 }
 
 /** the offered tools' block, remembered per tools list (the same list is offered on every call) */
-const toolsCache = new WeakMap<object, { items: unknown[]; ids: Uint32Array }>();
+const toolsCache = new WeakMap<object, { items: unknown[]; ids: Uint32Array; node: PrefixNode }>();
 
-function toolsIds(tools: readonly unknown[]): ArrayLike<number> {
+function toolsEnc(tools: readonly unknown[]): { ids: Uint32Array; node: PrefixNode } {
   const hit = toolsCache.get(tools);
-  if (hit && hit.items.length === tools.length && hit.items.every((t, i) => t === tools[i])) return hit.ids;
+  if (hit && hit.items.length === tools.length && hit.items.every((t, i) => t === tools[i])) return hit;
   const tmp: number[] = [];
   tmp.push(SPECIAL.imStart, roleId('system'));
   pushAll(tmp, TOOLS_PREAMBLE);
@@ -247,8 +287,13 @@ function toolsIds(tools: readonly unknown[]): ArrayLike<number> {
   for (const t of tools) pushAll(tmp, encodeJson(t));
   tmp.push(SPECIAL.toolsEnd, SPECIAL.imEnd);
   const ids = Uint32Array.from(tmp);
-  toolsCache.set(tools, { items: [...tools], ids });
-  return ids;
+  const enc = {
+    items: [...tools],
+    ids,
+    node: { parent: undefined, end: ids.length, bs: 0, hashes: undefined },
+  };
+  toolsCache.set(tools, enc);
+  return enc;
 }
 
 const GEN_PROMPT_LEN = 2;
@@ -256,36 +301,79 @@ const GEN_PROMPT_LEN = 2;
 /**
  * Prompt token ids after the chat template: per message `<|im_start|> role content <|im_end|>`
  * (3 tokens of overhead), assistant tool calls as their JSON, offered tools as a system block,
- * and the generation prompt `<|im_start|> assistant` at the end. With the message memo (the
- * default) the ids come back as one Uint32Array put together from each message's remembered
- * ids; the ids are the same either way.
+ * and the generation prompt `<|im_start|> assistant` at the end. `perMessage` (for callers in
+ * process that re-send the same message objects; see encodeChatPrefixed) gives the same ids.
  */
 export function encodeChat(
   messages: readonly ChatMessageLike[],
   tools?: readonly unknown[] | null,
+  opts: { perMessage?: boolean } = {},
 ): number[] | Uint32Array {
-  if (!messageMemoOn()) return encodeChatPlain(messages, tools);
-  const parts: ArrayLike<number>[] = [];
-  let n = GEN_PROMPT_LEN;
+  return opts.perMessage ? encodeChatPrefixed(messages, tools).ids : encodeChatPlain(messages, tools);
+}
+
+/**
+ * encodeChat with the per-message memo (src/memo.ts; off, this is encodeChat): the ids put
+ * together from each message's remembered ids, and the prompt's prefix node (the tokens before
+ * the generation prompt) for prefixBlockHashes.
+ */
+export function encodeChatPrefixed(
+  messages: readonly ChatMessageLike[],
+  tools?: readonly unknown[] | null,
+): { ids: number[] | Uint32Array; prefix: PrefixNode | undefined } {
+  if (!messageMemoOn()) return { ids: encodeChatPlain(messages, tools), prefix: undefined };
+  const parts: Uint32Array[] = [];
+  let node = EMPTY_PREFIX;
   if (tools && tools.length > 0) {
-    const t = toolsIds(tools);
-    parts.push(t);
-    n += t.length;
+    const t = toolsEnc(tools);
+    parts.push(t.ids);
+    node = t.node;
   }
   for (const m of messages) {
-    const ids = messageIds(m);
-    parts.push(ids);
-    n += ids.length;
+    const enc = messageEnc(m);
+    parts.push(enc.ids);
+    node = nodeAfter(enc, node);
   }
-  const out = new Uint32Array(n);
+  const out = new Uint32Array(node.end + GEN_PROMPT_LEN);
   let at = 0;
   for (const p of parts) {
-    if (p instanceof Uint32Array) out.set(p, at);
-    else for (let i = 0; i < p.length; i++) out[at + i] = p[i]!;
+    out.set(p, at);
     at += p.length;
   }
   out[at] = SPECIAL.imStart;
   out[at + 1] = roleId('assistant');
+  return { ids: out, prefix: node };
+}
+
+/**
+ * The prefix-cache block hashes (block-hash.ts, as the engine chains them) of the full blocks of
+ * the prefix `node` ends, block size `bs`; `ids` are a prompt's ids that start with that prefix.
+ * A node's own hashes are computed once per block size and then reused by every prompt through
+ * it, so a call hashes only the blocks its new messages complete.
+ */
+export function prefixBlockHashes(node: PrefixNode, ids: ArrayLike<number>, bs: number): number[] {
+  const chain: PrefixNode[] = [];
+  for (let n: PrefixNode | undefined = node; n; n = n.parent) chain.push(n);
+  const out: number[] = [];
+  for (let c = chain.length - 1; c >= 0; c--) {
+    const n = chain[c]!;
+    // blocks ending in (parent.end, end]: out already holds the ones before them
+    const last = Math.floor(n.end / bs);
+    if (n.hashes !== undefined && n.bs === bs) {
+      for (let i = 0; i < n.hashes.length; i++) out.push(n.hashes[i]!);
+      continue;
+    }
+    const own: number[] = [];
+    for (let k = out.length; k < last; k++) {
+      const h = hashBlock(k === 0 ? ROOT_HASH : out[k - 1]!, ids, k * bs, bs);
+      out.push(h);
+      own.push(h);
+    }
+    if (n.hashes === undefined && n !== EMPTY_PREFIX) {
+      n.bs = bs;
+      n.hashes = own;
+    }
+  }
   return out;
 }
 
