@@ -1,49 +1,19 @@
-/**
- * A load scenario's levels (`servelab bench --scenario ramp|grid|soak|slo`) as cells of the
- * bench spec: each LevelRequest the scenario asks for (loadgen/scenarios/level.ts `RunLevel`)
- * is planned by the one planner (plan.ts: its arrivals' load as the spec's one concurrency or
- * rate) and run by the one cell runner (cell.ts) into the scenario's one run directory, its cell
- * record under stages/<k>/cell.json, with the level's own arrivals, prompts and count or
- * duration (RequestSeries.levelOf: a grid changes the lengths per level). What a level gives
- * back beyond the stage comes from the same drive phase: the servers' gauges per /metrics tick
- * and the client's memory, on the stage's clock, and GPU figures over the stage's window.
- *
- * The servers are kept across the levels (experiment/kept-servers.ts): started once, before the
- * first level, and stopped at close(), as a vLLM engineer runs a ramp against one warm server
- * and a soak measures one server's uptime; every cell.json says so (`serversKept`).
- */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { monotonicNow } from '../agent/clock.js';
-import { type SecretRegistry, scrubFiles } from '../config/secrets.js';
+import { scrubFiles } from '../config/secrets.js';
 import type { Spec } from '../config/spec.js';
 import { ServelabError } from '../errors.js';
 import type { LaunchedServers } from '../launch/launcher.js';
 import type { ArrivalSpec } from '../loadgen/arrivals.js';
 import type { LiveCounters } from '../loadgen/dispatcher.js';
-import type { BenchRunDir } from '../loadgen/run-dir.js';
 import type { GpuStats, LevelRequest, LevelResult, RunLevel } from '../loadgen/scenarios/level.js';
-import type { EnvironmentJson } from '../rundir/run-dir.js';
-import type { StartSimOptions } from '../sim/server/index.js';
-import { SERVELAB_VERSION } from '../version.js';
-import { type CellRunContext, launchCellServers, runCell } from './cell.js';
+import { type BenchRunBase, benchCellContext } from './bench-series.js';
+import { launchCellServers, runCell } from './cell.js';
 import { KeptServers } from './kept-servers.js';
 import { type Cell, planExperiment } from './plan.js';
 import type { DrivenStage } from './request-driver.js';
 
-export interface BenchLevelsOptions {
-  /** the bench spec: one arm, one server config, a request workload (its levels come per request) */
-  spec: Spec;
-  baseDir: string;
-  /** the scenario's run directory (already holding run.json: `runDir`) */
-  dir: string;
-  runDir: BenchRunDir;
-  env: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-  log: (line: string) => void;
-  secrets: SecretRegistry;
-  apiKey?: string;
-  simOverrides?: Partial<StartSimOptions>;
+/** The bench spec's levels come per request (`spec` has one arm, one server config). */
+export interface BenchLevelsOptions extends BenchRunBase {
   /** the client's memory now (the CLI passes process.memoryUsage) */
   sampleClient?: () => { rss: number; heapUsed: number };
   /** GPU figures over [startUnixMs, endUnixMs] (DCGM through Prometheus) */
@@ -72,29 +42,9 @@ export function levelSpec(spec: Spec, a: ArrivalSpec): Spec {
 /** The scenario's levels as cells; see the file comment. */
 export function benchLevels(o: BenchLevelsOptions): BenchLevels {
   const kept = new KeptServers(join(o.dir, 'logs'));
-  const environment = {
-    v: 1,
-    servelabVersion: SERVELAB_VERSION,
-    node: process.version,
-    platform: process.platform,
-    host: hostname(),
-    servers: [],
-    mode: 'real',
-  } as EnvironmentJson;
   let index = 0;
   let current: { req: LevelRequest; counters?: LiveCounters; driven?: DrivenStage } | undefined;
-  const cx: CellRunContext = {
-    spec: o.spec,
-    baseDir: o.baseDir,
-    runDir: o.dir,
-    env: o.env,
-    ...(o.signal ? { signal: o.signal } : {}),
-    log: o.log,
-    secrets: o.secrets,
-    ...(o.apiKey ? { apiKey: o.apiKey } : {}),
-    environment,
-    ...(o.simOverrides ? { simOverrides: o.simOverrides } : {}),
-    now: monotonicNow,
+  const cx = benchCellContext(o, {
     // a scenario chooses its next level from the last one: the number of levels is not known
     matrix: () => ({ cellIndex: index, cellCount: index + 1, finishedCellsS: [] }),
     keptServers: kept,
@@ -120,7 +70,7 @@ export function benchLevels(o: BenchLevelsOptions): BenchLevels {
         if (current) current.driven = d;
       },
     },
-  };
+  });
   const planCell = (a: ArrivalSpec, k: number): Cell => {
     const cell = planExperiment(levelSpec(o.spec, a), 'real', { levelOffset: k }).cells[0];
     if (!cell) throw new Error('bench level: the plan has no cell');

@@ -24,8 +24,9 @@ import { SERVELAB_VERSION } from '../version.js';
 import { type CellResult, type CellRunContext, runCell } from './cell.js';
 import { type Cell, planExperiment } from './plan.js';
 
-export interface BenchSeriesOptions {
-  /** one arm, one server config, request workload; its load levels are the stages */
+/** What every bench run's cells share (a series of stages, a scenario's levels). */
+export interface BenchRunBase {
+  /** one arm, one server config, request workload */
   spec: Spec;
   baseDir: string;
   /** the bench run directory (already holding run.json: `runDir`) */
@@ -37,6 +38,39 @@ export interface BenchSeriesOptions {
   secrets: SecretRegistry;
   apiKey?: string;
   simOverrides?: Partial<StartSimOptions>;
+}
+
+/** The cell runner's context of a bench run's cells: the run's parts, and how its cells run. */
+export function benchCellContext(
+  o: BenchRunBase,
+  how: Pick<CellRunContext, 'matrix' | 'requestSeries' | 'keptServers'>,
+): CellRunContext {
+  const environment = {
+    v: 1,
+    servelabVersion: SERVELAB_VERSION,
+    node: process.version,
+    platform: process.platform,
+    host: hostname(),
+    servers: [],
+    mode: 'real',
+  } as EnvironmentJson;
+  return {
+    spec: o.spec,
+    baseDir: o.baseDir,
+    runDir: o.dir,
+    env: o.env,
+    ...(o.signal ? { signal: o.signal } : {}),
+    log: o.log,
+    secrets: o.secrets,
+    ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+    environment,
+    ...(o.simOverrides ? { simOverrides: o.simOverrides } : {}),
+    now: monotonicNow,
+    ...how,
+  };
+}
+
+export interface BenchSeriesOptions extends BenchRunBase {
   /** instead of the spec's levels: the automatic sweep */
   auto?: { rates: number; maxConcurrency: number };
   /** a stage starts driving (k of planned, its arrivals, its request count): its live counters */
@@ -63,28 +97,8 @@ export async function runBenchSeries(o: BenchSeriesOptions): Promise<BenchSeries
   const stages: StageResult[] = [];
   let stage = 0;
   let planned = 0;
-  const environment: EnvironmentJson = {
-    v: 1,
-    servelabVersion: SERVELAB_VERSION,
-    node: process.version,
-    platform: process.platform,
-    host: hostname(),
-    servers: [],
-    mode: 'real',
-  } as EnvironmentJson;
   const warmup = o.spec.workload.requests?.warmup ?? 0;
-  const cx: CellRunContext = {
-    spec: o.spec,
-    baseDir: o.baseDir,
-    runDir: o.dir,
-    env: o.env,
-    ...(o.signal ? { signal: o.signal } : {}),
-    log: o.log,
-    secrets: o.secrets,
-    ...(o.apiKey ? { apiKey: o.apiKey } : {}),
-    environment,
-    ...(o.simOverrides ? { simOverrides: o.simOverrides } : {}),
-    now: monotonicNow,
+  const cx = benchCellContext(o, {
     matrix: () => ({ cellIndex: stage, cellCount: planned, finishedCellsS: [] }),
     requestSeries: {
       runDir: o.runDir,
@@ -94,7 +108,7 @@ export async function runBenchSeries(o: BenchSeriesOptions): Promise<BenchSeries
       warmupOf: () => (stage === 0 ? warmup : 0),
       counters: (_cell, arrivals, requests) => o.onStageStart?.(stage, planned, arrivals, requests),
     },
-  };
+  });
   const result = (extra: Partial<BenchSeriesResult> = {}): BenchSeriesResult => ({
     stages,
     interrupted: o.signal?.aborted === true,

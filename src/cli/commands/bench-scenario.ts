@@ -1,9 +1,3 @@
-/**
- * `servelab bench --scenario`: the scenario action of bench.ts (its own stages, table and verdict;
- * the same run directory and records), given the flags bench.ts has already parsed. Its levels
- * are cells of the bench spec, run by the one cell runner (experiment/bench-levels.ts).
- */
-import { isAbsolute, join, resolve } from 'node:path';
 import { parseUrlFlag } from '../../config/host.js';
 import type { SecretRegistry } from '../../config/secrets.js';
 import { EXIT } from '../../errors.js';
@@ -19,7 +13,7 @@ import {
 import { stageSeed } from '../../loadgen/bench-run.js';
 import { newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
-import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
+import type { BenchRunDir } from '../../loadgen/run-dir.js';
 import type { StageResult } from '../../loadgen/run-stage.js';
 import { formatScenario, type ScenarioResult } from '../../loadgen/scenarios/format.js';
 import { dcgmGpuStats } from '../../loadgen/scenarios/gpu.js';
@@ -37,7 +31,7 @@ import type { parseSweep } from '../../loadgen/sweep.js';
 import { describeStage } from '../../loadgen/sweep-table.js';
 import { buildWorkload } from '../../workload/source.js';
 import type { BenchFlags } from './bench.js';
-import { benchServer } from './bench-sim.js';
+import { benchServer, openBenchRunDir } from './bench-sim.js';
 import { type BenchSpecFlags, benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
@@ -123,12 +117,7 @@ export async function scenarioFlow(
     percentiles: [...new Set([...percentiles, ...sloPercentiles(scenarioSlo ?? [])])],
   });
 
-  const createdAt = new Date();
-  const name = benchRunName(createdAt);
-  const dir = f.out
-    ? resolve(io.cwd, f.out)
-    : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
-  const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
+  const { dir, runDir } = openBenchRunDir(f, io.cwd, argv, secrets);
   const log = (l: string) => io.stderr(`servelab bench: ${secrets.scrub(l)}\n`);
   const stages: StageResult[] = [];
   let plainTicks = 0;

@@ -1,7 +1,10 @@
+import { isAbsolute, join, resolve } from 'node:path';
 import { request } from 'undici';
 import { networkError } from '../../client/errors.js';
+import type { SecretRegistry } from '../../config/secrets.js';
 import { ServelabError } from '../../errors.js';
 import { splitEndpoint } from '../../loadgen/bench-flags.js';
+import { BenchRunDir, benchRunName } from '../../loadgen/run-dir.js';
 
 /** The model the embedded simulator serves when --model is not given. */
 export const EMBEDDED_SIM_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
@@ -52,4 +55,18 @@ export async function benchServer(
   const api = ends?.api ?? splitEndpoint('http://127.0.0.1', f.endpoint, f.backend).api;
   const model = ends ? (f.model ?? (await firstModel(ends.base, apiKey))) : (f.model ?? EMBEDDED_SIM_MODEL);
   return { ...(ends ? { ends } : {}), api, model };
+}
+
+/** The run directory of a bench command: --out, or --result-dir/bench-<UTC time>. */
+export function openBenchRunDir(
+  f: { out?: string; resultDir?: string },
+  cwd: string,
+  argv: readonly string[],
+  secrets: SecretRegistry,
+): { dir: string; runDir: BenchRunDir } {
+  const createdAt = new Date();
+  const name = benchRunName(createdAt);
+  const parent = f.resultDir ?? 'runs';
+  const dir = f.out ? resolve(cwd, f.out) : join(isAbsolute(parent) ? parent : resolve(cwd, parent), name);
+  return { dir, runDir: new BenchRunDir(dir, name, argv, createdAt, secrets) };
 }

@@ -1,4 +1,4 @@
-import { isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { resolveApiKey } from '../../client/api-key.js';
@@ -26,7 +26,7 @@ import {
 import { stageSeed } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
-import { BenchRunDir, benchRunName, redactArgs } from '../../loadgen/run-dir.js';
+import { redactArgs } from '../../loadgen/run-dir.js';
 import { SCENARIOS } from '../../loadgen/scenarios/run.js';
 import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { parseSlo } from '../../loadgen/slo.js';
@@ -37,7 +37,7 @@ import { shellQuote } from '../../shell-quote.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
 import { HEADER_SYNTAX, parseHeaders } from '../headers.js';
 import { scenarioFlow } from './bench-scenario.js';
-import { benchServer } from './bench-sim.js';
+import { benchServer, openBenchRunDir } from './bench-sim.js';
 import { type BenchSpecFlags, benchSpec } from './bench-spec.js';
 import type { CommandContext } from './index.js';
 
@@ -396,12 +396,7 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     return EXIT.ok;
   }
   const base = ends?.base;
-  const createdAt = new Date();
-  const name = benchRunName(createdAt);
-  const dir = f.out
-    ? resolve(io.cwd, f.out)
-    : join(isAbsolute(f.resultDir ?? 'runs') ? f.resultDir! : resolve(io.cwd, f.resultDir ?? 'runs'), name);
-  const runDir = new BenchRunDir(dir, name, argv, createdAt, secrets);
+  const { dir, runDir } = openBenchRunDir(f, io.cwd, argv, secrets);
   io.stderr(
     `servelab bench: ${workload.description}; ${api} ${base ?? 'the embedded simulator (simulated vLLM on 127.0.0.1)'} model ${model}; run dir ${dir}\n`,
   );
