@@ -113,6 +113,28 @@ const cellsOf = (runDir: string): string[] =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A stand-in nvidia-smi on PATH for W4's "idle node with occupied GPUs": the first node the
+ * check runs on holds 20 GiB on GPU 1 (that node's name is written to `mark`).
+ */
+function busyNodeNvidiaSmi(tag: string): { bin: string; mark: string } {
+  const bin = join(root, `${tag}-bin`);
+  mkdirSync(bin, { recursive: true });
+  const mark = join(root, `${tag}-node`);
+  writeFileSync(
+    join(bin, 'nvidia-smi'),
+    [
+      '#!/bin/bash',
+      `mark=${JSON.stringify(mark)}`,
+      '[ -s "$mark" ] || echo "$SLURMD_NODENAME" > "$mark"',
+      'echo "index, memory.used [MiB]"',
+      'if [ "$(cat "$mark")" = "$SLURMD_NODENAME" ]; then echo "0, 3 MiB"; echo "1, 20480 MiB"; else echo "0, 3 MiB"; echo "1, 5 MiB"; fi',
+    ].join('\n'),
+  );
+  chmodSync(join(bin, 'nvidia-smi'), 0o755);
+  return { bin, mark };
+}
+
 describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLURM', () => {
   it('2 configs x 1 rate: every cell a job, results read back, experiment_results.csv', async () => {
     const spec = writeSpec({
@@ -195,21 +217,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
   });
 
   it('a node with GPU memory in use is named and excluded; the cell is resubmitted and completes', async () => {
-    const bin = join(root, 'busy-bin');
-    mkdirSync(bin, { recursive: true });
-    // W4's "idle node with occupied GPUs": the first node the check runs on holds 20 GiB on GPU 1
-    const mark = join(root, 'busy-node');
-    writeFileSync(
-      join(bin, 'nvidia-smi'),
-      [
-        '#!/bin/bash',
-        `mark=${JSON.stringify(mark)}`,
-        '[ -s "$mark" ] || echo "$SLURMD_NODENAME" > "$mark"',
-        'echo "index, memory.used [MiB]"',
-        'if [ "$(cat "$mark")" = "$SLURMD_NODENAME" ]; then echo "0, 3 MiB"; echo "1, 20480 MiB"; else echo "0, 3 MiB"; echo "1, 5 MiB"; fi',
-      ].join('\n'),
-    );
-    chmodSync(join(bin, 'nvidia-smi'), 0o755);
+    const { bin, mark } = busyNodeNvidiaSmi('busy');
     const spec = writeSpec({
       name: 'busy',
       port: await freePort(),
@@ -355,20 +363,7 @@ describe.skipIf(!up.ok)('servelab sweep with a slurm launcher, under a real SLUR
   });
 
   it("maxJobs 2: a node one job found busy is excluded from the later cells' submissions", async () => {
-    const bin = join(root, 'busy-bin-2');
-    mkdirSync(bin, { recursive: true });
-    const mark = join(root, 'busy-node-2');
-    writeFileSync(
-      join(bin, 'nvidia-smi'),
-      [
-        '#!/bin/bash',
-        `mark=${JSON.stringify(mark)}`,
-        '[ -s "$mark" ] || echo "$SLURMD_NODENAME" > "$mark"',
-        'echo "index, memory.used [MiB]"',
-        'if [ "$(cat "$mark")" = "$SLURMD_NODENAME" ]; then echo "0, 3 MiB"; echo "1, 20480 MiB"; else echo "0, 3 MiB"; echo "1, 5 MiB"; fi',
-      ].join('\n'),
-    );
-    chmodSync(join(bin, 'nvidia-smi'), 0o755);
+    const { bin, mark } = busyNodeNvidiaSmi('busy-2');
     const spec = writeSpec({
       name: 'busy-parallel',
       port: await freePort(),
