@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { monotonicNow } from '../agent/clock.js';
 import type { SecretRegistry } from '../config/secrets.js';
 import type { Spec } from '../config/spec.js';
+import type { TimeMode } from '../launch/registry.js';
 import type { ArrivalSpec } from '../loadgen/arrivals.js';
 import type { LiveCounters } from '../loadgen/dispatcher.js';
 import type { BenchRunDir } from '../loadgen/run-dir.js';
@@ -38,6 +39,8 @@ export interface BenchRunBase {
   secrets: SecretRegistry;
   apiKey?: string;
   simOverrides?: Partial<StartSimOptions>;
+  /** real time (default: `servelab bench`) or virtual time (the simulator in-process) */
+  mode?: TimeMode;
 }
 
 /** The cell runner's context of a bench run's cells: the run's parts, and how its cells run. */
@@ -52,7 +55,7 @@ export function benchCellContext(
     platform: process.platform,
     host: hostname(),
     servers: [],
-    mode: 'real',
+    mode: o.mode ?? 'real',
   } as EnvironmentJson;
   return {
     spec: o.spec,
@@ -135,14 +138,17 @@ export async function runBenchSeries(o: BenchSeriesOptions): Promise<BenchSeries
     return undefined;
   };
   if (!o.auto) {
-    const cells = planExperiment(o.spec).cells;
+    const cells = planExperiment(o.spec, o.mode).cells;
     planned = cells.length;
     return result((await runCells(cells)) ?? {});
   }
   // the automatic sweep: two probes, then rates between their throughputs
   const { rates: n, maxConcurrency } = o.auto;
   planned = 2 + n;
-  const probes = planExperiment({ ...o.spec, concurrency: [1, maxConcurrency], rates: undefined }).cells;
+  const probes = planExperiment(
+    { ...o.spec, concurrency: [1, maxConcurrency], rates: undefined },
+    o.mode,
+  ).cells;
   const cut = await runCells(probes);
   if (cut) return result(cut);
   const [sync, max] = stages;
@@ -154,7 +160,7 @@ export async function runBenchSeries(o: BenchSeriesOptions): Promise<BenchSeries
       stoppedEarly: `no rates between the probes: max throughput ${maxRps.toFixed(2)} req/s is not above the synchronous ${syncRps.toFixed(2)} req/s`,
     });
   planned = 2 + rates.length;
-  const rateCells = planExperiment({ ...o.spec, concurrency: undefined, rates }, 'real', {
+  const rateCells = planExperiment({ ...o.spec, concurrency: undefined, rates }, o.mode, {
     levelOffset: 2,
   }).cells;
   let prev: number | undefined;

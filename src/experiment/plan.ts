@@ -17,7 +17,7 @@ import { ServelabError } from '../errors.js';
 import type { LauncherKind } from '../launch/launcher.js';
 import { launcherKind, type TimeMode } from '../launch/registry.js';
 import { compileCacheRoot, planServerProcesses, type VllmServerConfig } from '../launch/vllm-recipe.js';
-import { stageSeed } from '../loadgen/bench-run.js';
+import { stageSeed } from '../loadgen/sweep.js';
 import { shellQuote } from '../shell-quote.js';
 import type { SimEngineOptions } from '../sim/server/index.js';
 import { expandSweep, type SweepPoint } from './sweep.js';

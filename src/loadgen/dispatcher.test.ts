@@ -2,10 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpTransport, type HttpTransport } from '../client/http-transport.js';
 import { type ScriptServer, startScriptServer } from '../client/testing/sse-server.js';
 import { syntheticItems } from '../workload/synthetic.js';
-import { runBench } from './bench-run.js';
 import type { RequestTemplate } from './requests.js';
 import { runStage } from './run-stage.js';
-import { parseSweep } from './sweep.js';
 
 let srv: ScriptServer;
 let t: HttpTransport;
@@ -130,41 +128,5 @@ describe('dispatch over real sockets', () => {
     expect(res.records).toHaveLength(2);
     expect(res.records.every((r) => r.status === 'incomplete' && r.errorKind === 'aborted')).toBe(true);
     expect(res.summary.warnings[0]).toContain('interrupted');
-  });
-
-  it('an automatic sweep: synchronous, max throughput, then rates in between (may stop early)', async () => {
-    const res = await runBench({
-      items,
-      template: tpl,
-      sweep: parseSweep('auto:2', { maxConcurrency: 4 }),
-      seed: 0,
-      numPrompts: 8,
-      transport: t,
-    });
-    expect(res.stages[0]!.arrivals).toBe('closed(c=1)');
-    expect(res.stages[1]!.arrivals).toBe('closed(c=4)');
-    expect(res.stages.length).toBeGreaterThanOrEqual(3);
-    expect(res.stages.length).toBeLessThanOrEqual(4);
-    for (const s of res.stages.slice(2)) expect(s.arrivals).toMatch(/^poisson@/);
-    if (res.stages.length < 4) expect(res.stoppedEarly).toMatch(/stopped after poisson@/);
-  });
-
-  it('a sweep of concurrencies runs one stage each with its own stage number', async () => {
-    const res = await runBench({
-      items,
-      template: tpl,
-      sweep: parseSweep('c1,c2', {}),
-      seed: 0,
-      numPrompts: 4,
-      transport: t,
-    });
-    expect(res.stages.map((s) => s.arrivals)).toEqual(['closed(c=1)', 'closed(c=2)']);
-    expect(res.stages[1]!.records.every((r) => r.stage === 1)).toBe(true);
-    expect(() => parseSweep('x,y', {})).toThrow(/--sweep "x,y"/);
-    expect(parseSweep('auto:3', { maxConcurrency: 32 })).toEqual({
-      kind: 'auto',
-      rates: 3,
-      maxConcurrency: 32,
-    });
   });
 });

@@ -1,4 +1,5 @@
 import { ServelabError } from '../errors.js';
+import { mixSeed } from '../random.js';
 import type { ArrivalSpec } from './arrivals.js';
 
 /**
@@ -71,4 +72,13 @@ export function pastSaturation(
   if (prevRps !== undefined && rps < 1.03 * prevRps)
     return `throughput stopped growing (${prevRps.toFixed(2)} -> ${rps.toFixed(2)} req/s)`;
   return undefined;
+}
+
+/**
+ * The workload seed of sweep stage `stage` (0-based): the bench seed for the first, derived for
+ * the rest, so a later stage does not re-send the first stage's prompts to a server whose prefix
+ * cache still holds them (experiment/plan.ts gives every request cell's level its own).
+ */
+export function stageSeed(seed: number, stage: number): number {
+  return stage === 0 ? seed : mixSeed(seed, 0x57a9e, stage);
 }

@@ -10,7 +10,6 @@ import {
   parseNumberFlag,
   type parsePercentiles,
 } from '../../loadgen/bench-flags.js';
-import { stageSeed } from '../../loadgen/bench-run.js';
 import { newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import type { BenchRunDir } from '../../loadgen/run-dir.js';
@@ -28,6 +27,7 @@ import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { type parseSlo, sloPercentiles } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
 import type { parseSweep } from '../../loadgen/sweep.js';
+import { stageSeed } from '../../loadgen/sweep.js';
 import { describeStage } from '../../loadgen/sweep-table.js';
 import { buildWorkload } from '../../workload/source.js';
 import type { BenchFlags } from './bench.js';

@@ -23,7 +23,6 @@ import {
   parseNumberFlag,
   parsePercentiles,
 } from '../../loadgen/bench-flags.js';
-import { stageSeed } from '../../loadgen/bench-run.js';
 import { type LiveCounters, newCounters } from '../../loadgen/dispatcher.js';
 import { formatProgress } from '../../loadgen/progress.js';
 import { redactArgs } from '../../loadgen/run-dir.js';
@@ -31,7 +30,7 @@ import { SCENARIOS } from '../../loadgen/scenarios/run.js';
 import { driftingEngineFactory } from '../../loadgen/scenarios/sim-drift.js';
 import { parseSlo } from '../../loadgen/slo.js';
 import { formatSummaryTable } from '../../loadgen/summary-table.js';
-import { parseSweep } from '../../loadgen/sweep.js';
+import { parseSweep, stageSeed } from '../../loadgen/sweep.js';
 import { describeStage, formatSweepTable } from '../../loadgen/sweep-table.js';
 import { shellQuote } from '../../shell-quote.js';
 import { buildWorkload, type DatasetName } from '../../workload/source.js';
