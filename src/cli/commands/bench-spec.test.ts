@@ -110,6 +110,12 @@ describe('servelab bench as a spec', () => {
     expect(s.stages[1].server.numGpuBlocks).toBeGreaterThan(0);
   }, 120_000);
 
+  it('--print-spec with --scenario is refused, naming both (a scenario has no fixed spec)', async () => {
+    const c = captureIo();
+    expect(await runMain(['bench', '--scenario', 'ramp', '--print-spec'], c.io)).toBe(EXIT.usage);
+    expect(c.err.join('')).toMatch(/--print-spec and --scenario both given/);
+  });
+
   it('--print-spec names where the key comes from, never the key or a secret header', async () => {
     const c = captureIo({ env: { MY_KEY: 'sk-never-print-me' } });
     const code = await runMain(

@@ -304,6 +304,10 @@ async function benchAction(f: BenchFlags, ctx: CommandContext, argv: readonly st
     throw new ServelabError('BAD_FLAG', `--levels "${f.levels}": give the levels (c1,c2,c4 or 1,2,4)`, {
       hint: '--sweep auto is a sweep, not a ramp',
     });
+  if (f.scenario && f.printSpec)
+    throw new ServelabError('BAD_FLAG', '--print-spec and --scenario both given', {
+      hint: "a scenario chooses its levels as it runs (no fixed spec); --print-spec prints a plain bench's or a --sweep's",
+    });
   if (f.scenario && sweep)
     throw new ServelabError('BAD_FLAG', '--scenario and --sweep both given', {
       hint: "a scenario runs its own stages; --levels sets a ramp's",
