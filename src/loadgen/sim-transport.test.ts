@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { VirtualClock } from '../sim/clock.js';
 import { syntheticItems } from '../workload/synthetic.js';
 import { type RequestTemplate, requestFor } from './requests.js';
 import { runStage } from './run-stage.js';
+import { createSimTransport } from './sim-transport.js';
 import { simTarget } from './testing/sim-target.js';
 
 /** the in-process target, with a fixed step time if given */
@@ -85,5 +87,41 @@ describe('the in-process simulator transport (virtual time)', () => {
     const n = await sim.drive(sim.call({ ...requestFor(items[0]!, tpl), stream: false }));
     expect(n.error?.message).toBeUndefined();
     expect(n).toMatchObject({ status: 'ok', usage: { completionTokens: 30 } });
+  });
+});
+
+describe('drive (the virtual clock loop)', () => {
+  it('runs every continuation of an instant, however deep, before time moves on; real timers still fire during a long drive', async () => {
+    const clock = new VirtualClock(0);
+    const sim = createSimTransport({ clock, services: () => undefined });
+    const seen: [number, number][] = [];
+    let timerFired = -1;
+    setTimeout(() => {
+      timerFired = clock.nowMs();
+    }, 0);
+    // 3,000 instants; at each, a 200-deep await chain ends by reading the clock and scheduling
+    // the next instant (in real time at once: a new virtual event at the same instant runs before
+    // the clock moves on, too)
+    const deep = async (n: number): Promise<void> => {
+      if (n > 0) await deep(n - 1);
+    };
+    // other events half an instant later: a loop that moved on too early would run them first
+    for (let t = 1; t <= 3000; t++) clock.schedule(t + 0.5, () => undefined);
+    const work = (async () => {
+      for (let t = 1; t <= 3000; t++) {
+        await new Promise<void>((r) => clock.schedule(t, r));
+        await deep(200);
+        const at = clock.nowMs();
+        await new Promise<void>((r) => clock.schedule(at, r));
+        seen.push([t, clock.nowMs()]);
+      }
+      return 'done';
+    })();
+    expect(await sim.drive(work)).toBe('done');
+    expect(seen.every(([t, now]) => t === now)).toBe(true);
+    expect(seen).toHaveLength(3000);
+    // the event loop was let in while the drive ran, not only after it
+    expect(timerFired).toBeGreaterThanOrEqual(0);
+    expect(timerFired).toBeLessThan(3000);
   });
 });

@@ -28,6 +28,9 @@ export interface SimTransportOptions {
 
 type Obj = Record<string, unknown>;
 
+/** drive(): a real event-loop turn every this many virtual instants (the others hop by nextTick) */
+const YIELD_EVERY = 64;
+
 function deltaObj(d: OutputDelta | undefined, finish: string | null): Obj {
   const delta: Obj = {};
   if (d?.content !== undefined) delta.content = d.content;
@@ -291,7 +294,20 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
       settled = true;
     });
     watched.catch(() => undefined);
-    const tick = () => new Promise<void>((r) => setImmediate(r));
+    // Between two instants every promise continuation must have run (the dispatcher reacts at
+    // the instant). A nextTick queued from a microtask runs once the microtask queue is empty
+    // (Node drains nextTicks, then all microtasks, and repeats), so it is that point without a
+    // trip through the event loop; nothing on this path queues nextTicks of its own. Every
+    // YIELD_EVERY instants a real macrotask (setImmediate, as every instant used to) lets
+    // timers and I/O in: progress lines, signals.
+    let sinceYield = 0;
+    const tick = () =>
+      new Promise<void>((r) => {
+        if (++sinceYield >= YIELD_EVERY) {
+          sinceYield = 0;
+          setImmediate(r);
+        } else process.nextTick(r);
+      });
     while (!settled) {
       await tick();
       if (settled) break;
