@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ServelabError } from '../errors.js';
 import { freePort } from '../testing/free-port.js';
-import { renderCellJob, type SlurmCellJob } from './slurm.js';
+import { renderCellJob, SLURM_EVENTS_FILE, type SlurmCellJob } from './slurm.js';
 import { jobStatus, parseScontrolLine, submitJob, waitJob } from './slurm-jobs.js';
 import { REPO, SERVELAB_BIN, slurmForTests, slurmScratch, untilHealthy } from './testing/slurm-cluster.js';
 
@@ -244,6 +244,15 @@ describe.skipIf(!up.ok)('sbatch scripts under a real SLURM', () => {
     const r = await waitJob(id, { pollMs: 200, logPath, cellDir: c.cellDir, timeoutMs: 60_000 });
     expect(r.ok, r.logTail).toBe(true);
     expect(readdirSync(root).filter((f) => f.startsWith('PWNED'))).toEqual([]);
+    // the job's own start and end records (slurm-events.jsonl): the cell id arrives whole, as JSON
+    const events = readFileSync(join(c.cellDir, SLURM_EVENTS_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events).toMatchObject([
+      { v: 1, event: 'started', jobId: id, cell: job.cell, nodes: expect.stringMatching(/^sl\d$/) },
+      { v: 1, event: 'ended', jobId: id, exitCode: 0 },
+    ]);
     const sim = readFileSync(join(rec, 'sim.argv'), 'utf8').split('\n');
     expect(sim[2]).toBe(`m${inj(2)}`);
     expect(sim[sim.indexOf('--served-model-name') + 1]).toBe(`s${inj(3)}`);

@@ -19,6 +19,23 @@ import { shellCommand, shellQuote } from '../shell-quote.js';
 import { checkRay, RAY_PORT, renderRayStart } from './ray.js';
 import { dpModeOf, gpusPerReplica, renderServe, type VllmServerConfig } from './vllm-recipe.js';
 
+/**
+ * The cell directory's record of its jobs, one JSON object a line (docs/FORMATS.md): `submitted`
+ * (launch-all.sh: the id `sbatch --parsable` printed), `started` (the job itself: nodes, host)
+ * and `ended` (the job's EXIT trap: its exit code), each with `jobId` and `at`.
+ */
+export const SLURM_EVENTS_FILE = 'slurm-events.jsonl';
+
+/** A bash function printing its argument as a JSON string (backslash, quote, control characters). */
+const JSON_STR_FN = [
+  'json_str() {',
+  '  local s=$1',
+  '  s=${s//\\\\/\\\\\\\\}; s=${s//\\"/\\\\\\"}',
+  "  s=${s//$'\\n'/\\\\n}; s=${s//$'\\r'/\\\\r}; s=${s//$'\\t'/\\\\t}",
+  '  printf \'"%s"\' "$s"',
+  '}',
+];
+
 /** Exit status of a job that found GPU memory in use on an allocated node (EX_TEMPFAIL). */
 export const BUSY_NODE_EXIT = 75;
 
@@ -238,6 +255,13 @@ export function renderCellJob(job: SlurmCellJob): RenderedJob {
     `SERVELAB=(${job.servelab.map(shellQuote).join(' ')})`,
     `GPU_HELD_MIB=${heldMiB}`,
     'mkdir -p "$CELL_DIR" "$LOG_DIR" "$CACHE_ROOT"',
+    // the job records its own start (job id, nodes) and end (exit code) in the cell directory:
+    // a job submitted by hand is then known to `servelab sweep status` (SLURM_EVENTS_FILE)
+    `CELL_JSON=${shellQuote(JSON.stringify(job.cell))}`,
+    ...JSON_STR_FN,
+    'job_event() {',
+    `  printf '{"v":1,"event":"%s","jobId":%s,"at":%s%s}\\n' "$1" "$(json_str "\${SLURM_JOB_ID:-}")" "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "\${2:-}" >>"$CELL_DIR/${SLURM_EVENTS_FILE}" 2>/dev/null || true`,
+    '}',
     ...env.map(([k, v]) => `export ${k}=${shellQuote(v)}`),
     'pids=(); names=(); logs=()',
     'die() { echo "servelab-job: $*" >&2; exit 1; }',
@@ -253,16 +277,18 @@ export function renderCellJob(job: SlurmCellJob): RenderedJob {
     '  done',
     '}',
     'cleanup() {',
+    '  local rc=$? p',
     '  trap - EXIT',
-    '  local p',
     '  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done',
     '  wait 2>/dev/null || true',
+    '  job_event ended ",\\"exitCode\\":$rc"',
     '}',
     'trap cleanup EXIT',
     "trap 'exit 143' TERM INT",
     'node_name=${SLURMD_NODENAME:-$(hostname -s)}',
     'mapfile -t nodes < <(scontrol show hostnames "${SLURM_JOB_NODELIST:-$node_name}")',
     'echo "servelab-job: job ${SLURM_JOB_ID:-?} on ${nodes[*]}"',
+    'job_event started ",\\"cell\\":$CELL_JSON,\\"nodes\\":$(json_str "${SLURM_JOB_NODELIST:-$node_name}"),\\"host\\":$(json_str "$node_name")"',
     // GPU check of every allocated node (W4: idle nodes with occupied GPUs)
     '# --- GPUs of every allocated node: memory already in use means a dead job holds them',
     'busy=()',
@@ -377,21 +403,57 @@ export function renderCellJob(job: SlurmCellJob): RenderedJob {
   return { jobName, script: `${[...head, ...body].join('\n')}\n`, notModelled, ports };
 }
 
+/** One job of launch-all.sh: its script, its log (`%j`: the job id) and its cell directory. */
+export interface LaunchAllJob {
+  script: string;
+  output: string;
+  /** the cell's directory: the job id is recorded in its slurm-events.jsonl */
+  cellDir?: string;
+}
+
 /**
- * A script that submits every rendered job with sbatch, each with its own log file
- * (`--output`, quoted: paths are values from the spec), printing `<job id> <script>` lines.
+ * A script that submits every rendered job with `sbatch --parsable`, each with its own log file
+ * (`--output`, quoted: paths are values from the spec), printing `<job id> <script>` lines. Each
+ * id is recorded as it is printed: a `<job id>\t<script>` line in `submitted` (beside the
+ * scripts) and a `submitted` event in the cell's slurm-events.jsonl, so `servelab sweep status`
+ * knows a job still pending; `runJson` (the plan, servelab sbatch) is written into `runDir`.
  */
-export function renderLaunchAll(jobs: readonly { script: string; output: string }[]): string {
+export function renderLaunchAll(
+  jobs: readonly LaunchAllJob[],
+  o: { submitted?: string; runDir?: string; runJson?: string } = {},
+): string {
   const lines = [
     '#!/bin/bash',
     '# rendered by servelab sbatch: submits every cell script; prints "<job id> <script>" per job',
+    '# and records each id (servelab sweep status <run dir> reads them)',
     'set -euo pipefail',
   ];
-  for (const j of jobs) {
+  if (o.submitted) lines.push(`SUBMITTED=${shellQuote(o.submitted)}`);
+  if (o.runDir && o.runJson)
     lines.push(
-      `id=$(sbatch --parsable ${shellQuote(`--output=${j.output}`)} ${shellQuote(j.script)})`,
-      `echo "$id "${shellQuote(j.script)}`,
+      `mkdir -p ${shellQuote(o.runDir)}`,
+      `printf '%s\\n' ${shellQuote(o.runJson)} >${shellQuote(`${o.runDir}/run.json`)}`,
     );
+  lines.push(
+    '# submit SCRIPT LOG [CELL_DIR SCRIPT_JSON LOG_JSON]',
+    'submit() {',
+    '  local id',
+    '  mkdir -p "$(dirname "$2")"',
+    '  id=$(sbatch --parsable "--output=$2" "$1")',
+    '  id=${id%%;*}',
+    '  [[ "$id" =~ ^[0-9]+(_[0-9]+)?$ ]] || { echo "launch-all: sbatch answered \\"$id\\" for $1, not a job id" >&2; exit 1; }',
+    ...(o.submitted ? ['  printf \'%s\\t%s\\n\' "$id" "$1" >>"$SUBMITTED"'] : []),
+    '  if [ -n "${3:-}" ]; then',
+    '    mkdir -p "$3"',
+    `    printf '{"v":1,"event":"submitted","jobId":"%s","at":"%s","script":%s,"log":%s}\\n' "$id" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$4" "$5" >>"$3/${SLURM_EVENTS_FILE}"`,
+    '  fi',
+    '  echo "$id $1"',
+    '}',
+  );
+  for (const j of jobs) {
+    const words = [j.script, j.output];
+    if (j.cellDir) words.push(j.cellDir, JSON.stringify(j.script), JSON.stringify(j.output));
+    lines.push(`submit ${words.map(shellQuote).join(' ')}`);
   }
   return `${lines.join('\n')}\n`;
 }

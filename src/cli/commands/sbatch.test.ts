@@ -64,7 +64,7 @@ describe('servelab sbatch', () => {
       '--out',
       join(dir, 'out'),
       '--run-dir',
-      '/shared/runs/w3',
+      join(dir, 'shared/runs/w3'),
     ]);
     expect(r.code, r.err).toBe(EXIT.ok);
     const lines = r.out.trim().split('\n');
@@ -87,16 +87,23 @@ describe('servelab sbatch', () => {
     expect(script).toContain('VLLM_ALL2ALL_BACKEND=deepep_low_latency');
     expect(script).toMatch(/"TORCHINDUCTOR_CACHE_DIR=\$CACHE_ROOT\/\$node_name-8000\/torchinductor"/);
     expect(script).toContain('CACHE_ROOT=/home/ann/.cache/servelab/compile\n');
-    expect(script).toContain('CELL_DIR=/shared/runs/w3/glm/cfg4/rate4/r1\n');
+    expect(script).toContain(`CELL_DIR=${dir}/shared/runs/w3/glm/cfg4/rate4/r1\n`);
     // the cell's workload and load level, from inside the job against its own server
     expect(script).toMatch(
       /bench --base-url http:\/\/127\.0\.0\.1:8000 --model zai-org\/GLM-4\.6 --out "\$CELL_DIR\/bench" --dataset-name random --num-prompts 500 --random-input-len 1024 --random-output-len 128 .*--request-rate 4 /,
     );
     const all = readFileSync(lines[4]!, 'utf8');
-    expect(all.match(/sbatch --parsable/g)).toHaveLength(4);
-    expect(all).toContain(
-      ' --output=/shared/runs/w3/glm/cfg1/rate4/r1/logs/servelab-glm_cfg1_rate4_r1-%j.out ',
-    );
+    expect(all).toContain('id=$(sbatch --parsable "--output=$2" "$1")');
+    expect(all.match(/^submit /gm)).toHaveLength(4);
+    expect(all).toContain(` ${dir}/shared/runs/w3/glm/cfg1/rate4/r1/logs/servelab-glm_cfg1_rate4_r1-%j.out `);
+    // the plan, for servelab sweep status: cells, scripts, and each cell's swept flags
+    const plan = JSON.parse(readFileSync(join(dir, 'shared/runs/w3/run.json'), 'utf8'));
+    expect(plan).toMatchObject({ kind: 'sbatch', cells: expect.arrayContaining(['glm/cfg1/rate4/r1']) });
+    expect(plan.jobs['glm/cfg4/rate4/r1'].run.config).toMatchObject({
+      max_num_batched_tokens: 8192,
+      kv_cache_dtype: 'fp8_e5m2',
+      request_rate: 4,
+    });
   });
 
   it('examples/w3-glm46-sweep.yaml renders: 23 cells, each an 8-node Ray job with the example NCCL env', async () => {
@@ -107,7 +114,7 @@ describe('servelab sbatch', () => {
       '--out',
       dir,
       '--run-dir',
-      '/shared/w3',
+      join(dir, 'shared/w3'),
     ]);
     expect(r.code, r.err).toBe(EXIT.ok);
     const lines = r.out.trim().split('\n');

@@ -12,8 +12,10 @@ import type { Command } from 'commander';
 import { checkSpecFiles, loadSpecFile } from '../../config/index.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { planExperiment } from '../../experiment/plan.js';
-import { renderCellJob, renderLaunchAll } from '../../launch/slurm.js';
-import { slurmJobOf } from '../../launch/slurm-launcher.js';
+import { type LaunchAllJob, renderCellJob, renderLaunchAll } from '../../launch/slurm.js';
+import { cellRunMeta, type SbatchRunJson, slurmJobOf } from '../../launch/slurm-launcher.js';
+import { readRunJson } from '../../rundir/run-dir.js';
+import { shellCommand } from '../../shell-quote.js';
 import { SERVELAB_VERSION } from '../../version.js';
 import type { CommandContext } from './index.js';
 
@@ -43,21 +45,56 @@ async function sbatchAction(
     const job = slurmJobOf({ spec: s, cell, cellDir, baseDir: loaded.baseDir });
     return { cell, cellDir, r: renderCellJob(job) };
   });
+  const before = readRunJson(runDir);
+  if (before && before.kind !== 'sbatch')
+    throw new ServelabError(
+      'BAD_FLAG',
+      `--run-dir ${runDir} already holds a ${before.kind ?? 'servelab'} run (its run.json)`,
+      { hint: 'give servelab sbatch a run directory of its own (--run-dir DIR)' },
+    );
   mkdirSync(out, { recursive: true });
-  const jobs: { script: string; output: string }[] = [];
+  const jobs: LaunchAllJob[] = [];
+  const planned: SbatchRunJson['jobs'] = {};
   for (const { cell, cellDir, r } of rendered) {
     const script = join(out, `${r.jobName}.sbatch`);
     writeFileSync(script, r.script, { mode: 0o755 });
-    jobs.push({ script, output: join(cellDir, 'logs', `${r.jobName}-%j.out`) });
+    const output = join(cellDir, 'logs', `${r.jobName}-%j.out`);
+    jobs.push({ script, output, cellDir });
+    planned[cell.id] = { jobName: r.jobName, script, log: output, run: cellRunMeta(cell) };
     const nm =
       r.notModelled.length > 0 ? ` (not modelled by the simulator: ${r.notModelled.join(', ')})` : '';
     io.stdout(`${script}\t${cell.id}${nm}\n`);
   }
+  // the plan, for servelab sweep status: here when the run directory is reachable from this
+  // machine, and by launch-all.sh (which runs where the jobs are submitted) in any case
+  const runJson: SbatchRunJson = {
+    v: 1,
+    kind: 'sbatch',
+    name: s.name,
+    createdAt: new Date().toISOString(),
+    servelabVersion: SERVELAB_VERSION,
+    cells: plan.cells.map((c) => c.id),
+    scripts: out,
+    jobs: planned,
+  };
+  const runJsonText = JSON.stringify(runJson);
+  try {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(join(runDir, 'run.json'), `${runJsonText}\n`);
+  } catch (e) {
+    io.stderr(
+      `note: the run directory ${runDir} is not writable from here (${(e as Error).message}); launch-all.sh writes its run.json\n`,
+    );
+  }
   const launchAll = join(out, 'launch-all.sh');
-  writeFileSync(launchAll, renderLaunchAll(jobs), { mode: 0o755 });
+  writeFileSync(
+    launchAll,
+    renderLaunchAll(jobs, { submitted: join(out, 'submitted.tsv'), runDir, runJson: runJsonText }),
+    { mode: 0o755 },
+  );
   io.stdout(`${launchAll}\n`);
   io.stderr(
-    `servelab sbatch ${SERVELAB_VERSION}: ${rendered.length} cell script(s) in ${out}, results to ${runDir}; nothing submitted (run ${launchAll} to submit them)\n`,
+    `servelab sbatch ${SERVELAB_VERSION}: ${rendered.length} cell script(s) in ${out}, results to ${runDir}; nothing submitted (run ${launchAll} to submit them; then ${shellCommand(['servelab', 'sweep', 'status', runDir])} says where every cell is)\n`,
   );
   return EXIT.ok;
 }

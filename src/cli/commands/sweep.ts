@@ -13,8 +13,9 @@ import type { BenchRunInput } from '../../analysis/run-types.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
-import { sweepStatusLines } from '../../launch/slurm-launcher.js';
+import { collectSbatchRun, sweepStatusLines } from '../../launch/slurm-launcher.js';
 import { loadRuns } from '../../report/write.js';
+import { readRunJson } from '../../rundir/run-dir.js';
 import { shellCommand } from '../../shell-quote.js';
 import type { CliIO } from '../io.js';
 import { writeAggregate } from './aggregate.js';
@@ -29,6 +30,8 @@ export interface SweepFlags {
   compareParam?: string;
   metric: string;
   pareto: string;
+  /** `sweep status <run> --aggregate` */
+  aggregate?: boolean;
 }
 
 /** Runs a request-stream spec's plan and aggregates its cells; returns the exit code. */
@@ -94,6 +97,10 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
       'virtual time: every server a simulated engine in-process (kind: vllm needs engine: sim)',
     )
     .option('--resume <runDir>', 'continue the plan of this run directory at the first cell not complete')
+    .option(
+      '--aggregate',
+      "with status on a servelab sbatch run: read the ended jobs' results into their cells and aggregate them (experiment_results.csv, report.txt, viz_data.json, report.html)",
+    )
     .option('--compare-param <name>', 'a swept flag to compare (e.g. max_num_batched_tokens)')
     .option('--metric <m>', 'the metric for --compare-param', 'output_throughput_tok_s')
     .option(
@@ -108,13 +115,34 @@ export function registerSweep(program: Command, ctx: CommandContext): void {
             hint: 'servelab sweep status runs/<name>-<time> (the directory the sweep printed)',
           });
         // planned / submitted (job id) / running / done / failed (why); squeue for live jobs
-        for (const line of await sweepStatusLines(resolve(ctx.io.cwd, run), { env: ctx.io.env }))
-          ctx.io.stdout(`${line}\n`);
+        const runDir = resolve(ctx.io.cwd, run);
+        for (const line of await sweepStatusLines(runDir, { env: ctx.io.env })) ctx.io.stdout(`${line}\n`);
+        if (flags.aggregate) {
+          // a servelab sbatch run submitted by hand: the cells' results read back, then aggregated
+          paretoOption(flags.pareto);
+          const dirs = collectSbatchRun(runDir);
+          const bench = (await loadRuns(dirs)).filter((r): r is BenchRunInput => r.kind === 'bench');
+          if (bench.length === 0) {
+            ctx.io.stdout('nothing to aggregate yet: no cell has bench results\n');
+            ctx.setExit(EXIT.failed);
+            return;
+          }
+          await writeAggregate(ctx.io, bench, runDir, {
+            ...(flags.compareParam ? { compareParam: flags.compareParam } : {}),
+            metric: flags.metric,
+            pareto: flags.pareto,
+            html: { title: `servelab sweep ${readRunJson(runDir)?.name ?? ''}`.trimEnd() },
+          });
+        }
         return;
       }
       if (run)
         throw new ServelabError('BAD_FLAG', `unexpected argument ${JSON.stringify(run)}`, {
           hint: 'servelab sweep <spec.yaml> [flags], or servelab sweep status <run directory>',
+        });
+      if (flags.aggregate)
+        throw new ServelabError('BAD_FLAG', '--aggregate goes with servelab sweep status <run directory>', {
+          hint: 'servelab sweep status <the servelab sbatch --run-dir> --aggregate',
         });
       const loaded = loadSpecFile(resolve(ctx.io.cwd, file));
       checkSpecFiles(loaded);
