@@ -11,12 +11,13 @@ import { ServelabError } from '../errors.js';
 import { createSimTransport } from '../loadgen/sim-transport.js';
 import type { Endpoint } from '../loadgen/transport.js';
 import type { FetchText } from '../metrics/fetch.js';
+import { parsePrometheusText } from '../metrics/parse.js';
 import { createInProcessRouter, type InProcessRouter } from '../router/in-process.js';
 import { VirtualClock } from '../sim/clock.js';
 import { createEngine } from '../sim/engine.js';
 import type { Engine } from '../sim/engine-api.js';
 import { DEFAULT_GPU, type EngineFactory, engineOptionsOf } from '../sim/server/index.js';
-import { renderMetrics } from '../sim/server/metrics-page.js';
+import { parsedMetrics, renderMetrics } from '../sim/server/metrics-page.js';
 import { SimService } from '../sim/service.js';
 import type { LaunchContext, LaunchedServers, ServerInfo } from './launcher.js';
 import { simServersOf } from './topology.js';
@@ -178,6 +179,15 @@ export async function launchSimVirtual(spec: ServersSpec, ctx: LaunchContext): P
     if (path === '/version') return { ok: true, status: 200, text: JSON.stringify({ version: VERSION }) };
     if (path === '/health') return { ok: true, status: 200, text: '' };
     return { ok: false, kind: 'http', status: 404, message: `${url}: 404 Not Found`, text: '' };
+  };
+  // the KV sampler's read: each engine's page parsed without its text (metrics-page.ts parsedMetrics)
+  fetchText.page = async (url, opts) => {
+    const { origin: o, path } = origin(url);
+    const svc = byOrigin.get(o);
+    if (svc && path === '/metrics' && !(router && o === routerUrl))
+      return { ok: true, status: 200, page: parsedMetrics(svc, 'v1') };
+    const r = await fetchText(url, opts);
+    return r.ok ? { ok: true, status: r.status, page: parsePrometheusText(r.text) } : r;
   };
   return {
     launcher: 'sim-virtual',

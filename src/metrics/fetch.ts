@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { ServelabError } from '../errors.js';
 import { capServerText, readBoundedBody, serverMessage } from '../server-text.js';
 import { safeTimeoutMs, setTimer } from '../timers.js';
+import type { ParseResult } from './parse.js';
 import type { ServerKind } from './registry.js';
 import { type CanonicalSnapshot, canonicalize, parseOrThrow, serverOrigin } from './snapshot.js';
 
@@ -15,10 +16,24 @@ export type FetchTextResult =
   | { ok: true; status: number; text: string }
   | { ok: false; kind: FetchFailureKind; message: string; status?: number; text?: string };
 
-export type FetchText = (
-  url: string,
-  opts: { timeoutMs: number; signal?: AbortSignal; headers?: Record<string, string> },
-) => Promise<FetchTextResult>;
+export interface FetchTextOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+export type FetchPageResult =
+  | { ok: true; status: number; page: ParseResult }
+  | { ok: false; kind: FetchFailureKind; message: string; status?: number; text?: string };
+
+export type FetchText = ((url: string, opts: FetchTextOptions) => Promise<FetchTextResult>) & {
+  /**
+   * Optional (in-process servers): a /metrics page already parsed, the same ParseResult as
+   * parsePrometheusText of the text this fetcher gives for the URL at that moment, without
+   * writing and reading the text. The KV sampler uses it when present.
+   */
+  page?: (url: string, opts: FetchTextOptions) => Promise<FetchPageResult>;
+};
 
 function errCode(err: unknown): string {
   let e = err as { code?: unknown; cause?: unknown } | undefined;

@@ -234,6 +234,7 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
   const metrics = opts.metrics && opts.metrics.length > 0 ? opts.metrics : [...DEFAULT_SAMPLER_METRICS];
   const clock = opts.clock ?? realClock;
   const fetchText = opts.fetchText ?? fetchTextUndici;
+  const fetchPage = fetchText.page;
   const scrub = opts.scrub ?? ((t: string) => t);
   const onNote = opts.onNote;
   const note = (n: string) => onNote?.(scrub(n));
@@ -281,17 +282,15 @@ export function startSampler(opts: SamplerOptions): SamplerHandle {
     }
     st.inFlight = true;
     try {
-      const r = await fetchText(st.metricsUrl, {
-        timeoutMs,
-        signal: stopCtl.signal,
-        ...(opts.headers ? { headers: opts.headers } : {}),
-      });
+      const req = { timeoutMs, signal: stopCtl.signal, ...(opts.headers ? { headers: opts.headers } : {}) };
+      // an in-process server hands over its page parsed (the same result as parsing its text)
+      const r = fetchPage ? await fetchPage(st.metricsUrl, req) : await fetchText(st.metricsUrl, req);
       if (stopCtl.signal.aborted) return values;
       let failure: string | undefined;
       let page: ParsedPage | undefined;
       if (!r.ok) failure = `${r.kind}: ${r.message}`;
       else {
-        const parsed = parsePrometheusText(r.text);
+        const parsed = 'page' in r ? r.page : parsePrometheusText(r.text);
         if (parsed.ok) page = parsed.page;
         else failure = `not Prometheus text: ${formatParseFailure(parsed.error, st.metricsUrl)}`;
       }

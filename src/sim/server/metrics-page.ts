@@ -5,6 +5,7 @@
  * continuum policy its KV pins under `servelab:` names (a plain vLLM page stays vLLM's).
  */
 
+import { type ParsedPage, type ParseResult, parsePrometheusText, type Sample } from '../../metrics/parse.js';
 import type { PolicyStats } from '../engine-api.js';
 import type { SimService } from '../service.js';
 import type { Histogram } from '../service-metrics.js';
@@ -28,7 +29,16 @@ function labels(base: string, extra?: Record<string, string>): string {
   return `{${base},${more}}`;
 }
 
-class Page {
+/** What a page is made of, in page order: the text ({@link Page}) or only its values ({@link PageValues}). */
+interface PageSink {
+  gauge(name: string, help: string, value: number, extra?: Record<string, string>): void;
+  counter(name: string, help: string, samples: { value: number; extra?: Record<string, string> }[]): void;
+  histogram(name: string, help: string, h: Histogram): void;
+  /** a counter family named in full (`..._total`), its samples without `_created` lines */
+  counterSeries(full: string, help: string, samples: Iterable<[string, number]>, label: string): void;
+}
+
+class Page implements PageSink {
   private readonly lines: string[] = [];
   constructor(
     private readonly base: string,
@@ -66,8 +76,9 @@ class Page {
     this.lines.push(`${name}_created${labels(this.base)} ${this.createdSec}`);
   }
 
-  raw(...l: string[]): void {
-    this.lines.push(...l);
+  counterSeries(full: string, help: string, samples: Iterable<[string, number]>, label: string): void {
+    this.lines.push(`# HELP ${full} ${help}`, `# TYPE ${full} counter`);
+    for (const [v, n] of samples) this.lines.push(`${full}${labels(this.base, { [label]: v })} ${num(n)}`);
   }
 
   text(): string {
@@ -76,12 +87,20 @@ class Page {
 }
 
 export function renderMetrics(svc: SimService, names: MetricsNames): string {
+  const p = new Page(baseLabels(svc), svc.metrics.createdSec);
+  buildPage(svc, names, p);
+  return p.text();
+}
+
+function baseLabels(svc: SimService): string {
+  return `engine="0",model_name="${esc(svc.modelName)}"`;
+}
+
+function buildPage(svc: SimService, names: MetricsNames, p: PageSink): void {
   const cfg = svc.engine.config;
   const snap = svc.engine.snapshot();
   const c = snap.counters;
   const m = svc.metrics;
-  const base = `engine="0",model_name="${esc(svc.modelName)}"`;
-  const p = new Page(base, m.createdSec);
   const v0 = names === 'v0';
 
   p.gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', snap.running);
@@ -191,26 +210,134 @@ export function renderMetrics(svc: SimService, names: MetricsNames): string {
     m.decode,
   );
 
-  const extra = [...m.extraFields.entries()];
-  p.raw(
-    '# HELP servelab_sim_extra_fields_total Sim only: extra top-level request fields received (vLLM ignores them).',
-    '# TYPE servelab_sim_extra_fields_total counter',
+  p.counterSeries(
+    'servelab_sim_extra_fields_total',
+    'Sim only: extra top-level request fields received (vLLM ignores them).',
+    m.extraFields,
+    'field',
   );
-  for (const [field, n] of extra)
-    p.raw(`servelab_sim_extra_fields_total${labels(base, { field })} ${num(n)}`);
-  p.raw(
-    '# HELP servelab_sim_faults_injected_total Sim only: faults injected, by kind.',
-    '# TYPE servelab_sim_faults_injected_total counter',
+  p.counterSeries(
+    'servelab_sim_faults_injected_total',
+    'Sim only: faults injected, by kind.',
+    m.faults,
+    'kind',
   );
-  for (const [kind, n] of m.faults)
-    p.raw(`servelab_sim_faults_injected_total${labels(base, { kind })} ${num(n)}`);
-  return p.text();
+}
+
+/**
+ * The values of a page in page order, as parsing its text gives them back, and what else than
+ * values can change between two pages of one server (the continuum pins, the extra fields' and
+ * faults' names): the page's shape.
+ */
+class PageValues implements PageSink {
+  readonly values: number[] = [];
+  shape = '';
+  /** a value the text spells so that no parser reads it back (an integer of 1e21 or more: `1e+21.0`) */
+  unreadable = false;
+  constructor(private readonly createdSec: number) {}
+
+  private v(x: number): void {
+    if (Number.isInteger(x) && Math.abs(x) >= 1e21) this.unreadable = true;
+    // num() writes -0 as "0.0": read back as 0
+    this.values.push(x === 0 ? 0 : x);
+  }
+  private created(): void {
+    const x = this.createdSec;
+    this.values.push(x === 0 ? 0 : x);
+  }
+
+  gauge(name: string, _help: string, value: number): void {
+    this.shape += `${name}\u0000`;
+    this.v(value);
+  }
+
+  counter(name: string, _help: string, samples: { value: number }[]): void {
+    this.shape += `${name}:${samples.length}\u0000`;
+    for (const s of samples) {
+      this.v(s.value);
+      this.created();
+    }
+  }
+
+  histogram(name: string, _help: string, h: Histogram): void {
+    this.shape += `${name}:${h.buckets.length}\u0000`;
+    let cum = 0;
+    for (let i = 0; i < h.buckets.length; i++) {
+      cum += h.counts[i]!;
+      this.v(cum);
+    }
+    cum += h.counts[h.buckets.length]!;
+    this.v(cum);
+    this.v(h.count);
+    this.v(h.sum);
+    this.created();
+  }
+
+  counterSeries(full: string, _help: string, samples: Iterable<[string, number]>): void {
+    this.shape += `${full}\u0000`;
+    for (const [k, n] of samples) {
+      this.shape += `${k}\u0000`;
+      this.v(n);
+    }
+    this.shape += '\u0001';
+  }
+}
+
+/** one server's page parsed once, and which family each of its samples is in */
+interface PageTemplate {
+  shape: string;
+  page: ParsedPage;
+  familyOf: number[];
+}
+const templates = new WeakMap<SimService, Partial<Record<MetricsNames, PageTemplate>>>();
+
+/**
+ * The page renderMetrics writes, parsed (the KV sampler's read in virtual time): the same
+ * families, samples, labels and values as parsePrometheusText(renderMetrics(svc, names)) gives,
+ * without writing and reading the text. The text is written and parsed once per server and
+ * again when the page's shape changes; other pages take that parse's names and labels and
+ * their own values.
+ */
+export function parsedMetrics(svc: SimService, names: MetricsNames): ParseResult {
+  const vals = new PageValues(svc.metrics.createdSec);
+  buildPage(svc, names, vals);
+  let mine = templates.get(svc);
+  const t = mine?.[names];
+  if (vals.unreadable || !t || t.shape !== vals.shape) {
+    const parsed = parsePrometheusText(renderMetrics(svc, names));
+    if (parsed.ok && !vals.unreadable && parsed.page.samples.length === vals.values.length) {
+      if (!mine) {
+        mine = {};
+        templates.set(svc, mine);
+      }
+      mine[names] = templateOf(vals.shape, parsed.page);
+    }
+    return parsed;
+  }
+  const fams = [...t.page.families.values()].map((f) => ({ ...f, samples: [] as Sample[] }));
+  const samples: Sample[] = new Array(vals.values.length);
+  const tpl = t.page.samples;
+  for (let i = 0; i < tpl.length; i++) {
+    const s = tpl[i]!;
+    const out: Sample = { name: s.name, labels: s.labels, value: vals.values[i]! };
+    samples[i] = out;
+    fams[t.familyOf[i]!]!.samples.push(out);
+  }
+  return { ok: true, page: { families: new Map(fams.map((f) => [f.name, f])), samples } };
+}
+
+function templateOf(shape: string, page: ParsedPage): PageTemplate {
+  const famIndex = new Map<Sample, number>();
+  [...page.families.values()].forEach((f, i) => {
+    for (const s of f.samples) famIndex.set(s, i);
+  });
+  return { shape, page, familyOf: page.samples.map((s) => famIndex.get(s)!) };
 }
 
 const PIN = 'servelab simulator, continuum policy (the Continuum fork has no such metric):';
 
 /** The KV time-to-live pins (pinned blocks are also in vllm:kv_cache_usage_perc, as in the fork). */
-function pinMetrics(p: Page, st: PolicyStats): void {
+function pinMetrics(p: PageSink, st: PolicyStats): void {
   p.gauge(
     'servelab:kv_pinned_requests',
     `${PIN} finished calls whose KV blocks are pinned now.`,
