@@ -3,6 +3,7 @@
  * drivers: the HTTP front (real time) and the in-process transport (virtual time). The engine
  * counts tokens; it never sees text. sim/ imports nothing from the harness.
  */
+import type { PromptIds } from './prompt-parts.js';
 
 /** Time source. Real: wall-clock with timers. Virtual: an event queue that jumps to the next event. */
 export interface Clock {
@@ -16,8 +17,11 @@ export type EngineFinishReason = 'stop' | 'length' | 'abort';
 
 export interface EngineRequestSpec {
   id: string;
-  /** token ids of the prompt (after the chat template); used for prefix-cache block hashes */
-  promptTokenIds: ArrayLike<number>;
+  /**
+   * token ids of the prompt (after the chat template), one array or the parts it is made of
+   * (prompt-parts.ts); used for prefix-cache block hashes
+   */
+  promptTokenIds: PromptIds;
   /** hard cap on output tokens (request max_tokens, or max_model_len - prompt) -> finish 'length' */
   maxTokens: number;
   /** the "EOS" point: output length the model would produce (<= maxTokens) -> finish 'stop' */

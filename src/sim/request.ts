@@ -5,6 +5,7 @@
  */
 import { hashBlock, ROOT_HASH, requestKey, syntheticOutputTokenId } from './block-hash.js';
 import type { EngineProgramFields, EngineRequestListener, EngineRequestSpec } from './engine-api.js';
+import { hashPromptBlock, type PromptIds, PromptParts } from './prompt-parts.js';
 
 export enum ReqState {
   Waiting = 0,
@@ -27,7 +28,7 @@ export class SimRequest {
   /** continuum: the tool the finished call asked for (null: none) */
   funcCall: string | null = null;
   readonly key: number;
-  readonly prompt: ArrayLike<number>;
+  readonly prompt: PromptIds;
   readonly promptLen: number;
   readonly outputIds: ArrayLike<number> | undefined;
   /** stop with 'length' after this many outputs (max_tokens and max_model_len folded in) */
@@ -77,7 +78,10 @@ export class SimRequest {
   }
 
   tokenAt(i: number): number {
-    if (i < this.promptLen) return this.prompt[i]!;
+    if (i < this.promptLen) {
+      const p = this.prompt;
+      return p instanceof PromptParts ? p.at(i)! : p[i]!;
+    }
     const j = i - this.promptLen;
     const o = this.outputIds;
     if (o !== undefined && j < o.length) return o[j]!;
@@ -92,7 +96,7 @@ export class SimRequest {
       const parent = b === 0 ? ROOT_HASH : hs[b - 1]!;
       const start = b * bs;
       if (start + bs <= this.promptLen) {
-        hs.push(hashBlock(parent, this.prompt, start, bs));
+        hs.push(hashPromptBlock(parent, this.prompt, start, bs));
       } else {
         const tmp = scratch(bs);
         for (let i = 0; i < bs; i++) tmp[i] = this.tokenAt(start + i);

@@ -23,6 +23,7 @@ import { FAULT_HEADER, type Fault, FaultPicker, type FaultRate } from './faults.
 import { type OutputPlan, type PersonaName, planFromDirective, planOutput, planTokens } from './persona.js';
 import { type AssembledOutput, OutputCursor, type OutputDelta, outputDryRun } from './persona-output.js';
 import { hashString, mixSeed, mulberry32 } from './persona-rng.js';
+import type { PromptIds } from './prompt-parts.js';
 import { type ApiError, apiError, contextLengthError, modelNotFound } from './service-errors.js';
 import { SimMetrics } from './service-metrics.js';
 import {
@@ -90,7 +91,7 @@ export interface ResponseMeta {
   choices: number;
   promptTokens: number;
   /** each choice's prompt token ids (vLLM 0.11 puts them in a completions stream's first chunk) */
-  promptTokenIds: ArrayLike<number>[];
+  promptTokenIds: PromptIds[];
   /** the client asked for the servelab timing object (TIMING_HEADER) */
   timing: boolean;
 }
@@ -150,7 +151,7 @@ function header(h: Headers, name: string): string | undefined {
 }
 
 interface SubRequest {
-  promptIds: ArrayLike<number>;
+  promptIds: PromptIds;
   plan: OutputPlan;
   /** the prompt's prefix node (sameMessageObjects) */
   prefix?: PrefixNode;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { setMessageMemo } from '../memo.js';
 import { hashBlock, ROOT_HASH } from './block-hash.js';
+import { type PromptIds, promptArray } from './prompt-parts.js';
 import {
   type ChatMessageLike,
   countTokens,
@@ -41,7 +42,8 @@ describe('sim tokenizer', () => {
     const plain = (ms: Msgs, tools?: unknown[]) => [...encodeChat(ms, tools)];
     const memo = (ms: Msgs, tools?: unknown[]) => [...encodeChat(ms, tools, { perMessage: true })];
     /** every full block's hash, chained over the ids, as the engine computes them */
-    const direct = (ids: ArrayLike<number>, upTo: number, bs: number) => {
+    const direct = (p: PromptIds, upTo: number, bs: number) => {
+      const ids = promptArray(p);
       const out: number[] = [];
       for (let k = 0; (k + 1) * bs <= upTo; k++)
         out.push(hashBlock(k === 0 ? ROOT_HASH : out[k - 1]!, ids, k * bs, bs));

@@ -9,7 +9,8 @@
  */
 
 import { messageMemoOn } from '../memo.js';
-import { hashBlock, ROOT_HASH } from './block-hash.js';
+import { ROOT_HASH } from './block-hash.js';
+import { hashPromptBlock, type PromptIds, PromptParts } from './prompt-parts.js';
 
 const PIECE_RE = /\w+|[^\w\s]/g;
 
@@ -296,8 +297,6 @@ function toolsEnc(tools: readonly unknown[]): { ids: Uint32Array; node: PrefixNo
   return enc;
 }
 
-const GEN_PROMPT_LEN = 2;
-
 /**
  * Prompt token ids after the chat template: per message `<|im_start|> role content <|im_end|>`
  * (3 tokens of overhead), assistant tool calls as their JSON, offered tools as a system block,
@@ -309,18 +308,23 @@ export function encodeChat(
   tools?: readonly unknown[] | null,
   opts: { perMessage?: boolean } = {},
 ): number[] | Uint32Array {
-  return opts.perMessage ? encodeChatPrefixed(messages, tools).ids : encodeChatPlain(messages, tools);
+  if (!opts.perMessage) return encodeChatPlain(messages, tools);
+  const ids = encodeChatPrefixed(messages, tools).ids;
+  return ids instanceof PromptParts ? ids.toArray() : ids;
 }
 
+/** the generation prompt `<|im_start|> assistant`, the last part of every prompt */
+const GEN_PROMPT = Uint32Array.of(SPECIAL.imStart, roleId('assistant'));
+
 /**
- * encodeChat with the per-message memo (src/memo.ts; off, this is encodeChat): the ids put
- * together from each message's remembered ids, and the prompt's prefix node (the tokens before
- * the generation prompt) for prefixBlockHashes.
+ * encodeChat with the per-message memo (src/memo.ts; off, this is encodeChat): the ids as the
+ * parts they are made of (each message's remembered ids, read in place: prompt-parts.ts), and
+ * the prompt's prefix node (the tokens before the generation prompt) for prefixBlockHashes.
  */
 export function encodeChatPrefixed(
   messages: readonly ChatMessageLike[],
   tools?: readonly unknown[] | null,
-): { ids: number[] | Uint32Array; prefix: PrefixNode | undefined } {
+): { ids: number[] | PromptParts; prefix: PrefixNode | undefined } {
   if (!messageMemoOn()) return { ids: encodeChatPlain(messages, tools), prefix: undefined };
   const parts: Uint32Array[] = [];
   let node = EMPTY_PREFIX;
@@ -334,15 +338,8 @@ export function encodeChatPrefixed(
     parts.push(enc.ids);
     node = nodeAfter(enc, node);
   }
-  const out = new Uint32Array(node.end + GEN_PROMPT_LEN);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  out[at] = SPECIAL.imStart;
-  out[at + 1] = roleId('assistant');
-  return { ids: out, prefix: node };
+  parts.push(GEN_PROMPT);
+  return { ids: new PromptParts(parts), prefix: node };
 }
 
 /**
@@ -351,7 +348,7 @@ export function encodeChatPrefixed(
  * A node's own hashes are computed once per block size and then reused by every prompt through
  * it, so a call hashes only the blocks its new messages complete.
  */
-export function prefixBlockHashes(node: PrefixNode, ids: ArrayLike<number>, bs: number): number[] {
+export function prefixBlockHashes(node: PrefixNode, ids: PromptIds, bs: number): number[] {
   const chain: PrefixNode[] = [];
   for (let n: PrefixNode | undefined = node; n; n = n.parent) chain.push(n);
   const out: number[] = [];
@@ -365,7 +362,7 @@ export function prefixBlockHashes(node: PrefixNode, ids: ArrayLike<number>, bs: 
     }
     const own: number[] = [];
     for (let k = out.length; k < last; k++) {
-      const h = hashBlock(k === 0 ? ROOT_HASH : out[k - 1]!, ids, k * bs, bs);
+      const h = hashPromptBlock(k === 0 ? ROOT_HASH : out[k - 1]!, ids, k * bs, bs);
       out.push(h);
       own.push(h);
     }

@@ -14,6 +14,7 @@ import type {
   ResolvedEngineConfig,
   StepInfo,
 } from '../../engine-api.js';
+import { promptArray } from '../../prompt-parts.js';
 
 interface Req {
   spec: EngineRequestSpec;
@@ -100,7 +101,7 @@ export function toyEngine(clock: Clock, opts: ToyEngineOptions = {}): Engine {
     config,
     realTimeLagMs: 0,
     submit(spec, listener) {
-      const ids = spec.promptTokenIds;
+      const ids = promptArray(spec.promptTokenIds);
       let key = '';
       let cached = 0;
       let hitRun = true;
