@@ -74,6 +74,8 @@ describe('servelab sbatch', () => {
     expect(r.err).toMatch(/4 cell script\(s\) .*nothing submitted/);
     const script = readFileSync(lines[3]!.split('\t')[0]!, 'utf8');
     expect(script).toContain('#SBATCH --nodes=8\n');
+    // the fourth cell's port: every cell's job may share a node with the others
+    expect(script).toContain(' --port 8003 ');
     expect(script).toContain('#SBATCH --gpus-per-node=8\n');
     expect(script).toContain('#SBATCH --partition=h200\n');
     expect(script).toContain('#SBATCH --exclude=gpu-017,gpu-042\n');
@@ -81,16 +83,16 @@ describe('servelab sbatch', () => {
     expect(script).toMatch(/ray start --head --node-ip-address="\$head_ip" --port=6379/);
     expect(script).toMatch(/ray start --address="\$head_ip:6379" --num-gpus=8 --block/);
     expect(script).toMatch(
-      /vllm serve zai-org\/GLM-4\.6 --host 127\.0\.0\.1 --port 8000 --tensor-parallel-size 8 --pipeline-parallel-size 8 --distributed-executor-backend ray --enable-expert-parallel .*--max-num-batched-tokens 8192 --kv-cache-dtype fp8_e5m2/,
+      /vllm serve zai-org\/GLM-4\.6 --host 127\.0\.0\.1 --port 8003 --tensor-parallel-size 8 --pipeline-parallel-size 8 --distributed-executor-backend ray --enable-expert-parallel .*--max-num-batched-tokens 8192 --kv-cache-dtype fp8_e5m2/,
     );
     // 0.11.0: the all2all backend is an environment variable of the vLLM process
     expect(script).toContain('VLLM_ALL2ALL_BACKEND=deepep_low_latency');
-    expect(script).toMatch(/"TORCHINDUCTOR_CACHE_DIR=\$CACHE_ROOT\/\$node_name-8000\/torchinductor"/);
+    expect(script).toMatch(/"TORCHINDUCTOR_CACHE_DIR=\$CACHE_ROOT\/\$node_name-8003\/torchinductor"/);
     expect(script).toContain('CACHE_ROOT=/home/ann/.cache/servelab/compile\n');
     expect(script).toContain(`CELL_DIR=${dir}/shared/runs/w3/glm/cfg4/rate4/r1\n`);
     // the cell's workload and load level, from inside the job against its own server
     expect(script).toMatch(
-      /bench --base-url http:\/\/127\.0\.0\.1:8000 --model zai-org\/GLM-4\.6 --out "\$CELL_DIR\/bench" --dataset-name random --num-prompts 500 --random-input-len 1024 --random-output-len 128 .*--request-rate 4 /,
+      /bench --base-url http:\/\/127\.0\.0\.1:8003 --model zai-org\/GLM-4\.6 --out "\$CELL_DIR\/bench" --dataset-name random --num-prompts 500 --random-input-len 1024 --random-output-len 128 .*--request-rate 4 /,
     );
     const all = readFileSync(lines[4]!, 'utf8');
     expect(all).toContain('id=$(sbatch --parsable "--output=$2" "$1")');

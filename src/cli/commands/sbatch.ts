@@ -4,7 +4,9 @@
  * multi-node recipes) and a launch-all script, without submitting, for users who submit by hand
  * (W3). The spec's `launcher: {kind: slurm}` section gives the jobs' partition, nodes, GPUs,
  * exclude list and NCCL environment; `servelab sweep` with that launcher submits the same
- * scripts itself (launch/slurm-launcher.ts).
+ * scripts itself (launch/slurm-launcher.ts). Hand-submitted jobs stay visible: the plan goes
+ * into the run directory's run.json (kind sbatch), launch-all.sh records every job id it
+ * submits, each job records its own start and end, and `servelab sweep status RUN` reads them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,7 +15,7 @@ import { checkSpecFiles, loadSpecFile } from '../../config/index.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { planExperiment } from '../../experiment/plan.js';
 import { type LaunchAllJob, renderCellJob, renderLaunchAll } from '../../launch/slurm.js';
-import { cellRunMeta, type SbatchRunJson, slurmJobOf } from '../../launch/slurm-launcher.js';
+import { cellRunMeta, type SbatchRunJson, slurmJobOf, slurmPortStride } from '../../launch/slurm-launcher.js';
 import { readRunJson } from '../../rundir/run-dir.js';
 import { shellCommand } from '../../shell-quote.js';
 import { SERVELAB_VERSION } from '../../version.js';
@@ -40,9 +42,11 @@ async function sbatchAction(
   // the shared run directory every job writes its cell into (seen by every node)
   const runDir = f.runDir ? resolve(io.cwd, f.runDir) : resolve(loaded.baseDir, s.outDir, `${s.name}-sbatch`);
   const plan = planExperiment(s, 'real', { env: io.env });
-  const rendered = plan.cells.map((cell) => {
+  // every cell's job may be in the queue at once, several on one node: a port range per cell
+  const stride = slurmPortStride(s, plan.cells, runDir, loaded.baseDir);
+  const rendered = plan.cells.map((cell, i) => {
     const cellDir = join(runDir, cell.id);
-    const job = slurmJobOf({ spec: s, cell, cellDir, baseDir: loaded.baseDir });
+    const job = slurmJobOf({ spec: s, cell, cellDir, baseDir: loaded.baseDir, portOffset: i * stride });
     return { cell, cellDir, r: renderCellJob(job) };
   });
   const before = readRunJson(runDir);
