@@ -3,7 +3,7 @@
  * sweep`): a W3-like 8-node GLM spec renders one Ray script per cell and a launch-all script,
  * submitting nothing; the W3 example itself renders; bad input names the key.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -126,6 +126,37 @@ describe('servelab sbatch', () => {
     expect(script).toContain('#SBATCH --exclusive\n');
     expect(script).toContain('export NCCL_SOCKET_IFNAME=ib0\n');
     expect(script).toMatch(/ --suite medium_balanced .*--request-rate 8 /);
+  });
+
+  it('sweep status --aggregate: nothing yet is exit 1; --aggregate without status, or a run dir of another kind, is bad input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'servelab-sbatch-'));
+    writeFileSync(join(dir, 'spec.yaml'), SPEC);
+    const runDir = join(dir, 'run');
+    const r = await run(['sbatch', join(dir, 'spec.yaml'), '--out', join(dir, 'out'), '--run-dir', runDir]);
+    expect(r.code, r.err).toBe(EXIT.ok);
+    // no job submitted; squeue may be missing here (the name look-up says so), the lines still come
+    const st = await run(['sweep', 'status', runDir, '--aggregate'], { PATH: '/nonexistent' });
+    expect(st.code, st.err).toBe(EXIT.failed);
+    expect(st.out).toContain('glm/cfg1/rate4/r1\tplanned (never submitted)\n');
+    expect(st.out).toContain('4 cell(s): 4 planned\n');
+    expect(st.out).toContain('nothing to aggregate yet');
+    const bad = await run(['sweep', join(dir, 'spec.yaml'), '--aggregate']);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/--aggregate goes with servelab sweep status/);
+    // a run directory of another kind is not overwritten
+    mkdirSync(join(dir, 'other'));
+    writeFileSync(join(dir, 'other', 'run.json'), JSON.stringify({ v: 1, kind: 'agent', cells: [] }));
+    const other = await run([
+      'sbatch',
+      join(dir, 'spec.yaml'),
+      '--out',
+      join(dir, 'out2'),
+      '--run-dir',
+      join(dir, 'other'),
+    ]);
+    expect(other.code).toBe(EXIT.usage);
+    expect(other.err).toMatch(/already holds a run of kind agent/);
+    expect(other.err).not.toMatch(/\n\s+at /);
   });
 
   it('bad specs are bad input naming the key: unknown launcher key, TP x PP not spanning the nodes, /tmp cache, #SBATCH value', async () => {

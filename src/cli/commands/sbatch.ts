@@ -53,7 +53,7 @@ async function sbatchAction(
   if (before && before.kind !== 'sbatch')
     throw new ServelabError(
       'BAD_FLAG',
-      `--run-dir ${runDir} already holds a ${before.kind ?? 'servelab'} run (its run.json)`,
+      `--run-dir ${runDir} already holds a run of kind ${before.kind ?? '?'} (its run.json)`,
       { hint: 'give servelab sbatch a run directory of its own (--run-dir DIR)' },
     );
   mkdirSync(out, { recursive: true });
