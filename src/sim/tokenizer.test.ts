@@ -8,6 +8,8 @@ import {
   encodeChat,
   encodeChatPrefixed,
   encodeText,
+  isSpaceUnit,
+  pieceId,
   prefixBlockHashes,
   splitPieces,
 } from './tokenizer.js';
@@ -19,6 +21,44 @@ describe('sim tokenizer', () => {
     expect(encodeText('same words')).toEqual(encodeText('same words'));
     expect(encodeText('a b')[0]).not.toBe(encodeText('a b')[1]);
     expect(splitPieces(' hi, there ').join('')).toBe(' hi, there ');
+  });
+
+  it('reads the pieces off the code units exactly as the piece regex matches them (every UTF-16 unit, random texts)', () => {
+    const wrong: string[] = [];
+    for (let c = 0; c < 0x10000; c++)
+      if (isSpaceUnit(c) !== /\s/.test(String.fromCharCode(c))) wrong.push(`U+${c.toString(16)}`);
+    expect(wrong).toEqual([]);
+    const viaRegex = (t: string) => (t.match(/\w+|[^\w\s]/g) ?? []).map(pieceId);
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      '_',
+      ' ',
+      '\n',
+      '\t',
+      ',',
+      '\u00e9',
+      '\u00a0',
+      '\u2003',
+      '\ufeff',
+      '\ud83d\ude00',
+      '-',
+      '\u3000',
+      '\u4e2d',
+    ];
+    let seed = 5;
+    const rnd = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (let k = 0; k < 400; k++) {
+      let t = '';
+      const len = Math.floor(rnd() * 200);
+      for (let i = 0; i < len; i++) t += alphabet[Math.floor(rnd() * alphabet.length)];
+      // short texts are encoded as they come, long ones cached: both
+      expect(Array.from(encodeText(t)), JSON.stringify(t)).toEqual(viaRegex(t));
+    }
   });
 
   it('adds template overhead per message, counts tools, and shares prefixes across calls', () => {

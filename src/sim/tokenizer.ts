@@ -40,10 +40,53 @@ const MIN_CACHED_LEN = 64;
 const cache = new Map<string, Uint32Array>();
 let cachedTokens = 0;
 
+/** `\w` of a RegExp without the u flag: [A-Za-z0-9_] */
+function isWordUnit(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+}
+
+/** `\s` of a RegExp without the u flag (WhiteSpace and LineTerminator), per UTF-16 code unit */
+export function isSpaceUnit(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/**
+ * The ids of PIECE_RE's matches (a run of word units, or one unit that is neither word nor
+ * space), each pieceId of its text, read off the code units without match objects or slices.
+ */
 function encodeUncached(text: string): number[] {
   const out: number[] = [];
-  PIECE_RE.lastIndex = 0;
-  for (let m = PIECE_RE.exec(text); m !== null; m = PIECE_RE.exec(text)) out.push(pieceId(m[0]));
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    let c = text.charCodeAt(i);
+    if (isWordUnit(c)) {
+      let h = 0x811c9dc5;
+      do {
+        h ^= c;
+        h = Math.imul(h, 0x01000193);
+        i++;
+        c = i < n ? text.charCodeAt(i) : -1;
+      } while (i < n && isWordUnit(c));
+      out.push(((h >>> 0) % 0x7ffffc00) + 1024);
+    } else {
+      i++;
+      if (isSpaceUnit(c)) continue;
+      out.push(((Math.imul(0x811c9dc5 ^ c, 0x01000193) >>> 0) % 0x7ffffc00) + 1024);
+    }
+  }
   return out;
 }
 
