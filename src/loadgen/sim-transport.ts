@@ -288,47 +288,56 @@ export function createSimTransport(opts: SimTransportOptions): SimTransport {
     });
   }
 
-  async function drive<T>(work: Promise<T>): Promise<T> {
-    let settled = false;
-    const watched = work.finally(() => {
-      settled = true;
-    });
-    watched.catch(() => undefined);
-    // Between two instants every promise continuation must have run (the dispatcher reacts at
-    // the instant). A nextTick queued from a microtask runs once the microtask queue is empty
-    // (Node drains nextTicks, then all microtasks, and repeats), so it is that point without a
-    // trip through the event loop; nothing on this path queues nextTicks of its own. Every
-    // YIELD_EVERY instants a real macrotask (setImmediate, as every instant used to) lets
-    // timers and I/O in: progress lines, signals.
-    let sinceYield = 0;
-    const tick = () =>
-      new Promise<void>((r) => {
+  function drive<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const watched = work.finally(() => {
+        settled = true;
+      });
+      watched.catch(() => undefined);
+      // Between two instants every promise continuation must have run (the dispatcher reacts
+      // at the instant). A nextTick queued from a microtask runs once the microtask queue is
+      // empty (Node drains nextTicks, then all microtasks, and repeats), so it is that point
+      // without a trip through the event loop; nothing on this path queues nextTicks of its
+      // own. (Queued from a nextTick callback it would run before the microtasks: `step` hops
+      // through a microtask first.) Every YIELD_EVERY instants a real macrotask (setImmediate,
+      // as every instant used to) lets timers and I/O in: progress lines, signals.
+      let sinceYield = 0;
+      const hop = (): void => {
         if (++sinceYield >= YIELD_EVERY) {
           sinceYield = 0;
-          setImmediate(r);
-        } else process.nextTick(r);
-      });
-    while (!settled) {
-      await tick();
-      if (settled) break;
-      const next = clock.horizonMs();
-      if (Number.isFinite(next)) {
-        clock.runUntil(next);
-        continue;
-      }
-      if (open.size > 0) {
-        // nothing left in virtual time can end these calls (a hang without a timeout)
-        for (const cut of [...open])
-          cut({
-            kind: 'timeout_total',
-            message: '[sim] the simulator will never answer (hang) and no timeout was set',
-            retryable: true,
-          });
-        continue;
-      }
-      await new Promise<void>((r) => setTimeout(r, 1));
-    }
-    return watched;
+          setImmediate(step);
+        } else process.nextTick(step);
+      };
+      const step = (): void => {
+        if (settled) {
+          resolve(watched);
+          return;
+        }
+        try {
+          const next = clock.horizonMs();
+          if (Number.isFinite(next)) clock.runUntil(next);
+          else if (open.size > 0) {
+            // nothing left in virtual time can end these calls (a hang without a timeout)
+            for (const cut of [...open])
+              cut({
+                kind: 'timeout_total',
+                message: '[sim] the simulator will never answer (hang) and no timeout was set',
+                retryable: true,
+              });
+          } else {
+            // waiting on something outside virtual time
+            setTimeout(hop, 1);
+            return;
+          }
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        queueMicrotask(hop);
+      };
+      queueMicrotask(hop);
+    });
   }
 
   return { call, now: () => clock.nowMs(), sleepUntil, drive };
