@@ -19,6 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runMain } from '../cli/main.js';
 import { captureIo } from '../cli/testing/capture-io.js';
 import { EXIT } from '../errors.js';
+import { execFileNode } from '../preflight/gpu.js';
 import { freePort } from '../testing/free-port.js';
 import { SLURM_EVENTS_FILE } from './slurm.js';
 import { readSlurmEvents, sweepStatusLines } from './slurm-launcher.js';
@@ -134,7 +135,15 @@ describe.skipIf(!up.ok)('servelab sbatch scripts submitted by hand: servelab swe
     expect(ev).toMatchObject([{ event: 'submitted', jobId: ids[0] }]);
     expect(ev[0]!.script).toBe(join(out, 'servelab-a_cfg1_rate50_r1.sbatch'));
     expect(ev[0]!.log).toBe(join(runDir, cells[0]!, 'logs', 'servelab-a_cfg1_rate50_r1-%j.out'));
-    const held = await sweepStatusLines(runDir);
+    // one squeue for the four jobs, no scontrol (squeue knows them all)
+    const calls: string[] = [];
+    const held = await sweepStatusLines(runDir, {
+      exec: (file, args, o) => {
+        calls.push(file);
+        return execFileNode(file, args, o);
+      },
+    });
+    expect(calls).toEqual(['squeue']);
     expect(held.slice(0, 4)).toEqual(
       cells.map((c, i) => `${c}\tsubmitted job ${ids[i]} (pending: JobHeldUser)`),
     );
