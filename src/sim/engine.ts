@@ -247,7 +247,7 @@ class EngineImpl implements SimEngine {
 
   private beginStep(now: number): void {
     const b = this.sched.schedule(now);
-    if (b.reqs.length === 0) {
+    if (b.n === 0) {
       if (b.preempted > 0) {
         // the only schedulable request preempted itself: vLLM schedules again at once
         this.phase = 1;
@@ -268,7 +268,7 @@ class EngineImpl implements SimEngine {
     }
     this.phase = 2;
     this.stepStartMs = now;
-    const t = this.stepTime(b.tokens, b.sampling, b.reqs.length, b.sumKv, b.sumAttn2);
+    const t = this.stepTime(b.tokens, b.sampling, b.n, b.sumKv, b.sumAttn2);
     this.plannedEndMs = now + t;
     this.clock.schedule(now + t, this.endStep);
   }
@@ -283,7 +283,7 @@ class EngineImpl implements SimEngine {
         startMs: this.stepStartMs,
         endMs: now,
         numTokens: b.tokens,
-        numRunning: b.reqs.length,
+        numRunning: b.n,
         numPreempted: b.preempted,
       });
     }
@@ -291,7 +291,9 @@ class EngineImpl implements SimEngine {
     const emitted = s.emitted;
     const finished = s.finished;
     // token events first, then finishes (a listener may submit from onFinish)
-    for (let i = 0; i < emitted.length; i++) {
+    const ne = s.emittedN;
+    const nf = s.finishedN;
+    for (let i = 0; i < ne; i++) {
       const r = emitted[i]!;
       if (r.outputs === 1) {
         r.firstTokenMs = now;
@@ -299,7 +301,7 @@ class EngineImpl implements SimEngine {
       }
       r.listener.onTokens?.(1, now);
     }
-    for (let i = 0; i < finished.length; i++) {
+    for (let i = 0; i < nf; i++) {
       const r = finished[i]!;
       this.byId.delete(r.id);
       r.listener.onFinish(s.finishReasons[i] as EngineFinishReason, this.info(r, now));

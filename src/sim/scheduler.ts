@@ -36,9 +36,15 @@ export interface SchedulerConfig {
   enablePrefixCaching: boolean;
 }
 
-/** what one schedule() call produced; arrays are reused between steps */
+/**
+ * what one schedule() call produced; arrays are reused between steps and hold their entries in
+ * [0, n) (never truncated: a truncated array gives its storage back and every push of the next
+ * step allocates again)
+ */
 export interface StepBatch {
   reqs: SimRequest[];
+  /** requests in this step: reqs[0 .. n-1] */
+  n: number;
   tokens: number;
   sampling: number;
   sumKv: number;
@@ -66,12 +72,14 @@ export class Scheduler {
   private readonly waiting: WaitingQueue;
   running: SimRequest[] = [];
   readonly counters: EngineCounters = newCounters();
-  readonly batch: StepBatch = { reqs: [], tokens: 0, sampling: 0, sumKv: 0, sumAttn2: 0, preempted: 0 };
-  /** requests finished during the last finishStep, with their reasons (reused) */
+  readonly batch: StepBatch = { reqs: [], n: 0, tokens: 0, sampling: 0, sumKv: 0, sumAttn2: 0, preempted: 0 };
+  /** requests finished during the last finishStep, with their reasons: [0, finishedN) (reused) */
   readonly finished: SimRequest[] = [];
   readonly finishReasons: ('stop' | 'length')[] = [];
-  /** requests that emitted a token in the last finishStep (reused) */
+  finishedN = 0;
+  /** requests that emitted a token in the last finishStep: [0, emittedN) (reused) */
   readonly emitted: SimRequest[] = [];
+  emittedN = 0;
 
   constructor(cfg: SchedulerConfig, policy: SchedulingPolicy = createFcfsPolicy()) {
     this.cfg = cfg;
@@ -147,7 +155,7 @@ export class Scheduler {
   schedule(nowMs: number): StepBatch {
     const b = this.batch;
     const reqs = b.reqs;
-    reqs.length = 0;
+    let nr = 0;
     let tokens = 0;
     let sampling = 0;
     let sumKv = 0;
@@ -178,7 +186,10 @@ export class Scheduler {
             // already scheduled in this step: take it out and give its budget back
             const vn = victim.stepTokens;
             const vc = victim.computed;
-            reqs.splice(reqs.indexOf(victim), 1);
+            let j = 0;
+            while (reqs[j] !== victim) j++;
+            for (; j < nr - 1; j++) reqs[j] = reqs[j + 1]!;
+            nr--;
             budget += vn;
             tokens -= vn;
             sumKv -= vc + vn;
@@ -194,7 +205,7 @@ export class Scheduler {
       }
       if (pool.prefixCaching) this.cacheFull(r, r.computed + n);
       r.stepTokens = n;
-      reqs.push(r);
+      reqs[nr++] = r;
       budget -= n;
       tokens += n;
       const c = r.computed;
@@ -245,7 +256,7 @@ export class Scheduler {
         policy.onAdmitted(r, hitTokens, nowMs);
         running.push(r);
         r.stepTokens = n;
-        reqs.push(r);
+        reqs[nr++] = r;
         budget -= n;
         tokens += n;
         sumKv += hitTokens + n;
@@ -253,6 +264,7 @@ export class Scheduler {
         if (hitTokens + n >= r.total) sampling++;
       }
     }
+    b.n = nr;
     b.tokens = tokens;
     b.sampling = sampling;
     b.sumKv = sumKv;
@@ -269,16 +281,16 @@ export class Scheduler {
    */
   finishStep(nowMs = 0): void {
     const reqs = this.batch.reqs;
+    const nr = this.batch.n;
     const emitted = this.emitted;
     const finished = this.finished;
     const reasons = this.finishReasons;
-    emitted.length = 0;
-    finished.length = 0;
-    reasons.length = 0;
+    let ne = 0;
+    let nf = 0;
     const pool = this.pool;
     const maxModelLen = this.cfg.maxModelLen;
     const counters = this.counters;
-    for (let i = 0; i < reqs.length; i++) {
+    for (let i = 0; i < nr; i++) {
       const r = reqs[i]!;
       if (r.state !== ReqState.Running) continue; // aborted or preempted meanwhile
       r.computed += r.stepTokens;
@@ -291,17 +303,19 @@ export class Scheduler {
         counters.promptTokens += r.promptLen;
         counters.cachedPromptTokens += r.cachedTokens;
       }
-      emitted.push(r);
+      emitted[ne++] = r;
       if (r.total >= maxModelLen || r.outputs >= r.maxOut) {
-        finished.push(r);
-        reasons.push('length');
+        finished[nf] = r;
+        reasons[nf++] = 'length';
       } else if (r.outputs >= r.target) {
-        finished.push(r);
-        reasons.push('stop');
+        finished[nf] = r;
+        reasons[nf++] = 'stop';
       }
     }
-    if (finished.length > 0) {
-      for (let i = 0; i < finished.length; i++) {
+    this.emittedN = ne;
+    this.finishedN = nf;
+    if (nf > 0) {
+      for (let i = 0; i < nf; i++) {
         const r = finished[i]!;
         r.state = ReqState.Finished;
         const reason = reasons[i]!;
