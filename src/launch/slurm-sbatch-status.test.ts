@@ -22,7 +22,7 @@ import { EXIT } from '../errors.js';
 import { execFileNode } from '../preflight/gpu.js';
 import { freePort } from '../testing/free-port.js';
 import { SLURM_EVENTS_FILE } from './slurm.js';
-import { readSlurmEvents, sweepStatusLines } from './slurm-launcher.js';
+import { readSlurmEvents, sweepStatusLines } from './slurm-status.js';
 import { SERVELAB_BIN, slurmForTests, slurmScratch } from './testing/slurm-cluster.js';
 
 const up = slurmForTests('the real-SLURM hand-submission tests');

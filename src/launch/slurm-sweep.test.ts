@@ -21,7 +21,8 @@ import { captureIo } from '../cli/testing/capture-io.js';
 import { EXIT } from '../errors.js';
 import { freePort } from '../testing/free-port.js';
 import { parseScontrolLine } from './slurm-jobs.js';
-import { readSlurmJob, sweepStatusLines } from './slurm-launcher.js';
+import { readSlurmJob } from './slurm-launcher.js';
+import { sweepStatusLines } from './slurm-status.js';
 import { SERVELAB_BIN, slurmForTests, slurmScratch, untilHealthy } from './testing/slurm-cluster.js';
 
 const up = slurmForTests('the real-SLURM sweep tests');

@@ -13,7 +13,7 @@ import type { BenchRunInput } from '../../analysis/run-types.js';
 import { checkSpecFiles, describeSpec, type LoadedSpec, loadSpecFile } from '../../config/index.js';
 import { EXIT, ServelabError } from '../../errors.js';
 import { type RunExperimentResult, runExperiment } from '../../experiment/run-experiment.js';
-import { collectSbatchRun, sweepStatusLines } from '../../launch/slurm-launcher.js';
+import { collectSbatchRun, sweepStatusLines } from '../../launch/slurm-status.js';
 import { loadRuns } from '../../report/write.js';
 import { readRunJson } from '../../rundir/run-dir.js';
 import { shellCommand } from '../../shell-quote.js';
