@@ -541,6 +541,3 @@ function errorShareExit(
   }
   return EXIT.ok;
 }
-
-/** The model the embedded simulator serves when --model is not given (bench-sim.ts). */
-export { EMBEDDED_SIM_MODEL } from './bench-sim.js';
